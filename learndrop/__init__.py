@@ -1,0 +1,21 @@
+"""Learn&Drop: train CNNs faster by dropping the layers that have stopped learning.
+
+The library never imports Streamlit; the dashboard (app.py, pages/) is a thin reader on top of it.
+"""
+
+from .config import PolicyConfig, RunConfig
+from .control import TrainingControl
+from .errors import LearnDropError
+from .models import create_model, list_models
+from .runs import RunStore
+
+__all__ = ["LearnDropError", "PolicyConfig", "RunConfig", "RunStore", "TrainingControl", "create_model",
+           "list_models", "train"]
+
+
+def __getattr__(name: str):
+    if name == "train":
+        from .train import train
+
+        return train
+    raise AttributeError(name)

@@ -1,0 +1,185 @@
+"""``python -m learndrop``: train, runs, models, datasets. Bad input: one line on stderr, exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import pandas as pd
+from tqdm import tqdm
+
+from . import events as ev
+from .config import POLICIES, PolicyConfig, RunConfig
+from .data import list_datasets
+from .errors import LearnDropError
+from .models import list_models, model_info
+from .runs import RunStore, default_runs_dir
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (no usage dump) and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise LearnDropError(f"{self.prog}: {message}")
+
+
+def _train_args(p: argparse.ArgumentParser) -> None:
+    d, dp = RunConfig(), PolicyConfig()
+    p.add_argument("--model", default=d.model, help=f"one of: {', '.join(list_models())} (default %(default)s)")
+    p.add_argument("--width", type=float, default=d.width, help="channel multiplier (default %(default)s)")
+    p.add_argument("--pretrained", action="store_true", help="start from torchvision's ImageNet weights")
+    p.add_argument("--dataset", default=d.dataset, help="shapes, mnist, fashion-mnist, cifar10, imagenette or "
+                   "folder:PATH (default %(default)s)")
+    p.add_argument("--data-root", default=d.data_root, help="where torchvision data sets live (default %(default)s)")
+    p.add_argument("--download", action="store_true", help="download the data set if it is missing")
+    p.add_argument("--image-size", type=int, default=None, help="resize images to this many px")
+    p.add_argument("--subset", type=int, default=None, help="train on the first N training images")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=d.augment,
+                   help="random crop + flip (default %(default)s)")
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (default %(default)s)")
+    p.add_argument("--lr-schedule", default=d.lr_schedule, help="constant, cosine or onecycle (default %(default)s)")
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
+    p.add_argument("--policy", default=dp.name, help=f"{' or '.join(POLICIES)} (default %(default)s)")
+    p.add_argument("--tau", type=float, default=dp.tau, help="change-score threshold (default %(default)s)")
+    p.add_argument("--kappa", type=float, default=dp.kappa, help="continuation threshold (default %(default)s)")
+    p.add_argument("--warmup", type=int, default=dp.warmup, help="checks before any drop (default %(default)s)")
+    p.add_argument("--patience", type=int, default=dp.patience, help="consecutive checks (default %(default)s)")
+    p.add_argument("--window", type=int, default=dp.window, help="continuation window in checks (default %(default)s)")
+    p.add_argument("--freeze-candidates", action="store_true", help="freeze candidates behind the frontier")
+    p.add_argument("--checks-per-epoch", type=int, default=d.checks_per_epoch)
+    p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=d.cache,
+                   help="cache the dropped prefix's output (default %(default)s)")
+    p.add_argument("--cache-max-mb", type=float, default=d.cache_max_mb)
+    p.add_argument("--cache-dtype", default=d.cache_dtype, help="float16 or float32 (default %(default)s)")
+    p.add_argument("--device", default=d.device, help="auto, cpu, cuda or mps (default %(default)s)")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--runs-dir", default=None, help="where runs are stored (default ./runs or $LEARNDROP_RUNS_DIR)")
+
+
+def config_from_args(a: argparse.Namespace) -> RunConfig:
+    policy = PolicyConfig(name=a.policy, tau=a.tau, kappa=a.kappa, warmup=a.warmup, patience=a.patience,
+                          window=a.window, freeze_candidates=a.freeze_candidates)
+    return RunConfig(model=a.model, width=a.width, pretrained=a.pretrained, dataset=a.dataset, data_root=a.data_root,
+                     download=a.download, image_size=a.image_size, subset=a.subset, augment=a.augment,
+                     epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, lr_schedule=a.lr_schedule,
+                     weight_decay=a.weight_decay, label_smoothing=a.label_smoothing, policy=policy,
+                     checks_per_epoch=a.checks_per_epoch, cache=a.cache, cache_max_mb=a.cache_max_mb,
+                     cache_dtype=a.cache_dtype, device=a.device, seed=a.seed)
+
+
+class ProgressBar:
+    """A tqdm bar over all steps of the run, fed by events; drops are printed as they happen."""
+
+    def __init__(self) -> None:
+        self.bar: tqdm | None = None
+
+    def __call__(self, event: ev.Event) -> None:
+        if isinstance(event, ev.RunStarted):
+            total = event.steps_per_epoch * event.config["epochs"]
+            self.bar = tqdm(total=total, unit="step", dynamic_ncols=True, file=sys.stderr)
+        elif self.bar is None:
+            return
+        elif isinstance(event, ev.Progress):
+            self.bar.update(event.step - self.bar.n)
+            self.bar.set_postfix(epoch=event.epoch + 1, loss=f"{event.loss:.3f}", img_s=f"{event.images_per_s:.0f}")
+        elif isinstance(event, ev.LayerDropped):
+            self.bar.write(f"  epoch {event.epoch + 1}: {event.reason}")
+        elif isinstance(event, ev.CacheSkipped):
+            self.bar.write(f"  cache skipped: {event.reason}")
+        elif isinstance(event, ev.EpochEnded):
+            self.bar.write(f"epoch {event.epoch + 1}: train loss {event.train_loss:.4f}, test acc "
+                           f"{100 * event.val_acc:.2f} %, {event.epoch_time_s:.2f} s, {event.active_units} units "
+                           "training")
+        elif isinstance(event, ev.RunFinished):
+            self.bar.close()
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    from .train import prepare, train  # torch-heavy imports only when training
+
+    config = config_from_args(a)
+    setup = prepare(config)  # bad input fails here, before a run folder exists
+    store = RunStore(a.runs_dir)
+    writer = store.create(config)
+    print(f"run {writer.run_id} -> {writer.dir}", file=sys.stderr)
+    try:
+        summary = train(config, [writer, ProgressBar()], run_id=writer.run_id, run_dir=writer.dir, setup=setup)
+    finally:
+        writer.close()
+    print(format_summary(summary))
+    return 0
+
+
+def format_summary(s: dict) -> str:
+    acc = f"{100 * s['test_acc']:.2f} %" if s["test_acc"] is not None else "n/a"
+    drops = ", ".join(f"{d['unit']} (epoch {d['epoch'] + 1})" for d in s["dropped"]) or "none"
+    fwd = s["fwd_flops_reduction_pct"]
+    lines = [
+        f"run           {s['run_id']}  [{s['status']}]",
+        f"test accuracy {acc}",
+        f"training time {s['train_time_s']:.1f} s  (evaluation {s['eval_time_s']:.1f} s apart)",
+        f"forward FLOPs {'n/a' if fwd is None else f'-{fwd:.1f} %'} against full training of the same steps "
+        f"(training FLOPs -{s['train_flops_reduction_pct'] or 0:.1f} %)",
+        f"dropped       {drops}",
+    ]
+    return "\n".join(lines)
+
+
+def cmd_runs(a: argparse.Namespace) -> int:
+    store = RunStore(a.runs_dir)
+    rows = store.summaries()
+    if not rows:
+        print(f"no runs in {store.root}")
+        return 0
+    df = pd.DataFrame(rows)[["run_id", "status", "model", "dataset", "policy", "epochs_done", "test_acc",
+                             "train_time_s", "fwd_flops_reduction_pct"]]
+    df["dropped"] = [len(r["dropped"]) for r in rows]
+    print(df.to_string(index=False))
+    return 0
+
+
+def cmd_models(a: argparse.Namespace) -> int:
+    for name in list_models():
+        info = model_info(name)
+        extras = [x for x, ok in (("width", info.has_width), ("pretrained", info.has_pretrained)) if ok]
+        print(f"{name:<10} {info.description}" + (f"  [{', '.join(extras)}]" if extras else ""))
+    return 0
+
+
+def cmd_datasets(a: argparse.Namespace) -> int:
+    for info in list_datasets():
+        print(f"{info.name:<14} {info.description}" + ("  [--download]" if info.downloadable else ""))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="learndrop", description="Learn&Drop: train CNNs while dropping the layers that "
+                     "stopped learning.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p = sub.add_parser("train", help="train a model (no arguments: the offline shapes demo)")
+    _train_args(p)
+    p.set_defaults(func=cmd_train)
+    p = sub.add_parser("runs", help="list recorded runs")
+    p.add_argument("--runs-dir", default=None, help=f"default {default_runs_dir()}")
+    p.set_defaults(func=cmd_runs)
+    sub.add_parser("models", help="list the models").set_defaults(func=cmd_models)
+    sub.add_parser("datasets", help="list the data sets").set_defaults(func=cmd_datasets)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+    except LearnDropError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

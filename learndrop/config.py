@@ -1,0 +1,144 @@
+"""Run and policy configuration: two small dataclasses, validated, saved whole next to the results."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import LearnDropError
+
+POLICIES = ("learndrop", "none")
+LR_SCHEDULES = ("constant", "cosine", "onecycle")
+CACHE_DTYPES = ("float16", "float32")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """The drop rule of SPEC §3. Frozen: live changes make a new one (``dataclasses.replace``)."""
+
+    name: str = "learndrop"  # learndrop | none (baseline: scores recorded, nothing dropped)
+    tau: float = 0.25  # change score s = d / peak(d) at or below which a unit may drop, in (0, 1]
+    kappa: float = 1.0  # continuation score c = d(t) / d(t - window) at or below which it may drop, > 0
+    warmup: int = 1  # checks before any unit can be a candidate
+    patience: int = 1  # consecutive candidate checks before a drop
+    window: int = 2  # checks back for the continuation score
+    freeze_candidates: bool = False  # freeze (not drop) candidates behind a unit still training
+
+    def validate(self) -> None:
+        if self.name not in POLICIES:
+            raise LearnDropError(f"unknown policy {self.name!r}; choose one of: {', '.join(POLICIES)}")
+        if not (0.0 < self.tau <= 1.0):
+            raise LearnDropError(f"tau must be in (0, 1], got {self.tau}")
+        if not (0.0 < self.kappa < math.inf):
+            raise LearnDropError(f"kappa must be a positive finite number, got {self.kappa}")
+        for name in ("warmup", "patience", "window"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < (0 if name == "warmup" else 1):
+                raise LearnDropError(f"{name} must be an integer >= {0 if name == 'warmup' else 1}, got {value}")
+
+    def thresholds(self) -> dict[str, float | int]:
+        """The live-tunable part, as recorded in ``thresholds_changed`` events."""
+        return {"tau": self.tau, "kappa": self.kappa, "warmup": self.warmup, "patience": self.patience}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a training run. Saved as the run's config.json."""
+
+    # model
+    model: str = "tiny"  # a name from learndrop.models.list_models()
+    width: float = 1.0  # channel multiplier (VGGs, tiny, CIFAR ResNets)
+    pretrained: bool = False  # start from torchvision's ImageNet weights (downloaded by torchvision)
+    init_from: str | None = None  # start from the model of this earlier run (fine-tuning), new head
+    # data
+    dataset: str = "shapes"  # shapes | mnist | fashion-mnist | cifar10 | imagenette | folder:PATH
+    data_root: str = "data"  # folder torchvision's data sets live in (or are downloaded to)
+    download: bool = False  # let torchvision download the data set when it is missing
+    image_size: int | None = None  # px; None: the data set's own size
+    subset: int | None = None  # train on the first N training images only
+    augment: bool = False  # random crop (4 px padding) + horizontal flip where it makes sense
+    # optimisation: SGD with Nesterov momentum
+    epochs: int = 8
+    batch_size: int = 128
+    lr: float = 0.05  # peak learning rate
+    lr_schedule: str = "constant"  # constant | cosine | onecycle
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.0
+    # Learn&Drop
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    checks_per_epoch: int = 1  # scoring points per epoch
+    cache: bool = True  # keep the dropped prefix's output for the training set (when inputs are deterministic)
+    cache_max_mb: float = 2048.0  # MiB cap on that cache; above it the prefix is recomputed under no_grad
+    cache_dtype: str = "float16"  # float16 | float32
+    # online training (data arriving in chunks)
+    stream: int = 1  # split the training set into this many chunks that arrive one after another
+    stream_by: str = "order"  # order | class
+    # system
+    device: str = "auto"  # auto | cpu | cuda | mps
+    seed: int = 0
+    progress_every: int = 20  # steps between progress events (each costs one device sync)
+    instrument: bool = True  # False: no scores, progress or FLOPs measurement (overhead reference)
+
+    def validate(self) -> None:
+        """Raise ``LearnDropError`` with one readable line for the first thing that is wrong."""
+        self.policy.validate()
+        _positive_int("epochs", self.epochs, 100_000)
+        _positive_int("batch_size", self.batch_size, 1_000_000)
+        _positive_int("checks_per_epoch", self.checks_per_epoch, 10_000)
+        _positive_int("stream", self.stream, 10_000)
+        _positive_int("progress_every", self.progress_every, 1_000_000)
+        if self.subset is not None:
+            _positive_int("subset", self.subset, 10**9)
+        if self.image_size is not None:
+            _positive_int("image_size", self.image_size, 4096)
+            if self.image_size < 8:
+                raise LearnDropError(f"image_size must be at least 8 px, got {self.image_size}")
+        for name, low_inclusive, high in (("lr", False, 10.0), ("momentum", True, 1.0),
+                                          ("weight_decay", True, 1.0), ("label_smoothing", True, 1.0)):
+            value = getattr(self, name)
+            ok = isinstance(value, (int, float)) and math.isfinite(value) and value < high
+            ok = ok and (value >= 0 if low_inclusive else value > 0)
+            if not ok:
+                interval = f"{'[' if low_inclusive else '('}0, {high:g})"
+                raise LearnDropError(f"{name} must be a finite number in {interval}, got {value}")
+        if not (isinstance(self.width, (int, float)) and math.isfinite(self.width) and 0 < self.width <= 16):
+            raise LearnDropError(f"width must be in (0, 16], got {self.width}")
+        if not (math.isfinite(self.cache_max_mb) and self.cache_max_mb >= 0):
+            raise LearnDropError(f"cache_max_mb must be >= 0, got {self.cache_max_mb}")
+        _choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        _choice("cache_dtype", self.cache_dtype, CACHE_DTYPES)
+        _choice("device", self.device, DEVICES)
+        _choice("stream_by", self.stream_by, ("order", "class"))
+        if not isinstance(self.seed, int) or not (0 <= self.seed < 2**63):
+            raise LearnDropError(f"seed must be a non-negative integer, got {self.seed}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        data = dict(data)
+        policy = PolicyConfig(**_known(PolicyConfig, data.pop("policy", {}) or {}))
+        return cls(policy=policy, **_known(cls, data))
+
+
+def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise LearnDropError(f"unknown {cls.__name__} field(s): {', '.join(unknown)}")
+    return data
+
+
+def _positive_int(name: str, value: object, maximum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not (1 <= value <= maximum):
+        raise LearnDropError(f"{name} must be an integer from 1 to {maximum:,}, got {value}")
+
+
+def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise LearnDropError(f"unknown {name} {value!r}; choose one of: {', '.join(choices)}")

@@ -1,0 +1,193 @@
+"""Data sets, held in memory as uint8 tensors: ``create_dataset(name, root, train, download)``.
+
+``shapes`` is generated; MNIST, Fashion-MNIST, CIFAR-10 and Imagenette come through torchvision's own
+data set classes (downloaded only when asked); ``folder:PATH`` reads any ImageFolder layout.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchvision
+from PIL import Image, UnidentifiedImageError
+
+from .errors import LearnDropError
+from .shapes import CLASSES as SHAPE_CLASSES
+from .shapes import make_shapes
+
+SHAPES_TRAIN, SHAPES_TEST = 10_000, 2_000  # images; the shapes sets are fixed (seeds 0 and 1), not per run
+IMAGENETTE_SIZE = 64  # px default for Imagenette on a CPU; --image-size changes it
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """A split held in memory: ``images`` uint8 (N, C, H, W), ``labels`` int64 (N,)."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    classes: tuple[str, ...]
+    flip: bool = True  # whether a horizontal flip keeps the class (not for digits)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def channels(self) -> int:
+        return self.images.shape[1]
+
+    @property
+    def size(self) -> int:
+        return self.images.shape[-1]
+
+    def subset(self, n: int) -> ImageData:
+        return ImageData(self.images[:n], self.labels[:n], self.classes, self.flip)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    description: str
+    downloadable: bool
+
+
+DATASETS = {
+    "shapes": DatasetInfo("shapes", "synthetic shapes, 10 classes, 32 px RGB (generated, offline)", False),
+    "mnist": DatasetInfo("mnist", "MNIST digits, 10 classes, 28 px gray (torchvision)", True),
+    "fashion-mnist": DatasetInfo("fashion-mnist", "Fashion-MNIST, 10 classes, 28 px gray (torchvision)", True),
+    "cifar10": DatasetInfo("cifar10", "CIFAR-10, 10 classes, 32 px RGB (torchvision)", True),
+    "imagenette": DatasetInfo("imagenette", f"Imagenette, 10 ImageNet classes, {IMAGENETTE_SIZE} px by default "
+                              "(torchvision)", True),
+    "folder:PATH": DatasetInfo("folder:PATH", "any ImageFolder layout: PATH/train + PATH/test (or val), "
+                               "or PATH/<class>/ with a seeded 10 % held out", False),
+}
+
+
+def list_datasets() -> list[DatasetInfo]:
+    return list(DATASETS.values())
+
+
+def create_dataset(name: str, root: str | Path = "data", train: bool = True, download: bool = False,
+                   image_size: int | None = None, subset: int | None = None) -> ImageData:
+    """Load one split of a data set into memory; ``LearnDropError`` with one line when it can't.
+
+    ``subset`` keeps the first N images (of an image folder's fixed shuffled order, so classes mix).
+    """
+    if name.startswith("folder:"):
+        data = _folder(Path(name[len("folder:"):]), train, image_size, subset)
+    elif name == "shapes":
+        images, labels = make_shapes(SHAPES_TRAIN if train else SHAPES_TEST, size=32, seed=0 if train else 1)
+        data = ImageData(images, labels, SHAPE_CLASSES)
+    elif name in ("mnist", "fashion-mnist"):
+        cls = torchvision.datasets.MNIST if name == "mnist" else torchvision.datasets.FashionMNIST
+        ds = _torchvision(cls, name, root, download, train=train)
+        data = ImageData(ds.data.unsqueeze(1).clone(), ds.targets.clone(), tuple(ds.classes), flip=name != "mnist")
+    elif name == "cifar10":
+        ds = _torchvision(torchvision.datasets.CIFAR10, name, root, download, train=train)
+        images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
+        data = ImageData(images, torch.tensor(ds.targets), tuple(ds.classes))
+    elif name == "imagenette":
+        ds = _torchvision(torchvision.datasets.Imagenette, name, root, download,
+                          split="train" if train else "val", size="160px")
+        size = image_size or IMAGENETTE_SIZE
+        images = _decode_all([p for p, _ in ds._samples], size, "RGB")
+        names = tuple(str(c[0]) if isinstance(c, tuple) else str(c) for c in ds.classes)
+        data = ImageData(images, torch.tensor([t for _, t in ds._samples]), names)
+    else:
+        known = ", ".join(DATASETS)
+        raise LearnDropError(f"unknown data set {name!r}; choose one of: {known}")
+    if subset is not None and subset < len(data):
+        data = data.subset(subset)
+    if image_size is not None and data.size != image_size:
+        data = ImageData(_resize(data.images, image_size), data.labels, data.classes, data.flip)
+    return data
+
+
+def _torchvision(cls: Callable, name: str, root: str | Path, download: bool, **kw):
+    root = Path(root)
+    if not download and not root.is_dir():
+        raise LearnDropError(f"data root {str(root)!r} does not exist; point --data-root at the folder that "
+                             f"holds {name}, or pass --download")
+    try:
+        return cls(root=str(root), download=download, **kw)
+    except RuntimeError as exc:
+        if "not found" in str(exc).lower():
+            hint = "pass --download to fetch it" if not download else "the download did not complete"
+            raise LearnDropError(f"no {name} under {str(root)!r}: {hint}") from exc
+        raise LearnDropError(f"could not read {name} under {str(root)!r}: {exc}") from exc
+    except (OSError, ValueError, IndexError) as exc:  # truncated/corrupt files, failed download
+        raise LearnDropError(f"could not read {name} under {str(root)!r}: {type(exc).__name__}: {exc}") from exc
+
+
+# --- image folders -----------------------------------------------------------------------------------
+
+HELD_OUT = 0.1  # share of a folder without train/test split kept for testing
+
+
+def _folder(path: Path, train: bool, image_size: int | None, subset: int | None) -> ImageData:
+    if not path.is_dir():
+        raise LearnDropError(f"image folder {str(path)!r} does not exist")
+    split_dir = path / "train" if train else next((path / d for d in ("test", "val") if (path / d).is_dir()), None)
+    if (path / "train").is_dir() and split_dir is not None:
+        ds = _image_folder(split_dir)
+        indices = np.random.default_rng(0).permutation(len(ds.samples)) if train else np.arange(len(ds.samples))
+    else:  # one folder of classes: a seeded held-out split
+        ds = _image_folder(path)
+        order = np.random.default_rng(0).permutation(len(ds.samples))
+        n_test = max(1, int(len(order) * HELD_OUT))
+        indices = order[n_test:] if train else np.sort(order[:n_test])
+    if train and subset is not None:
+        indices = indices[:subset]
+    size = image_size or _first_size(ds.samples[0][0])
+    images = _decode_all([ds.samples[i][0] for i in indices], size, "RGB")
+    labels = torch.tensor([ds.samples[i][1] for i in indices])
+    return ImageData(images, labels, tuple(ds.classes))
+
+
+def _image_folder(path: Path) -> torchvision.datasets.ImageFolder:
+    try:
+        ds = torchvision.datasets.ImageFolder(str(path))
+    except (FileNotFoundError, OSError) as exc:
+        raise LearnDropError(f"no images in {str(path)!r}: expected one sub-folder of images per class") from exc
+    if len(ds.classes) < 2:
+        raise LearnDropError(f"{str(path)!r} has {len(ds.classes)} class folder(s); need at least 2")
+    return ds
+
+
+def _first_size(path: str) -> int:
+    with _open(path) as im:
+        return max(8, min(224, min(im.size)))
+
+
+def _open(path: str) -> Image.Image:
+    try:
+        im = Image.open(path)
+        im.load()
+        return im
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise LearnDropError(f"corrupt or unreadable image {path!r}: {exc}") from exc
+
+
+def _decode(path: str, size: int, mode: str) -> np.ndarray:
+    im = _open(path).convert(mode)
+    if im.size != (size, size):
+        im = im.resize((size, size), Image.BILINEAR)
+    return np.asarray(im)
+
+
+def _decode_all(paths: list[str], size: int, mode: str) -> torch.Tensor:
+    """Decode and resize every image (PIL releases the GIL, so threads help)."""
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        arrays = list(pool.map(lambda p: _decode(p, size, mode), paths, chunksize=256))
+    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+
+
+def _resize(images: torch.Tensor, size: int) -> torch.Tensor:
+    out = torch.nn.functional.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True,
+                                          align_corners=False)
+    return out.round().clamp(0, 255).to(torch.uint8)

@@ -1,0 +1,188 @@
+"""Typed training events (SPEC §5): frozen dataclasses of plain Python values, one JSON line each.
+
+Every event carries ``run_id``, ``epoch`` (0-based), ``step`` (optimizer steps so far) and ``time_s``
+(seconds since the run started). ``run_started`` is always first and ``run_finished`` always last.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    type: ClassVar[str] = "event"
+    run_id: str
+    epoch: int
+    step: int
+    time_s: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunStarted(Event):
+    type: ClassVar[str] = "run_started"
+    config: dict[str, Any]
+    units: list[dict[str, Any]]  # per unit and the head: name, params, fwd_flops, bwd_flops (per sample)
+    device: str
+    train_size: int
+    test_size: int
+    classes: list[str]
+    steps_per_epoch: int
+    input_shape: list[int]  # C, H, W
+
+
+@dataclass(frozen=True, kw_only=True)
+class EpochStarted(Event):
+    type: ClassVar[str] = "epoch_started"
+    lr: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class Progress(Event):
+    type: ClassVar[str] = "progress"
+    loss: float  # mean training loss since the last progress event
+    images_per_s: float
+    lr: float
+    epoch_step: int  # step within the epoch, 1-based
+    epoch_steps: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class LayerScores(Event):
+    type: ClassVar[str] = "layer_scores"
+    check: int  # 1-based
+    scores: list[dict[str, Any]]  # per unit: unit, d, s, c, state (training|candidate|frozen|dropped)
+    thresholds: dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class LayerDropped(Event):
+    type: ClassVar[str] = "layer_dropped"
+    unit: str
+    index: int
+    check: int
+    s: float | None
+    c: float | None
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class LayerFrozen(Event):
+    type: ClassVar[str] = "layer_frozen"
+    unit: str
+    check: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ThresholdsChanged(Event):
+    type: ClassVar[str] = "thresholds_changed"
+    old: dict[str, Any]
+    new: dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CacheBuilt(Event):
+    type: ClassVar[str] = "cache_built"
+    units: int  # prefix length whose output is cached
+    bytes: int
+    seconds: float
+    dtype: str
+    extended: bool  # grown from a shorter prefix's cache rather than computed from the images
+    fwd_flops: int  # what building it cost
+
+
+@dataclass(frozen=True, kw_only=True)
+class CacheSkipped(Event):
+    type: ClassVar[str] = "cache_skipped"
+    reason: str
+    bytes_needed: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunPaused(Event):
+    type: ClassVar[str] = "run_paused"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunResumed(Event):
+    type: ClassVar[str] = "run_resumed"
+    paused_s: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class EpochEnded(Event):
+    type: ClassVar[str] = "epoch_ended"
+    train_loss: float
+    train_acc: float
+    val_loss: float  # on the data set's held-out test split
+    val_acc: float
+    epoch_time_s: float  # training only: cache building and instrumentation included, evaluation not
+    eval_time_s: float
+    instrument_time_s: float  # part of epoch_time_s spent on scores, events and FLOPs measurement
+    data_time_s: float  # part of epoch_time_s spent preparing batches
+    fwd_flops: int
+    bwd_flops: int
+    baseline_fwd_flops: int  # the full network for the same steps
+    baseline_bwd_flops: int
+    trainable_params: int
+    active_units: int  # units still trained
+    images: int  # training images seen this epoch
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunFinished(Event):
+    type: ClassVar[str] = "run_finished"
+    status: str  # completed | stopped | failed | interrupted
+    error: str | None = None
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.type: cls for cls in (RunStarted, EpochStarted, Progress, LayerScores, LayerDropped, LayerFrozen,
+                              ThresholdsChanged, CacheBuilt, CacheSkipped, RunPaused, RunResumed, EpochEnded,
+                              RunFinished)
+}
+
+Sink = Callable[[Event], None]
+
+
+def to_dict(event: Event) -> dict[str, Any]:
+    return {"type": event.type, **dataclasses.asdict(event)}
+
+
+def to_json(event: Event) -> str:
+    return json.dumps(to_dict(event), allow_nan=True, separators=(",", ":"))
+
+
+def from_dict(data: dict[str, Any]) -> Event:
+    data = dict(data)
+    cls = EVENT_TYPES.get(data.pop("type", None))
+    if cls is None:
+        raise ValueError("unknown event type")
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def from_json(line: str) -> Event:
+    return from_dict(json.loads(line))
+
+
+@dataclass
+class Emitter:
+    """Stamps events with the run's id, position and clock, and hands them to every sink."""
+
+    run_id: str
+    sinks: list[Sink] = field(default_factory=list)
+    clock: Callable[[], float] | None = None
+    epoch: int = 0
+    step: int = 0
+
+    def __call__(self, cls: type[Event], **fields: Any) -> Event:
+        event = cls(run_id=self.run_id, epoch=self.epoch, step=self.step,
+                    time_s=round(self.clock(), 4) if self.clock else 0.0, **fields)
+        for sink in self.sinks:
+            sink(event)
+        return event

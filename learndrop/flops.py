@@ -1,0 +1,87 @@
+"""FLOPs of one training step, per unit, from ``torch.utils.flop_counter.FlopCounterMode`` (SPEC §4).
+
+The count runs on a copy of the network on the ``meta`` device, so it costs no arithmetic and no
+memory. Each unit is run on its own, with its input requiring a gradient exactly when the real step
+needs one (so the first trainable unit's backward computes weight gradients only). Conv and matmul
+FLOPs are counted as 2 x multiply-accumulates; element-wise ops (BN, ReLU, pooling) count zero.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from .models import UnitNetwork
+
+MEASURE_BATCH = 2  # FLOPs are linear in the batch: measure 2 samples, report per sample
+
+
+@dataclass(frozen=True)
+class StepFlops:
+    """Per-sample forward and backward FLOPs of one training step, per unit and for the head."""
+
+    fwd: dict[str, int]
+    bwd: dict[str, int]
+
+    @property
+    def fwd_total(self) -> int:
+        return sum(self.fwd.values())
+
+    @property
+    def bwd_total(self) -> int:
+        return sum(self.bwd.values())
+
+
+def _count(fn) -> int:
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def measure_step_flops(model: UnitNetwork, input_shape: tuple[int, ...], dropped: int = 0, cached: bool = False
+                       ) -> StepFlops:
+    """FLOPs per sample of a step that trains units ``[dropped:]`` and the head.
+
+    ``cached``: the prefix's output comes from the activation cache, so the prefix costs nothing;
+    otherwise it runs forward under ``no_grad`` and has no backward.
+    """
+    meta = copy.deepcopy(model).to("meta")
+    meta.train()
+    x = torch.empty((MEASURE_BATCH, *input_shape), device="meta")
+    fwd: dict[str, int] = {}
+    bwd: dict[str, int] = {}
+    names = [*meta.unit_names, meta.head_name]
+    for i, name in enumerate(names):
+        module = meta.get_submodule(name)
+        if i < dropped:
+            if cached:
+                fwd[name] = bwd[name] = 0
+                x = torch.empty(_out_shape(module, x), device="meta")
+            else:
+                with torch.no_grad():
+                    holder = {}
+                    fwd[name] = _count(lambda: holder.setdefault("y", module(x)))
+                x = holder["y"]
+                bwd[name] = 0
+            continue
+        x = x.detach().requires_grad_(i > dropped)
+        holder = {}
+        fwd[name] = _count(lambda: holder.setdefault("y", module(x)))
+        y = holder["y"]
+        bwd[name] = _count(lambda: y.backward(torch.ones_like(y))) if y.requires_grad else 0
+        x = y.detach()
+    return StepFlops({k: v // MEASURE_BATCH for k, v in fwd.items()}, {k: v // MEASURE_BATCH for k, v in bwd.items()})
+
+
+def _out_shape(module: torch.nn.Module, x: torch.Tensor) -> tuple[int, ...]:
+    with torch.no_grad():
+        return tuple(module(x).shape)
+
+
+def forward_flops(model: UnitNetwork, input_shape: tuple[int, ...], start: int, stop: int) -> int:
+    """Per-sample forward FLOPs of units ``[start, stop)`` (what building or extending a cache costs)."""
+    full = measure_step_flops(model, input_shape)
+    return sum(full.fwd[n] for n in model.unit_names[start:stop])

@@ -1,0 +1,83 @@
+"""A tiny in-memory loader, airbench-style: the data set is one tensor, batches are index slices.
+
+The epoch's order comes from a generator seeded with ``(seed, epoch)`` alone, so a baseline and a
+Learn&Drop run with the same seed see exactly the same batches, whatever else consumed random numbers.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .data import ImageData
+
+CROP_PADDING = 4  # px of zero padding (after normalisation) for the random crop
+
+
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, shuffle: bool = True) -> list[torch.Tensor]:
+    """Index tensors of one epoch's batches (the last one may be short)."""
+    if shuffle:
+        gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
+        order = torch.randperm(n, generator=gen)
+    else:
+        order = torch.arange(n)
+    return list(order.split(batch_size))
+
+
+class Normalizer:
+    """uint8 images -> float, normalised per channel with the training set's mean and std."""
+
+    def __init__(self, train_images: torch.Tensor, device: torch.device, channels_last: bool):
+        sample = train_images[:10_000].float()
+        mean = sample.mean(dim=(0, 2, 3)).view(1, -1, 1, 1)
+        std = sample.std(dim=(0, 2, 3)).clamp_min(1.0).view(1, -1, 1, 1)  # in 0..255 units
+        self.scale = (1.0 / std).to(device)
+        self.shift = (-mean / std).to(device)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        x = torch.addcmul(self.shift, images.float(), self.scale)
+        return x.contiguous(memory_format=self.memory_format)
+
+
+def augment(x: torch.Tensor, flip: bool, generator: torch.Generator) -> torch.Tensor:
+    """Random crop with ``CROP_PADDING`` px of padding, and a random horizontal flip if ``flip``.
+
+    Vectorised over the batch: each image gets its own offset through one gather.
+    """
+    b, c, h, w = x.shape
+    p = CROP_PADDING
+    padded = F.pad(x, (p, p, p, p))
+    dy = torch.randint(0, 2 * p + 1, (b, 1, 1), generator=generator).to(x.device)
+    dx = torch.randint(0, 2 * p + 1, (b, 1, 1), generator=generator).to(x.device)
+    rows = (torch.arange(h, device=x.device).view(1, h, 1) + dy).expand(b, h, w)
+    cols = (torch.arange(w, device=x.device).view(1, 1, w) + dx).expand(b, h, w)
+    if flip:
+        mirror = (torch.rand(b, 1, 1, generator=generator) < 0.5).to(x.device)
+        cols = torch.where(mirror, (2 * p + w - 1) - cols, cols)
+    flat = (rows * (w + 2 * p) + cols).view(b, 1, h * w).expand(b, c, h * w)
+    out = padded.flatten(2).gather(2, flat).view(b, c, h, w)
+    return out.contiguous(memory_format=torch.channels_last if x.is_contiguous(memory_format=torch.channels_last)
+                          else torch.contiguous_format)
+
+
+class ImageBatches:
+    """Batches of a split: normalised (and, for training with ``augment``, augmented) images and labels."""
+
+    def __init__(self, data: ImageData, normalizer: Normalizer, device: torch.device, augment: bool = False):
+        self.images = data.images.to(device)  # uint8: 4x smaller than float on the device
+        self.labels = data.labels.to(device)
+        self.normalize = normalizer
+        self.augment = augment
+        self.flip = data.flip
+        self.device = device
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def get(self, idx: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = idx.to(self.device)
+        x = self.normalize(self.images[idx])
+        if self.augment and generator is not None:
+            x = augment(x, self.flip, generator)
+        return x, self.labels[idx]

@@ -1,0 +1,7 @@
+"""Registered models; each lists its droppable units (SPEC §2)."""
+
+from . import resnet, vgg  # noqa: F401  (registration)
+from ._registry import ModelInfo, create_model, list_models, model_info, register_model
+from .network import UnitNetwork
+
+__all__ = ["ModelInfo", "UnitNetwork", "create_model", "list_models", "model_info", "register_model"]

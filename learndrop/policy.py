@@ -1,0 +1,140 @@
+"""The drop rule as a pure function (SPEC §3), so the dashboard can replay recorded scores through it.
+
+``step(state, d, cfg)`` takes the policy's state and the change ``d`` of each unit at one check and
+returns the new state and what it decided; ``replay`` folds ``step`` over a recorded history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from .config import PolicyConfig
+from .scores import change_score, continuation_score
+
+TRAINING, CANDIDATE, FROZEN, DROPPED = "training", "candidate", "frozen", "dropped"
+
+
+@dataclass(frozen=True)
+class UnitScore:
+    unit: str
+    d: float | None  # relative change since the last check; None once the unit no longer moves
+    s: float | None  # change score d / peak
+    c: float | None  # continuation score d(t) / d(t - window)
+    state: str  # training | candidate | frozen | dropped
+
+
+@dataclass(frozen=True)
+class Drop:
+    unit: str
+    index: int
+    s: float | None
+    c: float | None
+    reason: str  # a readable sentence
+
+
+@dataclass(frozen=True)
+class PolicyState:
+    units: tuple[str, ...]
+    check: int = 0  # checks seen so far
+    history: tuple[tuple[float, ...], ...] = ()  # per unit, its d at each check while it trained
+    streak: tuple[int, ...] = ()  # per unit, consecutive checks that met the rule
+    dropped: int = 0  # length of the dropped prefix
+    frozen: tuple[int, ...] = ()  # indices frozen behind the frontier (freeze_candidates)
+
+
+@dataclass(frozen=True)
+class Decision:
+    check: int
+    scores: tuple[UnitScore, ...]
+    drops: tuple[Drop, ...]  # the frontier's advance at this check, in order
+    frozen: tuple[str, ...]  # units newly frozen at this check
+
+
+def initial_state(units: Sequence[str]) -> PolicyState:
+    n = len(units)
+    return PolicyState(tuple(units), 0, tuple(() for _ in range(n)), (0,) * n, 0, ())
+
+
+def step(state: PolicyState, d: Sequence[float | None], cfg: PolicyConfig, allow_drop: bool = True
+         ) -> tuple[PolicyState, Decision]:
+    """One check. ``d[i]`` is unit i's change (``None`` for units that are dropped or frozen).
+
+    ``allow_drop=False`` (the ``none`` policy) still scores and marks candidates but drops nothing.
+    """
+    t = state.check + 1
+    n = len(state.units)
+    history, streak, met = list(state.history), list(state.streak), [False] * n
+    s_now: list[float | None] = [None] * n
+    c_now: list[float | None] = [None] * n
+    for i in range(n):
+        if i < state.dropped or i in state.frozen or d[i] is None:
+            continue
+        history[i] = (*history[i], float(d[i]))
+        s_now[i] = change_score(history[i][-1], max(history[i]))
+        c_now[i] = continuation_score(history[i], cfg.window)
+        rule = t > cfg.warmup and s_now[i] <= cfg.tau and c_now[i] is not None and c_now[i] <= cfg.kappa
+        streak[i] = streak[i] + 1 if rule else 0
+        met[i] = streak[i] >= cfg.patience
+
+    # prefix rule: only the frontier drops; it advances over consecutive candidates (and frozen units).
+    # The last unit before the head always keeps training.
+    dropped, drops = state.dropped, []
+    while allow_drop and dropped < n - 1 and (met[dropped] or dropped in state.frozen):
+        i = dropped
+        drops.append(Drop(state.units[i], i, s_now[i], c_now[i], _reason(state.units[i], s_now[i], c_now[i],
+                                                                          cfg, frozen=i in state.frozen)))
+        dropped += 1
+
+    frozen = set(i for i in state.frozen if i >= dropped)
+    newly_frozen = []
+    if allow_drop and cfg.freeze_candidates:
+        for i in range(dropped + 1, n - 1):
+            if met[i] and i not in frozen:
+                frozen.add(i)
+                newly_frozen.append(state.units[i])
+
+    scores = []
+    for i, name in enumerate(state.units):
+        if i < dropped:
+            kind = DROPPED
+        elif i in frozen:
+            kind = FROZEN
+        else:
+            kind = CANDIDATE if met[i] else TRAINING
+        scores.append(UnitScore(name, None if d[i] is None else float(d[i]), s_now[i], c_now[i], kind))
+    new_state = replace(state, check=t, history=tuple(history), streak=tuple(streak), dropped=dropped,
+                        frozen=tuple(sorted(frozen)))
+    return new_state, Decision(t, tuple(scores), tuple(drops), tuple(newly_frozen))
+
+
+def replay(units: Sequence[str], d_rows: Sequence[Sequence[float | None]], cfg: PolicyConfig) -> list[Decision]:
+    """Run a recorded history of changes through ``step`` with other thresholds.
+
+    A unit that the recorded run dropped has no changes after its drop (``None``); the replay treats it
+    as still meeting the rule from then on, since a dropped unit's parameters no longer move.
+    """
+    state, decisions = initial_state(units), []
+    for row in d_rows:
+        state, decision = step(state, _fill_dropped(state, row), cfg)
+        decisions.append(decision)
+    return decisions
+
+
+def _fill_dropped(state: PolicyState, row: Sequence[float | None]) -> list[float | None]:
+    """For replay: a unit the recording stopped measuring (``None``) counts as not moving at all."""
+    out: list[float | None] = []
+    for i, v in enumerate(row):
+        if v is None and i >= state.dropped and i not in state.frozen and state.history[i]:
+            v = 0.0
+        out.append(v)
+    return out
+
+
+def _reason(unit: str, s: float | None, c: float | None, cfg: PolicyConfig, frozen: bool) -> str:
+    if frozen or s is None or c is None:
+        return f"{unit} dropped: frozen earlier as a candidate, now at the front of the network"
+    slowing = "still slowing down" if c < 1 else "no longer speeding up"
+    wait = f" for {cfg.patience} checks" if cfg.patience > 1 else ""
+    return (f"{unit} dropped: change {s:.2f} of its peak (tau {cfg.tau:g}), continuation {c:.2f} "
+            f"(kappa {cfg.kappa:g}), {slowing}{wait}")

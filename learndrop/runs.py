@@ -1,0 +1,202 @@
+"""The run store on disk (SPEC §6): ``runs/<run_id>/`` with config.json, events.jsonl, summary.json, model.pt.
+
+``events.jsonl`` is appended and flushed one event at a time, so a killed process loses at most the
+event it was writing. A run with no ``run_finished`` whose process is gone shows as interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import events as ev
+from .config import RunConfig
+from .errors import LearnDropError
+from .summary import summarize
+
+RUNS_DIR_ENV = "LEARNDROP_RUNS_DIR"
+RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
+def default_runs_dir() -> Path:
+    return Path(os.environ.get(RUNS_DIR_ENV) or "runs")
+
+
+def validate_run_id(run_id: str) -> str:
+    """A run id is one path component of letters, digits, ``_ . -``: no separators, no ``..``."""
+    if not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id) or ".." in run_id:
+        raise LearnDropError(f"invalid run id {run_id!r}: use letters, digits, '_', '.' and '-' only")
+    return run_id
+
+
+@dataclass(frozen=True)
+class LoadedEvents:
+    events: list[ev.Event]
+    skipped: int  # lines that could not be read (a corrupt or half-written line)
+
+
+class RunWriter:
+    """The sink that records one run: each event appended to events.jsonl and flushed."""
+
+    def __init__(self, run_dir: Path, run_id: str):
+        self.dir = run_dir
+        self.run_id = run_id
+        self._file = open(run_dir / "events.jsonl", "a", encoding="utf-8")  # noqa: SIM115 (closed at run_finished)
+
+    def __call__(self, event: ev.Event) -> None:
+        if self._file.closed:
+            return
+        self._file.write(ev.to_json(event) + "\n")
+        self._file.flush()
+        if isinstance(event, ev.RunFinished):
+            self._file.close()
+            loaded = read_events(self.dir / "events.jsonl")
+            _write_json(self.dir / "summary.json", summarize(loaded.events))
+            (self.dir / "process.json").unlink(missing_ok=True)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class RunStore:
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root) if root is not None else default_runs_dir()
+
+    # --- writing --------------------------------------------------------------------------------
+    def new_run_id(self, config: RunConfig) -> str:
+        dataset = config.dataset.split(":", 1)[0] if config.dataset.startswith("folder:") else config.dataset
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        return validate_run_id(f"{stamp}-{config.model}-{dataset}-{config.policy.name}-{secrets.token_hex(2)}")
+
+    def create(self, config: RunConfig, run_id: str | None = None) -> RunWriter:
+        run_id = validate_run_id(run_id or self.new_run_id(config))
+        run_dir = self.root / run_id
+        run_dir.mkdir(parents=True, exist_ok=False)
+        _write_json(run_dir / "config.json", config.to_dict())
+        self.mark_running(run_id)
+        return RunWriter(run_dir, run_id)
+
+    def mark_running(self, run_id: str) -> None:
+        _write_json(self.path(run_id) / "process.json", {"pid": os.getpid(), "host": socket.gethostname()})
+
+    # --- reading --------------------------------------------------------------------------------
+    def path(self, run_id: str) -> Path:
+        return self.root / validate_run_id(run_id)
+
+    def exists(self, run_id: str) -> bool:
+        return (self.path(run_id) / "config.json").is_file()
+
+    def _existing(self, run_id: str) -> Path:
+        if not self.exists(run_id):
+            raise LearnDropError(f"no run {run_id!r} in {str(self.root)!r}")
+        return self.path(run_id)
+
+    def run_ids(self) -> list[str]:
+        """Newest first (ids start with their creation time)."""
+        if not self.root.is_dir():
+            return []
+        ids = [p.name for p in self.root.iterdir() if RUN_ID_PATTERN.fullmatch(p.name) and (p / "config.json").is_file()]
+        return sorted(ids, reverse=True)
+
+    def config(self, run_id: str) -> RunConfig:
+        data = json.loads((self._existing(run_id) / "config.json").read_text(encoding="utf-8"))
+        return RunConfig.from_dict(data)
+
+    def events(self, run_id: str) -> LoadedEvents:
+        return read_events(self._existing(run_id) / "events.jsonl")
+
+    def summary(self, run_id: str) -> dict[str, Any]:
+        """summary.json when the run ended; else computed from its events, with its live status."""
+        run_dir = self._existing(run_id)
+        path = run_dir / "summary.json"
+        if path.is_file():
+            try:
+                return json.loads(path.read_text(encoding="utf-8"))
+            except (json.JSONDecodeError, OSError):
+                pass  # a summary cut off mid-write: recompute it below
+        summary = summarize(self.events(run_id).events)
+        if summary["status"] == "running" and not self._process_alive(run_dir):
+            summary["status"] = "interrupted"
+        if summary["run_id"] is None:
+            summary["run_id"] = run_id
+        return summary
+
+    def summaries(self) -> list[dict[str, Any]]:
+        return [self.summary(run_id) for run_id in self.run_ids()]
+
+    def model_state(self, run_id: str) -> dict[str, torch.Tensor]:
+        """The saved full network, loaded with ``weights_only=True``; refused unless it is a state dict."""
+        path = self._existing(run_id) / "model.pt"
+        if not path.is_file():
+            raise LearnDropError(f"run {run_id!r} has no saved model (model.pt)")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # pickle errors, truncated zip, foreign objects refused by weights_only
+            raise LearnDropError(f"{path} is not a loadable state dict: {str(exc).splitlines()[0]}") from exc
+        if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                                  for k, v in state.items()):
+            raise LearnDropError(f"{path} is not a state dict of tensors")
+        return state
+
+    @staticmethod
+    def _process_alive(run_dir: Path) -> bool:
+        try:
+            info = json.loads((run_dir / "process.json").read_text(encoding="utf-8"))
+            if info.get("host") != socket.gethostname():
+                return True  # another machine's process: we cannot tell, so trust it
+            os.kill(int(info["pid"]), 0)
+            return True
+        except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError):
+            return False
+
+
+def read_events(path: Path) -> LoadedEvents:
+    """All readable events of an events.jsonl; corrupt lines are skipped and counted."""
+    events, skipped = [], 0
+    if not path.is_file():
+        return LoadedEvents([], 0)
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            try:
+                events.append(ev.from_json(line))
+            except (ValueError, TypeError, KeyError):
+                skipped += 1
+    return LoadedEvents(events, skipped)
+
+
+def iter_new_events(path: Path, offset: int) -> tuple[list[ev.Event], int]:
+    """Events appended after byte ``offset`` (complete lines only) and the new offset."""
+    out: list[ev.Event] = []
+    if not path.is_file():
+        return out, offset
+    with open(path, "rb") as f:
+        f.seek(offset)
+        data = f.read()
+    end = data.rfind(b"\n") + 1
+    for line in data[:end].splitlines():
+        try:
+            out.append(ev.from_json(line.decode("utf-8")))
+        except (ValueError, TypeError, KeyError, UnicodeDecodeError):
+            continue
+    return out, offset + end
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    tmp.replace(path)
+
+
+__all__ = ["LoadedEvents", "RunStore", "RunWriter", "default_runs_dir", "iter_new_events", "read_events",
+           "validate_run_id"]

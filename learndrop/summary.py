@@ -1,0 +1,65 @@
+"""A run's summary (SPEC §6), computed from its events: the same function for live and finished runs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from . import events as ev
+
+
+def reduction_pct(method: float, baseline: float) -> float | None:
+    return round(100.0 * (1.0 - method / baseline), 2) if baseline else None
+
+
+def summarize(events: Iterable[ev.Event]) -> dict[str, Any]:
+    started: ev.RunStarted | None = None
+    finished: ev.RunFinished | None = None
+    epochs: list[ev.EpochEnded] = []
+    dropped: list[dict[str, Any]] = []
+    cache_flops = 0
+    for event in events:
+        if isinstance(event, ev.RunStarted):
+            started = event
+        elif isinstance(event, ev.EpochEnded):
+            epochs.append(event)
+        elif isinstance(event, ev.LayerDropped):
+            dropped.append({"unit": event.unit, "epoch": event.epoch, "check": event.check})
+        elif isinstance(event, ev.RunFinished):
+            finished = event
+        elif isinstance(event, ev.CacheBuilt):
+            cache_flops += event.fwd_flops
+    config = started.config if started else {}
+    total = {k: sum(getattr(e, k) for e in epochs) for k in (
+        "fwd_flops", "bwd_flops", "baseline_fwd_flops", "baseline_bwd_flops", "epoch_time_s", "eval_time_s",
+        "instrument_time_s", "data_time_s", "images")}
+    train_time = total["epoch_time_s"]
+    return {
+        "run_id": started.run_id if started else (finished.run_id if finished else None),
+        "status": finished.status if finished else "running",
+        "error": finished.error if finished else None,
+        "policy": config.get("policy", {}).get("name"),
+        "model": config.get("model"),
+        "width": config.get("width"),
+        "dataset": config.get("dataset"),
+        "seed": config.get("seed"),
+        "epochs": config.get("epochs"),
+        "epochs_done": len(epochs),
+        "units": len(started.units) - 1 if started else None,
+        "test_acc": epochs[-1].val_acc if epochs else None,
+        "best_test_acc": max(e.val_acc for e in epochs) if epochs else None,
+        "train_time_s": round(train_time, 3),
+        "eval_time_s": round(total["eval_time_s"], 3),
+        "instrument_time_s": round(total["instrument_time_s"], 3),
+        "data_time_s": round(total["data_time_s"], 3),
+        "images_per_s": round(total["images"] / train_time, 1) if train_time else None,
+        "fwd_flops": total["fwd_flops"],
+        "bwd_flops": total["bwd_flops"],
+        "cache_fwd_flops": cache_flops,
+        "baseline_fwd_flops": total["baseline_fwd_flops"],
+        "baseline_bwd_flops": total["baseline_bwd_flops"],
+        "fwd_flops_reduction_pct": reduction_pct(total["fwd_flops"], total["baseline_fwd_flops"]),
+        "train_flops_reduction_pct": reduction_pct(total["fwd_flops"] + total["bwd_flops"],
+                                                   total["baseline_fwd_flops"] + total["baseline_bwd_flops"]),
+        "dropped": dropped,
+    }
