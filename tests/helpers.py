@@ -1,0 +1,34 @@
+"""Plain helpers for the tests: a tiny two-unit CNN with hand-checkable FLOPs, small fast configs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from learndrop.config import PolicyConfig, RunConfig
+from learndrop.models import UnitNetwork
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def two_conv_net() -> UnitNetwork:
+    """conv(3->4, 3x3) + ReLU, conv(4->8, 3x3) + ReLU, global pool + linear(8->10), on 8x8 inputs."""
+    torch.manual_seed(0)
+    features = nn.Sequential(
+        nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU()),
+        nn.Sequential(nn.Conv2d(4, 8, 3, padding=1), nn.ReLU()),
+    )
+    head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+    return UnitNetwork({"features": features, "head": head}, ["features.0", "features.1"])
+
+
+def fast_config(**overrides) -> RunConfig:
+    """A run of a few seconds: 512 shapes images, tiny at half width, an eager policy."""
+    policy = overrides.pop("policy", PolicyConfig(tau=0.9, kappa=10.0, warmup=1, patience=1))
+    base = dict(model="tiny", width=0.5, dataset="shapes", subset=512, epochs=3, batch_size=64,
+                checks_per_epoch=2, progress_every=4, device="cpu", policy=policy)
+    base.update(overrides)
+    return RunConfig(**base)

@@ -1,0 +1,107 @@
+"""Data: the shapes generator, the loader, and the real files in ../shared/data when present."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from helpers import ROOT, SHARED_DATA
+from PIL import Image
+
+from learndrop.data import create_dataset
+from learndrop.errors import LearnDropError
+from learndrop.loader import Normalizer, augment, epoch_batches
+from learndrop.shapes import CLASSES, make_shapes
+
+HAS_MNIST = (SHARED_DATA / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file()
+HAS_CIFAR = (SHARED_DATA / "cifar10" / "test").is_dir()
+
+
+def test_shapes_are_seeded_balanced_and_varied():
+    a, la = make_shapes(200, seed=3)
+    b, lb = make_shapes(200, seed=3)
+    assert torch.equal(a, b) and torch.equal(la, lb)
+    assert a.shape == (200, 3, 32, 32) and a.dtype == torch.uint8
+    assert torch.bincount(la, minlength=10).tolist() == [20] * 10
+    assert not torch.equal(make_shapes(200, seed=4)[0], a)
+    assert len(CLASSES) == 10 and a.float().std() > 30
+
+
+def test_epoch_batches_cover_every_index_once_and_depend_only_on_seed_and_epoch():
+    batches = epoch_batches(103, 10, seed=1, epoch=2)
+    assert sorted(torch.cat(batches).tolist()) == list(range(103)) and len(batches[-1]) == 3
+    assert all(torch.equal(x, y) for x, y in zip(batches, epoch_batches(103, 10, seed=1, epoch=2)))
+    assert not torch.equal(torch.cat(batches), torch.cat(epoch_batches(103, 10, seed=1, epoch=3)))
+
+
+def test_normalizer_and_augmentation():
+    images = torch.randint(0, 256, (64, 3, 16, 16), dtype=torch.uint8)
+    norm = Normalizer(images, torch.device("cpu"), channels_last=True)
+    x = norm(images)
+    assert x.mean().abs() < 0.05 and (x.std() - 1).abs() < 0.05
+    g = torch.Generator().manual_seed(0)
+    y = augment(x, flip=True, generator=g)
+    assert y.shape == x.shape
+    # every augmented image is a shifted (maybe mirrored) copy: its centre 8x8 appears in the padded source
+    assert not torch.equal(x, y)
+
+
+def test_subset_keeps_the_first_images():
+    full = create_dataset("shapes", train=True)
+    part = create_dataset("shapes", train=True, subset=100)
+    assert len(part) == 100 and torch.equal(part.images, full.images[:100])
+
+
+def _write_folder(root, sizes_and_modes):
+    for cls in ("cat", "dog"):
+        (root / cls).mkdir(parents=True)
+        for i, (size, mode) in enumerate(sizes_and_modes):
+            arr = np.random.default_rng(i).integers(0, 255, (size, size, 3 if mode == "RGB" else 1), dtype=np.uint8)
+            Image.fromarray(arr.squeeze()).convert(mode).save(root / cls / f"{i}.png")
+
+
+def test_image_folder_with_mixed_sizes_and_grayscale_is_resized_to_rgb(tmp_path):
+    _write_folder(tmp_path / "imgs", [(20, "RGB"), (31, "L"), (16, "RGB")] * 4)
+    train = create_dataset(f"folder:{tmp_path / 'imgs'}", train=True)
+    test = create_dataset(f"folder:{tmp_path / 'imgs'}", train=False, image_size=train.size)
+    assert train.classes == ("cat", "dog") and train.images.shape[1:] == (3, 20, 20)
+    assert len(train) + len(test) == 24 and len(test) >= 1
+
+
+def test_image_folder_errors_are_clear(tmp_path):
+    (tmp_path / "one" / "only").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(tmp_path / "one" / "only" / "a.png")
+    with pytest.raises(LearnDropError, match="need at least 2"):
+        create_dataset(f"folder:{tmp_path / 'one'}")
+    _write_folder(tmp_path / "bad", [(16, "RGB")] * 3)
+    good = (tmp_path / "bad" / "cat" / "0.png").read_bytes()
+    (tmp_path / "bad" / "cat" / "broken.png").write_bytes(good[: len(good) // 2])
+    with pytest.raises(LearnDropError, match="corrupt or unreadable image"):
+        create_dataset(f"folder:{tmp_path / 'bad'}")
+
+
+@pytest.mark.skipif(not HAS_MNIST, reason="../shared/data/MNIST not present")
+def test_real_mnist_files():
+    train = create_dataset("mnist", SHARED_DATA, train=True)
+    test = create_dataset("mnist", SHARED_DATA, train=False)
+    assert train.images.shape == (60_000, 1, 28, 28) and len(test) == 10_000 and not train.flip
+
+
+@pytest.mark.skipif(not HAS_CIFAR, reason="../shared/data/cifar10 not present")
+def test_real_cifar10_folder_subset():
+    train = create_dataset(f"folder:{SHARED_DATA / 'cifar10'}", train=True, subset=500)
+    assert train.images.shape == (500, 3, 32, 32) and len(train.classes) == 10
+    assert len(set(train.labels.tolist())) == 10  # the fixed shuffled order mixes classes
+
+
+@pytest.mark.skipif(not HAS_MNIST, reason="../shared/data/MNIST not present")
+def test_cli_trains_vgg11_on_real_mnist(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "learndrop", "train", "--dataset", "mnist", "--data-root",
+                             str(SHARED_DATA), "--model", "vgg11", "--width", "0.25", "--epochs", "1", "--subset",
+                             "2000", "--runs-dir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "test accuracy" in result.stdout

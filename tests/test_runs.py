@@ -1,0 +1,93 @@
+"""The run store: files on disk, events round-trip, interrupted runs, safe ids, refused model files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from helpers import fast_config
+
+from learndrop import events as ev
+from learndrop.errors import LearnDropError
+from learndrop.runs import read_events, validate_run_id
+from learndrop.tables import drops_frame, epochs_frame, scores_frame
+from learndrop.train import train
+
+
+def test_run_folder_and_round_trip(store):
+    config = fast_config(epochs=3)
+    writer = store.create(config)
+    seen = []
+    train(config, [writer, seen.append], run_id=writer.run_id, run_dir=writer.dir)
+    files = {p.name for p in writer.dir.iterdir()}
+    assert {"config.json", "events.jsonl", "summary.json", "model.pt"} <= files
+    assert "process.json" not in files  # removed when the run finished
+    loaded = store.events(writer.run_id)
+    assert loaded.skipped == 0 and loaded.events == seen  # frozen dataclasses compare by value
+    assert store.config(writer.run_id) == config
+    summary = store.summary(writer.run_id)
+    for key in ("run_id", "status", "policy", "model", "dataset", "epochs_done", "test_acc", "train_time_s",
+                "eval_time_s", "fwd_flops", "bwd_flops", "baseline_fwd_flops", "baseline_bwd_flops",
+                "fwd_flops_reduction_pct", "train_flops_reduction_pct", "dropped"):
+        assert key in summary
+    assert summary["status"] == "completed" and 0 <= summary["test_acc"] <= 1
+    assert all(set(d) == {"unit", "epoch", "check"} for d in summary["dropped"])
+    state = store.model_state(writer.run_id)
+    assert set(state) == {k for k in state} and all(isinstance(v, torch.Tensor) for v in state.values())
+    assert store.run_ids() == [writer.run_id]
+
+
+def test_tables_from_events(store):
+    config = fast_config(epochs=3)
+    writer = store.create(config)
+    train(config, [writer], run_id=writer.run_id, run_dir=writer.dir)
+    events = store.events(writer.run_id).events
+    epochs = epochs_frame(events)
+    assert list(epochs["epoch_number"]) == [1, 2, 3]
+    assert (epochs["cum_baseline_flops"].diff().dropna() > 0).all()
+    scores = scores_frame(events)
+    assert len(scores) == 3 * 2 * 6  # epochs x checks per epoch x units
+    assert set(scores["state"]) <= {"training", "candidate", "frozen", "dropped"}
+    assert len(drops_frame(events)) == len(store.summary(writer.run_id)["dropped"])
+
+
+def test_running_run_without_process_shows_interrupted(store):
+    writer = store.create(fast_config())
+    writer(ev.RunStarted(run_id=writer.run_id, epoch=0, step=0, time_s=0.0, config={}, units=[], device="cpu",
+                         train_size=1, test_size=1, classes=[], steps_per_epoch=1, input_shape=[3, 8, 8]))
+    assert store.summary(writer.run_id)["status"] == "running"  # this process is alive
+    (writer.dir / "process.json").write_text(json.dumps({"pid": 2**22 + 12345, "host": __import__("socket")
+                                                         .gethostname()}))
+    assert store.summary(writer.run_id)["status"] == "interrupted"
+
+
+def test_corrupt_event_line_is_skipped_and_counted(tmp_path):
+    path = tmp_path / "events.jsonl"
+    good = ev.to_json(ev.EpochStarted(run_id="r", epoch=0, step=0, time_s=0.0, lr=0.1))
+    path.write_text(good + "\n{not json\n" + good + "\n" + '{"type": "epoch_star')
+    loaded = read_events(path)
+    assert len(loaded.events) == 2 and loaded.skipped == 2
+
+
+@pytest.mark.parametrize("bad", ["../x", "a/b", "..", "", "a\\b", ".hidden", "x" * 200, "a..b"])
+def test_run_ids_with_path_tricks_are_refused(bad, store):
+    with pytest.raises(LearnDropError, match="invalid run id"):
+        validate_run_id(bad)
+    with pytest.raises(LearnDropError):
+        store.path(bad)
+
+
+def test_model_that_is_no_state_dict_is_refused(store):
+    writer = store.create(fast_config())
+    torch.save({"not": "tensors"}, writer.dir / "model.pt")
+    with pytest.raises(LearnDropError, match="not a state dict"):
+        store.model_state(writer.run_id)
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pickled code ran",))
+
+    torch.save(Evil(), writer.dir / "model.pt")
+    with pytest.raises(LearnDropError, match="not a loadable state dict"):
+        store.model_state(writer.run_id)
