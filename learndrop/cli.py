@@ -30,13 +30,21 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     d, dp = RunConfig(), PolicyConfig()
     p.add_argument("--model", default=d.model, help=f"one of: {', '.join(list_models())} (default %(default)s)")
     p.add_argument("--width", type=float, default=d.width, help="channel multiplier (default %(default)s)")
-    p.add_argument("--pretrained", action="store_true", help="start from torchvision's ImageNet weights")
+    p.add_argument("--pretrained", action="store_true", help="start from torchvision's ImageNet weights "
+                   "(downloaded by torchvision)")
+    p.add_argument("--init-from", default=None, metavar="RUN_ID",
+                   help="fine-tune: start from that run's model, with a new head")
     p.add_argument("--dataset", default=d.dataset, help="shapes, mnist, fashion-mnist, cifar10, imagenette or "
                    "folder:PATH (default %(default)s)")
     p.add_argument("--data-root", default=d.data_root, help="where torchvision data sets live (default %(default)s)")
     p.add_argument("--download", action="store_true", help="download the data set if it is missing")
     p.add_argument("--image-size", type=int, default=None, help="resize images to this many px")
     p.add_argument("--subset", type=int, default=None, help="train on the first N training images")
+    p.add_argument("--classes", default=None, metavar="LIST",
+                   help="keep only these class indices, e.g. 0-4 or 5,7,9 (renumbered from 0)")
+    p.add_argument("--stream", type=int, default=d.stream, metavar="K",
+                   help="online training: the data arrive in K chunks, each trained --epochs epochs")
+    p.add_argument("--stream-by", default=d.stream_by, help="order or class (default %(default)s)")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=d.augment,
                    help="random crop + flip (default %(default)s)")
     p.add_argument("--epochs", type=int, default=d.epochs)
@@ -60,17 +68,36 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=d.device, help="auto, cpu, cuda or mps (default %(default)s)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--runs-dir", default=None, help="where runs are stored (default ./runs or $LEARNDROP_RUNS_DIR)")
+    p.add_argument("--resume", default=None, metavar="RUN_ID",
+                   help="continue a stopped, failed or interrupted run from its last epoch checkpoint "
+                        "(other options are taken from that run)")
 
 
 def config_from_args(a: argparse.Namespace) -> RunConfig:
     policy = PolicyConfig(name=a.policy, tau=a.tau, kappa=a.kappa, warmup=a.warmup, patience=a.patience,
                           window=a.window, freeze_candidates=a.freeze_candidates)
-    return RunConfig(model=a.model, width=a.width, pretrained=a.pretrained, dataset=a.dataset, data_root=a.data_root,
-                     download=a.download, image_size=a.image_size, subset=a.subset, augment=a.augment,
+    return RunConfig(model=a.model, width=a.width, pretrained=a.pretrained, init_from=a.init_from,
+                     dataset=a.dataset, data_root=a.data_root, download=a.download, image_size=a.image_size,
+                     subset=a.subset, classes=parse_classes(a.classes), stream=a.stream, stream_by=a.stream_by,
+                     augment=a.augment,
                      epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, lr_schedule=a.lr_schedule,
                      weight_decay=a.weight_decay, label_smoothing=a.label_smoothing, policy=policy,
                      checks_per_epoch=a.checks_per_epoch, cache=a.cache, cache_max_mb=a.cache_max_mb,
                      cache_dtype=a.cache_dtype, device=a.device, seed=a.seed)
+
+
+def parse_classes(text: str | None) -> tuple[int, ...] | None:
+    """``"0-4"`` -> (0, 1, 2, 3, 4); ``"5,7,9"`` -> (5, 7, 9)."""
+    if text is None:
+        return None
+    out: list[int] = []
+    try:
+        for part in text.split(","):
+            low, _, high = part.strip().partition("-")
+            out.extend(range(int(low), int(high) + 1) if high else [int(low)])
+    except ValueError:
+        raise LearnDropError(f"--classes {text!r}: use indices like 0-4 or 5,7,9") from None
+    return tuple(out)
 
 
 class ProgressBar:
@@ -81,8 +108,10 @@ class ProgressBar:
 
     def __call__(self, event: ev.Event) -> None:
         if isinstance(event, ev.RunStarted):
-            total = event.steps_per_epoch * event.config["epochs"]
+            total = event.total_steps or event.steps_per_epoch * event.config["epochs"]
             self.bar = tqdm(total=total, unit="step", dynamic_ncols=True, file=sys.stderr)
+        elif isinstance(event, ev.CheckpointRestored):
+            self.bar = tqdm(initial=event.step, unit="step", dynamic_ncols=True, file=sys.stderr)
         elif self.bar is None:
             return
         elif isinstance(event, ev.Progress):
@@ -101,11 +130,18 @@ class ProgressBar:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from .train import prepare, train  # torch-heavy imports only when training
+    from .setup import prepare  # torch-heavy imports only when training
+    from .train import train
 
-    config = config_from_args(a)
-    setup = prepare(config)  # bad input fails here, before a run folder exists
     store = RunStore(a.runs_dir)
+    if a.resume:
+        from .resume import resume
+
+        print(f"resuming run {a.resume} from its last checkpoint", file=sys.stderr)
+        print(format_summary(resume(store, a.resume, [ProgressBar()])))
+        return 0
+    config = config_from_args(a)
+    setup = prepare(config, store)  # bad input fails here, before a run folder exists
     writer = store.create(config)
     print(f"run {writer.run_id} -> {writer.dir}", file=sys.stderr)
     try:

@@ -59,6 +59,7 @@ class RunConfig:
     download: bool = False  # let torchvision download the data set when it is missing
     image_size: int | None = None  # px; None: the data set's own size
     subset: int | None = None  # train on the first N training images only
+    classes: tuple[int, ...] | None = None  # keep only these class indices (train and test), renumbered 0..k-1
     augment: bool = False  # random crop (4 px padding) + horizontal flip where it makes sense
     # optimisation: SGD with Nesterov momentum
     epochs: int = 8
@@ -91,6 +92,10 @@ class RunConfig:
         _positive_int("checks_per_epoch", self.checks_per_epoch, 10_000)
         _positive_int("stream", self.stream, 10_000)
         _positive_int("progress_every", self.progress_every, 1_000_000)
+        if self.classes is not None:
+            if (len(self.classes) < 2 or len(set(self.classes)) != len(self.classes)
+                    or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in self.classes)):
+                raise LearnDropError(f"classes must be at least 2 distinct class indices, got {list(self.classes)}")
         if self.subset is not None:
             _positive_int("subset", self.subset, 10**9)
         if self.image_size is not None:
@@ -123,6 +128,8 @@ class RunConfig:
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         data = dict(data)
         policy = PolicyConfig(**_known(PolicyConfig, data.pop("policy", {}) or {}))
+        if data.get("classes") is not None:
+            data["classes"] = tuple(data["classes"])
         return cls(policy=policy, **_known(cls, data))
 
 

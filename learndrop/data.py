@@ -48,6 +48,17 @@ class ImageData:
     def subset(self, n: int) -> ImageData:
         return ImageData(self.images[:n], self.labels[:n], self.classes, self.flip)
 
+    def select_classes(self, keep: tuple[int, ...]) -> ImageData:
+        """Only the images of classes ``keep``, relabelled 0..k-1 in that order."""
+        if max(keep) >= len(self.classes):
+            raise LearnDropError(f"class index {max(keep)} out of range: this data set has {len(self.classes)} "
+                                 "classes")
+        lookup = torch.full((len(self.classes),), -1, dtype=torch.long)
+        lookup[list(keep)] = torch.arange(len(keep))
+        new = lookup[self.labels]
+        mask = new >= 0
+        return ImageData(self.images[mask], new[mask], tuple(self.classes[c] for c in keep), self.flip)
+
 
 @dataclass(frozen=True)
 class DatasetInfo:

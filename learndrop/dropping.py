@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 import torch
@@ -47,21 +46,31 @@ def trainable_parameters(model: nn.Module) -> int:
 
 
 class ActivationCache:
-    """The dropped prefix's output for the whole training set, computed once under ``no_grad``.
+    """The dropped prefix's output for the training set, computed under ``no_grad`` and kept.
 
     Held on the training device in ``dtype``, stored NHWC so that a gathered batch is already
-    channels_last. When the prefix grows from ``k`` to ``k'`` units, the cache is *extended*: units
-    ``[k, k')`` are applied to the cached features, never recomputed from the images.
+    channels_last. Rows are filled as data arrives (all of it at once, or chunk by chunk when
+    streaming): ``add`` computes the prefix for new rows only. When the prefix grows from ``k`` to ``k'``
+    units, ``extend`` applies units ``[k, k')`` to the cached rows; they are never recomputed from images.
     """
 
-    def __init__(self, features: torch.Tensor, units: int, dtype: torch.dtype):
-        self.features = features  # (N, H, W, C), dtype
-        self.units = units  # the prefix length whose output this holds
+    def __init__(self, n: int, dtype: torch.dtype):
+        self.n = n
         self.dtype = dtype
+        self.units = 0  # the prefix length whose output the rows hold
+        self.features: torch.Tensor | None = None  # (n, H, W, C)
+        self.filled = torch.zeros(n, dtype=torch.bool)
+
+    @property
+    def rows(self) -> int:
+        return int(self.filled.sum())
 
     @property
     def nbytes(self) -> int:
-        return self.features.numel() * self.features.element_size()
+        return 0 if self.features is None else self.features.numel() * self.features.element_size()
+
+    def covers(self, units: int, rows: torch.Tensor) -> bool:
+        return self.units == units and bool(self.filled[rows].all())
 
     def batch(self, idx: torch.Tensor) -> torch.Tensor:
         """Float32, NCHW shape, channels_last strides."""
@@ -73,21 +82,34 @@ class ActivationCache:
             out = model.forward_units(sample[:1], 0, units)
         return out[0].numel() * n * torch.empty(0, dtype=dtype).element_size()
 
-    @classmethod
-    def build(cls, model: UnitNetwork, batches, n: int, units: int, dtype: torch.dtype, batch_size: int,
-              previous: ActivationCache | None = None) -> tuple[ActivationCache, float]:
-        """Run units ``[previous.units or 0, units)`` over all ``n`` samples; returns the cache and seconds.
+    @torch.no_grad()
+    def add(self, model: UnitNetwork, images, rows: torch.Tensor, units: int, batch_size: int) -> int:
+        """Compute the prefix ``[0, units)`` for the ``rows`` not cached yet; returns how many were added.
 
-        ``batches.get(idx)`` gives the (normalised, un-augmented) images when there is no previous cache.
+        ``images.get(idx)`` gives normalised, un-augmented images. An empty cache takes ``units``;
+        a filled one must already hold that prefix (``extend`` it first).
         """
-        start_time = time.perf_counter()
-        start = previous.units if previous is not None else 0
+        if self.rows and units != self.units:
+            raise ValueError(f"cache holds {self.units} units, asked to add rows for {units}")
+        self.units = units
+        new = rows[~self.filled[rows]]
+        for idx in new.split(batch_size):
+            y = model.forward_units(images.get(idx)[0], 0, units).permute(0, 2, 3, 1).to(self.dtype)
+            if self.features is None:
+                self.features = torch.empty((self.n, *y.shape[1:]), dtype=self.dtype, device=y.device)
+            self.features[idx.to(y.device)] = y
+        self.filled[new] = True
+        return len(new)
+
+    @torch.no_grad()
+    def extend(self, model: UnitNetwork, units: int, batch_size: int) -> int:
+        """Grow the cached prefix to ``units`` by running units ``[self.units, units)`` on the cached rows."""
+        rows = torch.nonzero(self.filled).flatten()
         features = None
-        with torch.no_grad():
-            for idx in torch.arange(n).split(batch_size):
-                x = previous.batch(idx) if previous is not None else batches.get(idx)[0]
-                y = model.forward_units(x, start, units).permute(0, 2, 3, 1).to(dtype)
-                if features is None:
-                    features = torch.empty((n, *y.shape[1:]), dtype=dtype, device=y.device)
-                features[idx.to(y.device)] = y
-        return cls(features, units, dtype), time.perf_counter() - start_time
+        for idx in rows.split(batch_size):
+            y = model.forward_units(self.batch(idx), self.units, units).permute(0, 2, 3, 1).to(self.dtype)
+            if features is None:
+                features = torch.empty((self.n, *y.shape[1:]), dtype=self.dtype, device=y.device)
+            features[idx.to(y.device)] = y
+        self.features, self.units = features, units
+        return len(rows)

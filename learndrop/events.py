@@ -31,8 +31,9 @@ class RunStarted(Event):
     train_size: int
     test_size: int
     classes: list[str]
-    steps_per_epoch: int
+    steps_per_epoch: int  # of the first chunk (all of the data unless streaming)
     input_shape: list[int]  # C, H, W
+    total_steps: int = 0  # all steps of the run (0 in recordings that predate it)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,10 +89,12 @@ class ThresholdsChanged(Event):
 class CacheBuilt(Event):
     type: ClassVar[str] = "cache_built"
     units: int  # prefix length whose output is cached
+    extended_rows: int  # cached rows carried from a shorter prefix through the newly dropped units
+    added_rows: int  # rows computed from images (new data: the training set, or a newly arrived chunk)
+    rows: int  # rows cached in all
     bytes: int
     seconds: float
     dtype: str
-    extended: bool  # grown from a shorter prefix's cache rather than computed from the images
     fwd_flops: int  # what building it cost
 
 
@@ -100,6 +103,32 @@ class CacheSkipped(Event):
     type: ClassVar[str] = "cache_skipped"
     reason: str
     bytes_needed: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChunkStarted(Event):
+    type: ClassVar[str] = "chunk_started"
+    chunk: int  # 0-based
+    chunks: int
+    images: int
+    classes: list[int]  # class indices present in this chunk
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChunkEnded(Event):
+    type: ClassVar[str] = "chunk_ended"
+    chunk: int
+    val_acc: float  # full test set
+    seen_acc: float  # test images of the classes seen so far
+    per_class_acc: dict[str, float]  # classes seen so far, by name
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckpointRestored(Event):
+    type: ClassVar[str] = "checkpoint_restored"
+    from_epoch: int  # first epoch trained after the restore (0-based)
+    set_aside: int  # events written after the checkpoint, moved to events.before-resume-N.jsonl
+    previous_status: str  # how the run had ended: stopped | failed | interrupted
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -142,8 +171,8 @@ class RunFinished(Event):
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls for cls in (RunStarted, EpochStarted, Progress, LayerScores, LayerDropped, LayerFrozen,
-                              ThresholdsChanged, CacheBuilt, CacheSkipped, RunPaused, RunResumed, EpochEnded,
-                              RunFinished)
+                              ThresholdsChanged, CacheBuilt, CacheSkipped, ChunkStarted, ChunkEnded,
+                              CheckpointRestored, RunPaused, RunResumed, EpochEnded, RunFinished)
 }
 
 Sink = Callable[[Event], None]

@@ -24,6 +24,23 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, shuffle: bool 
     return list(order.split(batch_size))
 
 
+def stream_chunks(labels: torch.Tensor, chunks: int, by: str = "order") -> list[torch.Tensor]:
+    """Split the training set into ``chunks`` parts that arrive one after another.
+
+    ``order``: consecutive slices of the training set; ``class``: whole classes per chunk (class-
+    incremental), classes in index order. One chunk is the whole set.
+    """
+    n = len(labels)
+    if chunks == 1:
+        return [torch.arange(n)]
+    if by == "order":
+        return [c for c in torch.arange(n).tensor_split(chunks)]
+    classes = torch.unique(labels).tolist()
+    group = {c: j * chunks // len(classes) for j, c in enumerate(classes)}
+    owner = torch.tensor([group[int(c)] for c in labels.tolist()])
+    return [torch.nonzero(owner == k).flatten() for k in range(chunks)]
+
+
 class Normalizer:
     """uint8 images -> float, normalised per channel with the training set's mean and std."""
 

@@ -88,6 +88,24 @@ class RunStore:
     def mark_running(self, run_id: str) -> None:
         _write_json(self.path(run_id) / "process.json", {"pid": os.getpid(), "host": socket.gethostname()})
 
+    def truncate_events(self, run_id: str, keep: int) -> tuple[list[ev.Event], int]:
+        """Keep the first ``keep`` event lines; move the rest to events.before-resume-N.jsonl (not lost).
+
+        Returns the kept events and how many lines were moved aside.
+        """
+        run_dir = self._existing(run_id)
+        path = run_dir / "events.jsonl"
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
+        kept, rest = lines[:keep], lines[keep:]
+        if rest:
+            n = 1 + sum(1 for _ in run_dir.glob("events.before-resume-*.jsonl"))
+            (run_dir / f"events.before-resume-{n}.jsonl").write_text("".join(rest), encoding="utf-8")
+        tmp = path.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(kept), encoding="utf-8")
+        tmp.replace(path)
+        (run_dir / "summary.json").unlink(missing_ok=True)
+        return read_events(path).events, len(rest)
+
     # --- reading --------------------------------------------------------------------------------
     def path(self, run_id: str) -> Path:
         return self.root / validate_run_id(run_id)

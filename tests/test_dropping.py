@@ -53,7 +53,8 @@ class _Images:
 def test_cache_feeds_the_suffix_what_the_prefix_computes(small_net):
     x = torch.randn(20, 3, 8, 8)
     set_train_mode(small_net, dropped=1)
-    cache, _ = ActivationCache.build(small_net, _Images(x), 20, units=1, dtype=torch.float32, batch_size=6)
+    cache = ActivationCache(20, torch.float32)
+    assert cache.add(small_net, _Images(x), torch.arange(20), units=1, batch_size=6) == 20
     idx = torch.tensor([3, 17, 0, 9])
     with torch.no_grad():
         recomputed = small_net.forward_units(x[idx], 0, 1)
@@ -62,20 +63,33 @@ def test_cache_feeds_the_suffix_what_the_prefix_computes(small_net):
     assert cache.nbytes == 20 * 4 * 8 * 8 * 4  # N * C*H*W * 4 bytes
 
 
-def test_cache_extends_from_the_previous_cache(small_net):
+def test_cache_extends_from_the_cached_rows(small_net):
     x = torch.randn(10, 3, 8, 8)
     set_train_mode(small_net, dropped=2)
-    one, _ = ActivationCache.build(small_net, _Images(x), 10, units=1, dtype=torch.float32, batch_size=4)
-    two, _ = ActivationCache.build(small_net, None, 10, units=2, dtype=torch.float32, batch_size=4, previous=one)
+    cache = ActivationCache(10, torch.float32)
+    cache.add(small_net, _Images(x), torch.arange(10), units=1, batch_size=4)
+    assert cache.extend(small_net, units=2, batch_size=4) == 10 and cache.units == 2
     with torch.no_grad():
         direct = small_net.forward_units(x, 0, 2)
-    assert torch.allclose(two.batch(torch.arange(10)), direct)
+    assert torch.allclose(cache.batch(torch.arange(10)), direct)
+
+
+def test_cache_grows_by_new_rows_only(small_net):
+    x = torch.randn(12, 3, 8, 8)
+    set_train_mode(small_net, dropped=1)
+    cache = ActivationCache(12, torch.float32)
+    assert cache.add(small_net, _Images(x), torch.arange(0, 6), units=1, batch_size=4) == 6
+    first = cache.batch(torch.arange(6)).clone()
+    assert cache.add(small_net, _Images(x), torch.arange(0, 12), units=1, batch_size=4) == 6  # rows 6..11 only
+    assert cache.rows == 12 and torch.equal(cache.batch(torch.arange(6)), first)
+    assert cache.covers(1, torch.arange(12)) and not cache.covers(2, torch.arange(12))
 
 
 def test_float16_cache_is_half_the_size(small_net):
     x = torch.randn(10, 3, 8, 8)
     set_train_mode(small_net, dropped=1)
-    half, _ = ActivationCache.build(small_net, _Images(x), 10, units=1, dtype=torch.float16, batch_size=4)
+    half = ActivationCache(10, torch.float16)
+    half.add(small_net, _Images(x), torch.arange(10), units=1, batch_size=4)
     assert half.nbytes == 10 * 4 * 8 * 8 * 2
     with torch.no_grad():
         assert torch.allclose(half.batch(torch.arange(10)), small_net.forward_units(x, 0, 1), atol=1e-2)

@@ -1,0 +1,40 @@
+"""Per-epoch checkpoints: everything needed to continue a run exactly where an epoch ended.
+
+Saved with ``torch.save`` and loaded with ``weights_only=True``: tensors, dicts, lists and plain
+values only. A checkpoint holds the model, the optimizer (only the units still trained), the policy's
+state and live thresholds, the dropped prefix and frozen units, how the activation cache was built
+(so a resumed run rebuilds it bit for bit), the random generators, and how many events had been
+written, so the events after it can be set aside.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import LearnDropError
+
+FILENAME = "checkpoint.pt"
+VERSION = 1
+
+
+def save_checkpoint(run_dir: Path, payload: dict[str, Any]) -> None:
+    tmp = run_dir / (FILENAME + ".tmp")
+    torch.save({"version": VERSION, **payload}, tmp)
+    tmp.replace(run_dir / FILENAME)
+
+
+def load_checkpoint(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / FILENAME
+    if not path.is_file():
+        raise LearnDropError(f"run {run_dir.name!r} has no checkpoint to resume from (none is written before "
+                             "the first epoch ends)")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise LearnDropError(f"{path} is not a readable checkpoint: {str(exc).splitlines()[0]}") from exc
+    if not isinstance(payload, dict) or payload.get("version") != VERSION:
+        raise LearnDropError(f"{path} is not a checkpoint of this version of learndrop")
+    return payload
