@@ -3,23 +3,29 @@
 The dashboard holds one ``RunRegistry`` (``st.cache_resource``); the training thread never touches
 Streamlit. Each live run keeps its events in one in-memory list that readers page through with a
 cursor (``events_since``), so many viewers share it without copies; once a run ends its events are
-read back from the run store.
+read back from the run store. ``view(run_id)`` gives the one ``RunView`` (events by type, cached
+tables) that every session watching a run shares. A run may be submitted with a baseline (policy
+``none``, same config, seed and data order), queued right after it and linked to it.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import events as ev
-from .config import RunConfig
+from .config import PolicyConfig, RunConfig
 from .control import TrainingControl
 from .errors import LearnDropError
-from .runs import RunStore, validate_run_id
+from .runs import RunStore, iter_new_events, validate_run_id
+from .view import RunView
 
 QUEUED, RUNNING, FINISHED = "queued", "running", "finished"
+MAX_VIEWS = 32  # runs whose views stay in memory (live runs always do)
 
 
 @dataclass
@@ -28,13 +34,30 @@ class LiveRun:
     config: RunConfig
     control: TrainingControl
     phase: str = QUEUED  # queued | running | finished
-    error: str | None = None  # why it failed, one line
+    error: str | None = None  # why it failed or never started, one line
     events: list[ev.Event] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    baseline_id: str | None = None  # the baseline queued right after this run
+    baseline_for: str | None = None  # this run is the baseline of that run
 
     def append(self, event: ev.Event) -> None:
         with self.lock:
             self.events.append(event)
+
+
+@dataclass
+class _ViewEntry:
+    view: RunView
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    source: object = None  # the LiveRun it reads from memory, or "disk"
+    cursor: int = 0  # events read from the LiveRun's list
+    offset: int = 0  # bytes of events.jsonl read
+    file_id: tuple[int, int] | None = None  # (device, inode) of that file: a rewrite (resume) starts over
+
+
+def baseline_config(config: RunConfig) -> RunConfig:
+    """The same run with the ``none`` policy: full training, scores still recorded."""
+    return dataclasses.replace(config, policy=dataclasses.replace(config.policy, name="none"))
 
 
 class RunRegistry:
@@ -48,18 +71,31 @@ class RunRegistry:
         self._queue: collections.deque[str] = collections.deque()
         self._lock = threading.Lock()
         self._threads: dict[str, threading.Thread] = {}
+        self._views: collections.OrderedDict[str, _ViewEntry] = collections.OrderedDict()
+        self._views_lock = threading.Lock()
+        self._summaries: dict[str, tuple[Any, dict[str, Any]]] = {}
 
     # --- starting ---------------------------------------------------------------------------------
-    def submit(self, config: RunConfig) -> str:
-        """Validate and queue a run; it starts as soon as no other training runs. Returns its id."""
+    def submit(self, config: RunConfig, with_baseline: bool = False) -> str:
+        """Validate and queue a run (and its baseline right after it); returns the run's id.
+
+        It starts as soon as no other training runs; ``queued_behind`` says what it waits for.
+        """
         config.validate()
-        run_id = self.store.new_run_id(config)
-        run = LiveRun(run_id, config, TrainingControl(config.policy))
+        run = LiveRun(self.store.new_run_id(config), config, TrainingControl(config.policy))
+        runs = [run]
+        if with_baseline and config.policy.name != "none":
+            base_cfg = baseline_config(config)
+            base = LiveRun(self.store.new_run_id(base_cfg), base_cfg, TrainingControl(base_cfg.policy),
+                           baseline_for=run.run_id)
+            run.baseline_id = base.run_id
+            runs.append(base)
         with self._lock:
-            self._runs[run_id] = run
-            self._queue.append(run_id)
+            for r in runs:
+                self._runs[r.run_id] = r
+                self._queue.append(r.run_id)
         self._start_next()
-        return run_id
+        return run.run_id
 
     def _start_next(self) -> None:
         with self._lock:
@@ -67,7 +103,8 @@ class RunRegistry:
             while self._queue and running < self.max_parallel:
                 run = self._runs[self._queue.popleft()]
                 if run.control.stop_requested:  # stopped while queued
-                    run.phase, run.error = FINISHED, None
+                    run.phase = FINISHED
+                    run.error = run.error or "stopped before it started"
                     continue
                 run.phase = RUNNING
                 thread = threading.Thread(target=self._work, args=(run,), name=f"train-{run.run_id}", daemon=True)
@@ -76,11 +113,12 @@ class RunRegistry:
                 running += 1
 
     def _work(self, run: LiveRun) -> None:
-        from .train import prepare, train  # torch-heavy; imported in the worker
+        from .setup import prepare  # torch-heavy; imported in the worker
+        from .train import train
 
         writer = None
         try:
-            setup = prepare(run.config)
+            setup = prepare(run.config, self.store)  # the store: where init_from runs are looked up
             writer = self.store.create(run.config, run.run_id)
             train(run.config, [writer, run.append], control=run.control, run_id=run.run_id, run_dir=writer.dir,
                   setup=setup)
@@ -91,16 +129,29 @@ class RunRegistry:
         finally:
             if writer is not None:
                 writer.close()
+            # a baseline only makes sense next to a run that went the full way
+            if run.baseline_id and (run.error or run.control.stop_requested):
+                self._cancel_queued(run.baseline_id, f"not started: its Learn&Drop run {run.run_id} "
+                                                     f"{'failed' if run.error else 'was stopped'}")
             run.phase = FINISHED
             self._forget_old()
             self._start_next()
 
+    def _cancel_queued(self, run_id: str, reason: str) -> None:
+        with self._lock:
+            run = self._runs.get(run_id)
+            if run is not None and run.phase == QUEUED:
+                run.error = reason
+                run.control.request_stop()
+
     def _forget_old(self) -> None:
         """Keep only the newest finished runs in memory; older ones are read from disk."""
         with self._lock:
-            finished = [r for r in self._runs.values() if r.phase == FINISHED and r.error is None]
-            for run in finished[:-self.keep_finished] if self.keep_finished else finished:
-                del self._runs[run.run_id]
+            for failed in (False, True):
+                finished = [r for r in self._runs.values() if r.phase == FINISHED and (r.error is not None) == failed]
+                keep = self.keep_finished * (4 if failed else 1)  # failures have no folder: keep more of them
+                for run in finished[:-keep] if keep else finished:
+                    del self._runs[run.run_id]
 
     # --- steering -----------------------------------------------------------------------------------
     def _live(self, run_id: str) -> LiveRun:
@@ -110,7 +161,13 @@ class RunRegistry:
         return run
 
     def stop(self, run_id: str) -> None:
-        self._live(run_id).control.request_stop()
+        """Stop a running run within a step, or cancel a queued one; its queued baseline goes too."""
+        run = self._live(run_id)
+        if run.phase == QUEUED:
+            self._cancel_queued(run_id, "stopped before it started")
+        run.control.request_stop()
+        if run.baseline_id:
+            self._cancel_queued(run.baseline_id, f"not started: its Learn&Drop run {run_id} was stopped")
 
     def pause(self, run_id: str) -> None:
         self._live(run_id).control.pause()
@@ -118,8 +175,9 @@ class RunRegistry:
     def resume(self, run_id: str) -> None:
         self._live(run_id).control.resume()
 
-    def set_thresholds(self, run_id: str, **changes: float | int) -> None:
-        self._live(run_id).control.set_thresholds(**changes)
+    def set_thresholds(self, run_id: str, **changes: float | int) -> PolicyConfig:
+        """Change a live run's tau, kappa, warmup or patience; they act at its next check."""
+        return self._live(run_id).control.set_thresholds(**changes)
 
     # --- reading --------------------------------------------------------------------------------------
     def get(self, run_id: str) -> LiveRun | None:
@@ -133,9 +191,47 @@ class RunRegistry:
     def is_live(self, run_id: str) -> bool:
         return self.phase(run_id) in (QUEUED, RUNNING)
 
+    def is_paused(self, run_id: str) -> bool:
+        run = self.get(run_id)
+        return run is not None and run.phase == RUNNING and run.control.paused
+
+    def policy(self, run_id: str) -> PolicyConfig | None:
+        """The thresholds a live run uses now (``None`` when it is not live)."""
+        run = self.get(run_id)
+        return run.control.policy() if run is not None and run.phase != FINISHED else None
+
     def live_run_ids(self) -> list[str]:
         with self._lock:
             return [r.run_id for r in self._runs.values() if r.phase in (QUEUED, RUNNING)]
+
+    def queued_behind(self, run_id: str) -> list[str]:
+        """The runs a queued run waits for: those training now, then those ahead of it in the queue."""
+        with self._lock:
+            if run_id not in self._queue:
+                return []
+            ahead = list(self._queue)[:list(self._queue).index(run_id)]
+            return [r.run_id for r in self._runs.values() if r.phase == RUNNING] + ahead
+
+    def baseline_of(self, run_id: str) -> str | None:
+        run = self.get(run_id)
+        return run.baseline_id if run else None
+
+    def active_of(self, run_id: str) -> str | None:
+        """The live one of a run and its linked baseline (the one Stop and Pause act on), if any."""
+        for candidate in (run_id, self.baseline_of(run_id)):
+            if candidate and self.is_live(candidate):
+                return candidate
+        return None
+
+    def status(self, run_id: str) -> str | None:
+        """queued, running, paused, or the stored status (completed, stopped, failed, interrupted);
+        ``not started`` for a run that failed or was cancelled before it had a folder; None if unknown."""
+        run = self.get(run_id)
+        if run is not None and run.phase != FINISHED:
+            return "paused" if self.is_paused(run_id) else run.phase
+        if self.store.exists(run_id):
+            return self.summary(run_id)["status"]
+        return "not started" if run is not None else None
 
     def events_since(self, run_id: str, cursor: int = 0) -> tuple[list[ev.Event], int]:
         """Events after position ``cursor`` and the new cursor: from memory while live, else from disk."""
@@ -149,6 +245,70 @@ class RunRegistry:
         events = self.store.events(run_id).events
         return events[cursor:], len(events)
 
+    def view(self, run_id: str) -> RunView:
+        """The shared view of a run, brought up to date: from memory while the registry holds the run,
+        else read incrementally from its events.jsonl (which also follows a run another process writes,
+        and starts over when the file is rewritten, as a resumed run's is)."""
+        validate_run_id(run_id)
+        with self._views_lock:
+            entry = self._views.get(run_id)
+            if entry is None:
+                entry = self._views[run_id] = _ViewEntry(RunView(run_id))
+            self._views.move_to_end(run_id)
+            self._evict_views()
+        with entry.lock:
+            run = self.get(run_id)
+            if run is not None and (run.phase != FINISHED or run.events):
+                if entry.source is not run:
+                    entry.view, entry.source, entry.cursor = RunView(run_id), run, 0
+                with run.lock:
+                    new = run.events[entry.cursor:]
+                entry.cursor += len(new)
+                entry.view.extend(new)
+                return entry.view
+            path = self.store.path(run_id) / "events.jsonl"
+            try:
+                stat = path.stat()
+                file_id = (stat.st_dev, stat.st_ino)
+            except OSError:
+                stat, file_id = None, None
+            if entry.source != "disk" or file_id != entry.file_id or (stat and stat.st_size < entry.offset):
+                entry.view, entry.source, entry.offset, entry.file_id = RunView(run_id), "disk", 0, file_id
+            if stat is not None and stat.st_size > entry.offset:
+                new, entry.offset = iter_new_events(path, entry.offset)
+                entry.view.extend(new)
+            return entry.view
+
+    def _evict_views(self) -> None:
+        live = set(self.live_run_ids())
+        for run_id in list(self._views):
+            if len(self._views) <= MAX_VIEWS:
+                break
+            if run_id not in live:
+                del self._views[run_id]
+
+    def summary(self, run_id: str) -> dict[str, Any]:
+        """The run's summary: live from its view while the registry runs it, else the store's (cached
+        while its files are unchanged)."""
+        run = self.get(run_id)
+        if run is not None and run.phase != FINISHED:
+            summary = self.view(run_id).summary()
+            summary.update(run_id=run_id, status="paused" if self.is_paused(run_id) else run.phase)
+            return summary
+        path = self.store.path(run_id)
+        stamp = tuple(_stat(path / name) for name in ("summary.json", "events.jsonl", "process.json"))
+        cached = self._summaries.get(run_id)
+        if cached is None or cached[0] != stamp:
+            cached = (stamp, self.store.summary(run_id))
+            self._summaries[run_id] = cached
+        return dict(cached[1])
+
+    def run_ids(self) -> list[str]:
+        """Every run: on disk, and those the registry holds without a folder yet; newest first."""
+        with self._lock:
+            in_memory = list(self._runs)
+        return sorted(set(self.store.run_ids()) | set(in_memory), reverse=True)
+
     def wait(self, run_id: str, timeout: float | None = None) -> bool:
         """Block until the run has finished (for tests and the CLI); False on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -160,3 +320,11 @@ class RunRegistry:
         if thread is not None:
             thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         return True
+
+
+def _stat(path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+        return st.st_mtime_ns, st.st_size
+    except OSError:
+        return None

@@ -62,3 +62,74 @@ def units_frame(events: Iterable[ev.Event]) -> pd.DataFrame:
         if isinstance(e, ev.RunStarted):
             return pd.DataFrame(e.units)
     return pd.DataFrame(columns=["name", "params", "fwd_flops", "bwd_flops"])
+
+
+CHECK_COLUMNS = ["check", "epoch", "step", "time_s", "tau", "kappa", "warmup", "patience", "training", "candidates",
+                 "frozen", "dropped"]
+
+
+def checks_frame(events: Iterable[ev.Event]) -> pd.DataFrame:
+    """One row per check: the thresholds it used and how many units were in each state after it."""
+    rows = []
+    for e in events:
+        if isinstance(e, ev.LayerScores):
+            states = [s["state"] for s in e.scores]
+            rows.append({"check": e.check, "epoch": e.epoch, "step": e.step, "time_s": e.time_s,
+                         **{k: e.thresholds.get(k) for k in ("tau", "kappa", "warmup", "patience")},
+                         "training": states.count("training"), "candidates": states.count("candidate"),
+                         "frozen": states.count("frozen"), "dropped": states.count("dropped")})
+    return pd.DataFrame(rows, columns=CHECK_COLUMNS)
+
+
+LOG_TYPES = ("run_started", "layer_dropped", "layer_frozen", "thresholds_changed", "cache_built", "cache_skipped",
+             "chunk_started", "chunk_ended", "checkpoint_restored", "run_paused", "run_resumed", "epoch_ended",
+             "run_finished")
+LOG_COLUMNS = ["time_s", "epoch", "step", "event", "what"]
+
+
+def event_log_frame(events: Iterable[ev.Event]) -> pd.DataFrame:
+    """The run's story, one readable line per event that matters (no per-step progress, no raw scores)."""
+    rows = []
+    for e in events:
+        what = _describe(e)
+        if what is not None:
+            rows.append({"time_s": round(e.time_s, 2), "epoch": e.epoch + 1, "step": e.step,
+                         "event": e.type.replace("_", " "), "what": what})
+    return pd.DataFrame(rows, columns=LOG_COLUMNS)
+
+
+def _describe(e: ev.Event) -> str | None:
+    """One readable line; event types are matched by name so recordings of other versions read too."""
+    get = lambda name, default=None: getattr(e, name, default)  # noqa: E731
+    if e.type == "run_started":
+        return (f"{e.config.get('model')} on {e.config.get('dataset')}, {len(e.units) - 1} units, "
+                f"{e.train_size:,} training images, device {e.device}")
+    if e.type == "layer_dropped":
+        return e.reason
+    if e.type == "layer_frozen":
+        return f"{e.unit} frozen: a candidate behind a unit that still trains"
+    if e.type == "thresholds_changed":
+        changed = [f"{k} {e.old.get(k)} → {v}" for k, v in e.new.items() if e.old.get(k) != v]
+        return "thresholds changed: " + (", ".join(changed) or "no change")
+    if e.type == "cache_built":
+        return (f"cached the output of the first {e.units} unit(s): {e.bytes / 2**20:.1f} MiB ({e.dtype}) "
+                f"in {e.seconds:.2f} s")
+    if e.type == "cache_skipped":
+        return e.reason
+    if e.type == "chunk_started":
+        return f"data chunk {get('chunk', 0) + 1} of {get('chunks', '?')} arrives: {get('images', 0):,} images"
+    if e.type == "chunk_ended":
+        return f"data chunk {get('chunk', 0) + 1} done: test accuracy {100 * get('val_acc', 0):.2f} %"
+    if e.type == "checkpoint_restored":
+        return (f"resumed from the checkpoint of epoch {get('from_epoch', 0)} after the run was "
+                f"{get('previous_status', 'interrupted')}")
+    if e.type == "run_paused":
+        return "paused"
+    if e.type == "run_resumed":
+        return f"resumed after {e.paused_s:.1f} s"
+    if e.type == "epoch_ended":
+        return (f"epoch {e.epoch + 1}: test accuracy {100 * e.val_acc:.2f} %, {e.epoch_time_s:.2f} s training, "
+                f"{e.active_units} unit(s) training")
+    if e.type == "run_finished":
+        return f"run {e.status}" + (f": {e.error}" if e.error else "")
+    return None

@@ -1,0 +1,22 @@
+"""Learn&Drop dashboard: `streamlit run app.py`. Pages live in pages/; state and figures in the library."""
+
+import streamlit as st
+
+from dashboard import state
+
+st.set_page_config(page_title="Learn&Drop", page_icon="✂️", layout="wide")
+
+navigation = st.navigation([
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:", default=True),
+    st.Page("pages/compare.py", title="Compare runs", icon=":material/compare_arrows:"),
+    st.Page("pages/explorer.py", title="Threshold explorer", icon=":material/tune:"),
+    st.Page("pages/how_it_works.py", title="How it works", icon=":material/school:"),
+])
+
+st.sidebar.markdown("**Learn&Drop** trains CNNs faster by dropping the layers that have stopped learning.")
+run_id = state.url_run()  # validated ?run=, kept across pages; a bad id stops here with an error
+state.run_picker(run_id)
+live = state.registry().live_run_ids()
+if live:
+    st.sidebar.caption(f"Training now: {', '.join(live)}")
+navigation.run()

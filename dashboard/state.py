@@ -1,0 +1,106 @@
+"""What every page shares: the one run registry, the selected run (``?run=``), the run picker."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from learndrop.compare import find_baseline
+from learndrop.errors import LearnDropError
+from learndrop.registry import RunRegistry
+from learndrop.runs import RunStore, default_runs_dir, validate_run_id
+
+REFRESH_S = 1.0  # how often a page showing a live run drains its new events
+PICKER_RUNS = 200  # newest runs offered in the sidebar
+
+
+@st.cache_resource(show_spinner=False)
+def _registry(runs_dir: str) -> RunRegistry:
+    return RunRegistry(RunStore(runs_dir))
+
+
+def registry() -> RunRegistry:
+    """The process's one registry (per runs folder): it owns the training threads and live thresholds."""
+    return _registry(str(default_runs_dir().resolve()))
+
+
+def url_run() -> str | None:
+    """The run named by ``?run=`` (kept across pages in the session). A malformed id shows an error and
+    stops the page; an unknown one shows an error and the page goes on without a run."""
+    run_id = st.query_params.get("run") or st.session_state.get("run")
+    if not run_id:
+        return None
+    try:
+        validate_run_id(run_id)
+    except LearnDropError as exc:
+        st.session_state.pop("run", None)
+        st.error(str(exc))
+        st.stop()
+    if registry().status(run_id) is None:
+        st.session_state.pop("run", None)
+        st.error(f"There is no run {run_id!r} in {str(registry().store.root)!r}.")
+        return None
+    select(run_id)
+    return run_id
+
+
+def select(run_id: str | None) -> None:
+    """Make ``run_id`` the page's run: in the URL (a reload or a shared link re-attaches) and the session."""
+    if run_id:
+        st.session_state["run"] = run_id
+        if st.query_params.get("run") != run_id:
+            st.query_params["run"] = run_id
+    else:
+        st.session_state.pop("run", None)
+        st.query_params.pop("run", None)
+
+
+def selected() -> str | None:
+    """The run app.py validated for this script run."""
+    return st.session_state.get("run")
+
+
+def run_label(run_id: str) -> str:
+    return f"{run_id} · {registry().status(run_id)}"
+
+
+def run_picker(current: str | None) -> None:
+    """The sidebar's run selector; choosing a run puts it in the URL."""
+    ids = registry().run_ids()[:PICKER_RUNS]
+    if current and current not in ids:
+        ids.insert(0, current)
+    options = [None, *ids]
+    choice = st.sidebar.selectbox("Run", options, index=options.index(current), help="Runs of this runs folder, "
+                                  "newest first. The chosen run is in the page's address, so a link to it re-opens it.",
+                                  format_func=lambda r: "— none —" if r is None else run_label(r))
+    if choice != current:
+        select(choice)
+        st.rerun()
+
+
+def baseline_for(run_id: str) -> str | None:
+    """The run's linked baseline (queued with it), else the newest stored run that fits as one."""
+    reg = registry()
+    linked = reg.baseline_of(run_id)
+    if linked:
+        return linked
+    configs = _configs(str(reg.store.root), tuple(reg.store.run_ids()))
+    if run_id not in configs:
+        return None
+    return find_baseline(run_id, configs, {r: reg.status(r) or "" for r in configs
+                                           if (configs[r].get("policy") or {}).get("name") == "none"})
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _configs(root: str, run_ids: tuple[str, ...]) -> dict[str, dict]:
+    reg, out = registry(), {}
+    for run_id in run_ids:
+        try:
+            out[run_id] = reg.store.config(run_id).to_dict()
+        except (LearnDropError, ValueError, OSError):
+            continue  # a config from another version of the code: not a candidate
+    return out
+
+
+def show_error(exc: Exception) -> None:
+    """A user-facing error as one line (never a traceback)."""
+    st.error(str(exc))

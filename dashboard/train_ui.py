@@ -1,0 +1,224 @@
+"""The Train page's widgets: run settings with presets, live thresholds, Start/Stop/Pause, the live panel."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from learndrop import plots
+from learndrop.config import PolicyConfig
+from learndrop.errors import LearnDropError
+from learndrop.models import list_models
+from learndrop.presets import (DATASET_CHOICES, DEVICE_CHOICES, POLICY_CHOICES, PRESETS, QUICK_DEMO, THRESHOLDS,
+                               config_from_fields, error_field, fields_from_config, thresholds_from_config)
+from learndrop.view import progress_status
+
+from . import state, widgets
+
+HELP = {
+    "model": "A network from the model registry; 'tiny' is the 6-unit demo CNN.",
+    "width": "Channel multiplier: 0.5 halves every layer's channels (not for ResNet-18/50/152).",
+    "dataset": "'shapes' is generated here (offline). 'folder' trains on an ImageFolder you type as data root.",
+    "data_root": "Folder the data set lives in (or is downloaded to); for 'folder', the image folder itself.",
+    "download": "Let torchvision download the data set when it is missing (needs internet).",
+    "augment": "Random crop and flip. Turns the activation cache off: the dropped prefix is recomputed each step.",
+    "checks_per_epoch": "How often the units are scored and the policy decides.",
+    "baseline": "Train the same run with policy 'none' right after, same seed and data order, to measure the speedup.",
+}
+
+
+# --- settings -----------------------------------------------------------------------------------------
+def _set_fields(fields: dict, thresholds: dict | None = None) -> None:
+    for name, value in fields.items():
+        kind = type(QUICK_DEMO[name])  # number inputs refuse a value of another type than their bounds
+        st.session_state[f"f_{name}"] = kind(value) if kind in (int, float, bool) else value
+    for name, value in (thresholds or {}).items():
+        st.session_state[f"t_{name}"] = value
+
+
+def _apply_preset() -> None:
+    _set_fields(PRESETS[st.session_state["preset"]])
+
+
+def init_fields(run_id: str | None) -> None:
+    """Fill the form once per session, and with a run's own settings whenever another run is attached."""
+    ss = st.session_state
+    if "f_model" not in ss:  # first visit, or back from another page (Streamlit forgets unseen widgets)
+        ss.setdefault("preset", "Quick demo")
+        _set_fields({**QUICK_DEMO, **PRESETS[ss["preset"]]}, PolicyConfig().thresholds())
+        ss["_fields_of"] = None
+    if run_id and ss.get("_fields_of") != run_id:
+        ss["_fields_of"] = run_id
+        reg = state.registry()
+        live = reg.get(run_id)
+        config = live.config.to_dict() if live else (reg.store.config(run_id).to_dict()
+                                                       if reg.store.exists(run_id) else None)
+        if config:
+            policy = reg.policy(run_id)
+            _set_fields(fields_from_config(config), policy.thresholds() if policy else thresholds_from_config(config))
+            ss["preset"] = "Custom"
+
+
+def _start() -> None:
+    ss = st.session_state
+    fields = {name: ss[f"f_{name}"] for name in QUICK_DEMO}
+    try:
+        config = config_from_fields(fields, {name: ss[f"t_{name}"] for name in THRESHOLDS})
+    except LearnDropError as exc:
+        ss["_form_error"] = (error_field(str(exc)), str(exc))
+        return
+    ss["_form_error"] = None
+    run_id = state.registry().submit(config, with_baseline=bool(fields["baseline"]))
+    ss["_fields_of"] = run_id
+    state.select(run_id)
+
+
+def settings(run_id: str | None) -> None:
+    """The run's settings with presets; a bad field gets its error right under it and nothing starts."""
+    error = st.session_state.get("_form_error")
+    with st.expander("Run settings", expanded=run_id is None or bool(error), icon=":material/settings:"):
+        st.selectbox("Preset", list(PRESETS), key="preset", on_change=_apply_preset,
+                     help="Quick demo runs offline in well under a minute on a laptop CPU.")
+        cols = st.columns(4)
+        layout = [
+            [("model", lambda k: st.selectbox("Model", list_models(), key=k)),
+             ("width", lambda k: st.number_input("Width", min_value=0.0, step=0.25, key=k)),
+             ("policy", lambda k: st.selectbox("Policy", POLICY_CHOICES, key=k,
+                                               help="'none' is the baseline: full training, nothing dropped."))],
+            [("dataset", lambda k: st.selectbox("Data set", DATASET_CHOICES, key=k)),
+             ("data_root", lambda k: st.text_input("Data root", key=k)),
+             ("download", lambda k: st.checkbox("Download if missing", key=k)),
+             ("augment", lambda k: st.checkbox("Augmentation", key=k))],
+            [("epochs", lambda k: st.number_input("Epochs", min_value=1, step=1, key=k)),
+             ("batch_size", lambda k: st.number_input("Batch size", min_value=1, step=16, key=k)),
+             ("lr", lambda k: st.number_input("Learning rate", min_value=0.0, step=0.01, format="%.4f", key=k)),
+             ("checks_per_epoch", lambda k: st.number_input("Checks per epoch", min_value=1, step=1, key=k))],
+            [("device", lambda k: st.selectbox("Device", DEVICE_CHOICES, key=k,
+                                               help="auto: the GPU when there is one, else the CPU.")),
+             ("seed", lambda k: st.number_input("Seed", min_value=0, step=1, key=k)),
+             ("baseline", lambda k: st.checkbox("Also train the baseline for comparison", key=k))],
+        ]
+        for col, fields in zip(cols, layout):
+            with col:
+                for name, draw in fields:
+                    draw(f"f_{name}")
+                    if HELP.get(name) and name in ("dataset", "augment", "baseline"):
+                        st.caption(HELP[name])
+                    if error and error[0] == name:
+                        st.error(error[1])
+        if error and error[0] not in QUICK_DEMO:
+            st.error(error[1])
+
+
+# --- thresholds and buttons ---------------------------------------------------------------------------
+def _thresholds_changed(name: str) -> None:
+    run_id, reg = state.selected(), state.registry()
+    if run_id and reg.is_live(run_id):
+        try:
+            reg.set_thresholds(run_id, **{name: st.session_state[f"t_{name}"]})
+        except LearnDropError as exc:
+            st.session_state["_threshold_error"] = str(exc)
+
+
+def controls(run_id: str | None) -> None:
+    """Start, Stop, Pause/Resume and the four thresholds, which also steer a running run."""
+    reg = state.registry()
+    active = reg.active_of(run_id) if run_id else None
+    buttons, sliders = st.columns([1, 4])
+    with buttons:
+        st.button("Start", type="primary", on_click=_start, key="start", width="stretch",
+                  help="Queue a run with these settings; it starts when no other run trains.")
+        b1, b2 = st.columns(2)
+        b1.button("Stop", key="stop", disabled=active is None, on_click=lambda: reg.stop(active), width="stretch")
+        paused = active is not None and reg.is_paused(active)
+        b2.button("Resume" if paused else "Pause", key="pause", disabled=active is None or reg.phase(active) != "running",
+                  on_click=lambda: (reg.resume if paused else reg.pause)(active), width="stretch")
+    with sliders:
+        live = run_id is not None and reg.is_live(run_id)
+        c, ss = st.columns(4), st.session_state
+        c[0].slider("tau (change score ≤)", 0.01, 1.0, step=0.01, key="t_tau", on_change=_thresholds_changed,
+                    args=("tau",), help="A unit may drop when its change is at most this share of its peak change.")
+        c[1].slider("kappa (continuation ≤)", 0.05, max(3.0, float(ss["t_kappa"])), step=0.05, key="t_kappa", on_change=_thresholds_changed,
+                    args=("kappa",), help="…and its change is not growing: d(t)/d(t−w) at most kappa.")
+        c[2].slider("warm-up (checks)", 0, max(20, int(ss["t_warmup"])), step=1, key="t_warmup", on_change=_thresholds_changed,
+                    args=("warmup",), help="Checks before any unit may drop.")
+        c[3].slider("patience (checks)", 1, max(10, int(ss["t_patience"])), step=1, key="t_patience", on_change=_thresholds_changed,
+                    args=("patience",), help="Consecutive checks a unit must meet the rule before it drops.")
+        st.caption("**Live:** moving a slider changes what this run drops from its next check; the charts mark "
+                   "the moment with a dashed line." if live else "These thresholds apply to the next run you start.")
+        if err := st.session_state.pop("_threshold_error", None):
+            st.error(err)
+
+
+# --- the live panel -----------------------------------------------------------------------------------
+def status_line(run_id: str) -> None:
+    reg = state.registry()
+    status, run = reg.status(run_id), reg.get(run_id)
+    if status == "queued":
+        behind = reg.queued_behind(run_id)
+        st.info(f"Queued: one training runs at a time; this one starts after {', '.join(behind) or 'the current one'}.")
+    elif run is not None and run.error:
+        st.error(run.error)
+    elif status == "interrupted":
+        st.warning("Interrupted: the process that trained this run ended before it finished (the server may have "
+                   "restarted). What it recorded is shown.")
+    elif status == "failed":
+        st.error(reg.summary(run_id).get("error") or "the run failed")
+
+
+def progress(view, label: str) -> None:
+    status = progress_status(view)
+    if status is not None:
+        st.progress(status.fraction, text=f"{label}: {status.label()}")
+
+
+def panel(run_id: str) -> None:
+    """Progress, KPIs and the seven live charts of one run (and its baseline's progress and times)."""
+    reg = state.registry()
+    status_line(run_id)
+    view = reg.view(run_id)
+    base_id = state.baseline_for(run_id)
+    base = reg.view(base_id) if base_id and reg.status(base_id) not in (None, "not started") else None
+    progress(view, f"{view.config.get('policy', {}).get('name', 'run')} · {reg.status(run_id)}")
+    if base is not None and reg.is_live(base_id):
+        progress(base, f"baseline · {reg.status(base_id)}")
+    widgets.kpis(view, base)
+    scores, drops, checks, epochs = (view.table(n) for n in ("scores", "drops", "checks", "epochs"))
+    base_epochs = base.table("epochs") if base is not None else None
+    label = "Learn&Drop" if view.config.get("policy", {}).get("name") != "none" else "this run (baseline)"
+    steps = view.started.steps_per_epoch if view.started else 1
+    # figures are built once per change of their data, for every viewer of the run
+    fig = {
+        "heatmap": view.derived("heatmap", ("scores", "drops", "checks"),
+                                lambda: plots.change_heatmap(scores, drops, checks)),
+        "lines": view.derived("lines", ("scores", "drops", "checks"), lambda: plots.score_lines(scores, checks, drops)),
+        "active": view.derived("active", ("scores", "drops"), lambda: plots.active_network(scores, drops)),
+        "times": view.derived("times", ("epochs",), lambda: plots.epoch_times(epochs, base_epochs, label),
+                              extra=(base_id, None if base_epochs is None else len(base_epochs))),
+        "flops": view.derived("flops", ("epochs",), lambda: plots.flops_chart(epochs, label)),
+        "loss": view.derived("loss", ("epochs", "progress"),
+                             lambda: plots.loss_accuracy(epochs, view.table("progress"), steps)),
+    }
+    left, right = st.columns(2)
+    with left:
+        widgets.chart("Change score per unit and check", "Each row is a unit (input side on top), each column a "
+                      "check; colour is the change score s: how far the unit's weights moved since the last check, "
+                      "relative to its own peak. ✕ marks a drop; blank cells are units no longer trained.",
+                      fig["heatmap"], "heatmap")
+        widgets.chart("The active network", "Blue units train; orange ones are candidates that wait behind a unit "
+                      "still learning (only the front of the network can drop); grey ones are dropped: no gradients, "
+                      "and with the cache no forward pass either.", fig["active"], "active")
+        widgets.chart("Training time per epoch", "Wall-clock seconds of training per epoch (evaluation excluded). "
+                      "Epochs get faster as the front of the network drops; the baseline trains everything.",
+                      fig["times"], "epoch_times")
+    with right:
+        widgets.chart("Change score over time", "One line per unit (dark: input side). A unit is a drop candidate "
+                      "while its line is under the dashed tau line and it is slowing down (continuation ≤ kappa).",
+                      fig["lines"], "score_lines")
+        widgets.chart("Loss and accuracy", "Training loss as it goes, and training (blue) and test (red) accuracy "
+                      "after each epoch: dropping layers that stopped learning should not cost much test accuracy.",
+                      fig["loss"], "loss_acc")
+        widgets.chart("FLOPs per epoch and in total", "Forward and backward FLOPs actually run, against the full "
+                      "network's for the same steps (dashed); the gap on the right is the compute saved. "
+                      "Conv/matmul FLOPs = 2·MAC.", fig["flops"], "flops")
+    st.markdown("**Event log**")
+    widgets.event_log(view, "event_log")

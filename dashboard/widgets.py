@@ -1,0 +1,69 @@
+"""Small Streamlit pieces the pages share: a chart with its explanation, the paged event log, KPIs."""
+
+from __future__ import annotations
+
+import math
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from learndrop.compare import flops_speedup, time_speedup
+from learndrop.view import RunView
+
+LOG_PAGE = 15  # event log rows per page
+PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
+
+
+def chart(title: str, text: str, fig: go.Figure, key: str) -> None:
+    """A figure under its title, with one or two sentences that say what it shows."""
+    st.markdown(f"**{title}**")
+    st.caption(text)
+    st.plotly_chart(fig, key=key, config=PLOTLY_CONFIG)
+
+
+def event_log(view: RunView, key: str) -> None:
+    """The run's events that matter, newest first, a page at a time (long runs stay responsive)."""
+    log = view.table("log")
+    pages = max(1, math.ceil(len(log) / LOG_PAGE))
+    left, right = st.columns([4, 1])
+    with right:
+        page = int(st.number_input("page", min_value=1, value=1, step=1, key=f"{key}_page"))
+    page = min(page, pages)
+    rows = log.iloc[::-1].iloc[(page - 1) * LOG_PAGE: page * LOG_PAGE]
+    with left:
+        st.caption(f"{len(log)} events, newest first; each drop gives its reason. Page {page} of {pages}.")
+    rows = rows.assign(time_s=rows["time_s"].map("{:.1f}".format)).rename(columns={"time_s": "time (s)"})
+    st.table(rows, hide_index=True, border="horizontal")
+
+
+def kpis(view: RunView, baseline: RunView | None) -> None:
+    """Speedup (measured against the baseline, else FLOPs-implied), forward FLOPs saved, accuracy, drops."""
+    summary = view.summary()
+    cols = st.columns(4)
+    epochs = view.table("epochs")
+    base_epochs = baseline.table("epochs") if baseline is not None else None
+    measured = time_speedup(epochs, base_epochs) if base_epochs is not None else None
+    if summary.get("policy") == "none":
+        cols[0].metric("Speedup", "—", help="This run is a baseline: it trains the full network.")
+    elif measured:
+        cols[0].metric("Speedup vs baseline", f"×{measured[0]:.2f}",
+                       help=f"Baseline training time / this run's, over the {measured[1]} epoch(s) both have run "
+                            "(evaluation excluded).")
+    else:
+        estimate = flops_speedup(summary)
+        cols[0].metric("Speedup (FLOPs-implied estimate)", "—" if estimate is None else f"≈×{estimate:.2f}",
+                       help="No baseline run yet: full-network training FLOPs / this run's training FLOPs. "
+                            "Measured time speedups are usually smaller (memory, overheads).")
+    fwd, train = summary.get("fwd_flops_reduction_pct"), summary.get("train_flops_reduction_pct")
+    cols[1].metric("Forward FLOPs saved", "—" if fwd is None else f"{fwd:.1f} %",
+                   delta=None if train is None else f"training FLOPs −{train:.1f} %", delta_color="off", delta_arrow="off",
+                   help="Against the full network for the same steps; conv/matmul FLOPs = 2·MAC, cache building "
+                        "included.")
+    acc = summary.get("test_acc")
+    base_acc = baseline.summary().get("test_acc") if baseline is not None else None
+    cols[2].metric("Test accuracy", "—" if acc is None else f"{100 * acc:.2f} %",
+                   delta=None if acc is None or base_acc is None else f"{100 * (acc - base_acc):+.2f} pp vs baseline",
+                   help="Full network (prefix + suffix) on the data set's test split, after the last epoch.")
+    units = summary.get("units")
+    cols[3].metric("Units dropped", f"{len(summary.get('dropped') or [])} / {units if units is not None else '—'}",
+                   help="Droppable blocks of the feature extractor frozen at the front of the network.")

@@ -1,0 +1,121 @@
+"""What other thresholds would have done: a recorded run's changes replayed through ``policy.replay``.
+
+The replay uses the very code the training loop uses. Its forward FLOPs are an estimate from the
+per-unit FLOPs of ``run_started``: before a drop every image costs the full network; once a prefix is
+dropped and cached, it costs the suffix only, plus one pass of the newly dropped units over the
+training set to build the cache. Without a cache (augmentation on, or over the cap) the prefix still
+runs forward under no_grad, so forward FLOPs are not saved at all.
+
+A unit the recorded run dropped has no change recorded afterwards; the replay counts it as not moving.
+A baseline run (policy ``none``) recorded every unit at every check, so replaying it is exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from .config import PolicyConfig
+from .policy import Decision, replay
+from .summary import reduction_pct
+from .tables import DROP_COLUMNS, SCORE_COLUMNS
+
+
+@dataclass(frozen=True)
+class WhatIf:
+    scores: pd.DataFrame  # like tables.scores_frame: check, epoch, unit, unit_index, d, s, c, state
+    drops: pd.DataFrame  # like tables.drops_frame
+    fwd_flops: int  # estimated forward FLOPs of training under these thresholds
+    baseline_fwd_flops: int  # the full network for the same images
+
+    @property
+    def fwd_reduction_pct(self) -> float | None:
+        return reduction_pct(self.fwd_flops, self.baseline_fwd_flops)
+
+
+def d_rows(scores: pd.DataFrame, units: Sequence[str]) -> tuple[list[int], list[list[float | None]]]:
+    """The recorded change ``d`` per check (rows) and unit (columns, in ``units`` order); None if unmeasured."""
+    if scores.empty:
+        return [], []
+    table = scores.pivot_table(index="check", columns="unit", values="d", aggfunc="first", dropna=False)
+    table = table.reindex(columns=list(units))
+    rows = [[None if pd.isna(v) else float(v) for v in row] for row in table.itertuples(index=False)]
+    return [int(c) for c in table.index], rows
+
+
+def prefix_fwd_costs(unit_fwd: Sequence[int]) -> list[int]:
+    """Forward FLOPs per image of the first k units, for k = 0..n."""
+    out = [0]
+    for f in unit_fwd:
+        out.append(out[-1] + f)
+    return out
+
+
+def estimate_fwd_flops(unit_fwd: Sequence[int], head_fwd: int, prefix: Sequence[int], images: Sequence[float],
+                       cached: bool, train_size: int) -> tuple[int, int]:
+    """(forward FLOPs, full-network forward FLOPs) of training.
+
+    ``prefix[i]`` is the dropped prefix length while the ``images[i]`` images of interval i are trained
+    (interval i ends at check i+1); ``unit_fwd`` are per-image forward FLOPs of the units.
+    """
+    costs = prefix_fwd_costs(unit_fwd)
+    full = costs[-1] + head_fwd
+    total = base = 0.0
+    built = 0  # prefix length the cache holds
+    for k, n in zip(prefix, images):
+        base += full * n
+        if cached and k > built:
+            total += (costs[k] - costs[built]) * train_size  # extend the cache by the newly dropped units
+            built = k
+        total += (full - (costs[k] if cached else 0)) * n
+    return int(total), int(base)
+
+
+def replay_run(scores: pd.DataFrame, checks: pd.DataFrame, policy: PolicyConfig, units: Sequence[dict],
+               steps_per_epoch: int, train_size: int, cached: bool) -> WhatIf:
+    """Replay a run's recorded changes under ``policy``; ``units`` as in run_started (the head last)."""
+    names = [u["name"] for u in units[:-1]]
+    check_ids, rows = d_rows(scores, names)
+    decisions = replay(names, rows, policy)
+    epoch_of = dict(zip(checks["check"], checks["epoch"])) if not checks.empty else {}
+    step_of = dict(zip(checks["check"], checks["step"])) if not checks.empty else {}
+    score_rows, drop_rows = _frames(decisions, check_ids, epoch_of, step_of)
+    # images trained between checks, and the prefix dropped while they were trained
+    steps = [step_of.get(c, 0) for c in check_ids]
+    images = [(b - a) / max(1, steps_per_epoch) * train_size for a, b in zip([0, *steps[:-1]], steps)]
+    prefix = [0] + [sum(1 for s in d.scores if s.state == "dropped") for d in decisions[:-1]]
+    fwd, base = estimate_fwd_flops([u["fwd_flops"] for u in units[:-1]], units[-1]["fwd_flops"], prefix, images,
+                                   cached, train_size)
+    return WhatIf(pd.DataFrame(score_rows, columns=SCORE_COLUMNS), pd.DataFrame(drop_rows, columns=DROP_COLUMNS),
+                  fwd, base)
+
+
+def _frames(decisions: Sequence[Decision], check_ids: Sequence[int], epoch_of: dict, step_of: dict
+            ) -> tuple[list[dict], list[dict]]:
+    score_rows, drop_rows = [], []
+    for check, decision in zip(check_ids, decisions):
+        epoch, step = epoch_of.get(check), step_of.get(check)
+        for i, s in enumerate(decision.scores):
+            score_rows.append({"check": check, "epoch": epoch, "step": step, "time_s": None, "unit": s.unit,
+                               "unit_index": i, "d": s.d, "s": s.s, "c": s.c, "state": s.state})
+        for drop in decision.drops:
+            drop_rows.append({"unit": drop.unit, "index": drop.index, "epoch": epoch, "check": check, "step": step,
+                              "time_s": None, "s": drop.s, "c": drop.c, "reason": drop.reason})
+    return score_rows, drop_rows
+
+
+def recorded_schedule_flops(scores: pd.DataFrame, checks: pd.DataFrame, units: Sequence[dict],
+                            steps_per_epoch: int, train_size: int, cached: bool) -> tuple[int, int]:
+    """The same estimate for what the run actually dropped (to calibrate the estimate against the measurement)."""
+    if scores.empty:
+        return 0, 0
+    dropped = scores.assign(is_dropped=scores["state"] == "dropped").groupby("check")["is_dropped"].sum()
+    check_ids = [int(c) for c in dropped.index]
+    step_of = dict(zip(checks["check"], checks["step"]))
+    steps = [step_of.get(c, 0) for c in check_ids]
+    images = [(b - a) / max(1, steps_per_epoch) * train_size for a, b in zip([0, *steps[:-1]], steps)]
+    prefix = [0] + [int(v) for v in dropped.tolist()[:-1]]
+    return estimate_fwd_flops([u["fwd_flops"] for u in units[:-1]], units[-1]["fwd_flops"], prefix, images, cached,
+                              train_size)

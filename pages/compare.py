@@ -1,0 +1,54 @@
+"""Compare runs: accuracy against time and epochs, FLOPs per epoch, a summary table, CSV and JSON export."""
+
+import streamlit as st
+
+from dashboard import state, widgets
+from learndrop import plots
+from learndrop.compare import compare_table, export_json, run_label
+
+st.title("Compare runs")
+st.caption("Pick runs to overlay. Learn&Drop should reach the same accuracy as its baseline in less time.")
+
+registry = state.registry()
+run_ids = [r for r in registry.run_ids() if registry.status(r) not in (None, "not started", "queued")]
+if not run_ids:
+    st.info("No recorded runs yet: start one on the Train page.")
+    st.stop()
+
+current = state.selected()
+default = [r for r in (current, current and state.baseline_for(current)) if r in run_ids] or run_ids[:2]
+summaries = {r: registry.summary(r) for r in run_ids}
+chosen = st.multiselect("Runs", run_ids, default=default, format_func=lambda r: run_label(summaries[r]), key="runs")
+if not chosen:
+    st.info("Choose at least one run.")
+    st.stop()
+baselines = [r for r in chosen if summaries[r].get("policy") == "none"] + [r for r in chosen]
+baseline = st.selectbox("Baseline for speedup and accuracy delta", list(dict.fromkeys(baselines)),
+                        format_func=lambda r: run_label(summaries[r]), key="baseline")
+
+epochs = {r: registry.view(r).table("epochs") for r in chosen}
+named = {run_label(summaries[r]): epochs[r] for r in chosen}
+left, right = st.columns(2)
+with left:
+    widgets.chart("Time to accuracy", "Test accuracy after each epoch against the training time spent so far "
+                  "(evaluation excluded): the further left a curve reaches an accuracy, the faster the run got there.",
+                  plots.compare_lines(named, "train_time_s", "val_acc", "training time (s)", "test accuracy (%)",
+                                      100), "time_to_acc")
+    widgets.chart("Training FLOPs per epoch", "Forward plus backward FLOPs of each epoch (conv/matmul FLOPs = 2·MAC); "
+                  "Learn&Drop's fall as the front of the network drops, the baseline's stay flat.",
+                  plots.compare_lines(named, "epoch_number", "flops", "epoch", "training FLOPs per epoch"),
+                  "flops_per_epoch")
+with right:
+    widgets.chart("Accuracy per epoch", "The same accuracy against epochs: do the runs learn equally well per "
+                  "pass over the data?", plots.compare_lines(named, "epoch_number", "val_acc", "epoch",
+                                                              "test accuracy (%)", 100), "acc_by_epoch")
+
+table = compare_table([summaries[r] for r in chosen], epochs, baseline)
+st.markdown("**Summary**")
+st.caption("Speedup = the baseline's training time / the run's, over the epochs both ran; accuracy delta in "
+           "percentage points against the baseline.")
+st.dataframe(table, hide_index=True, key="summary_table", width="stretch")
+c1, c2 = st.columns(2)
+c1.download_button("Download CSV", table.to_csv(index=False), "learndrop-runs.csv", "text/csv", key="csv")
+c2.download_button("Download JSON", export_json([summaries[r] for r in chosen], epochs), "learndrop-runs.json",
+                   "application/json", key="json")

@@ -1,0 +1,71 @@
+"""Threshold explorer: replay a finished run's recorded scores under other thresholds, instantly."""
+
+import streamlit as st
+
+from dashboard import state, widgets
+from learndrop import plots
+from learndrop.compare import run_label
+from learndrop.config import PolicyConfig
+from learndrop.presets import thresholds_from_config
+from learndrop.whatif import recorded_schedule_flops, replay_run
+
+st.title("Threshold explorer")
+st.caption("The sliders replay a finished run's recorded changes through the same policy code the training loop "
+           "uses, and show which units would have dropped when, and the forward FLOPs that would have saved.")
+
+registry = state.registry()
+finished = [r for r in registry.run_ids() if registry.status(r) in ("completed", "stopped", "interrupted")]
+if not finished:
+    st.info("No finished run yet: train one on the Train page (the Quick demo takes well under a minute).")
+    st.stop()
+current = state.selected()
+run_id = st.selectbox("Run", finished, index=finished.index(current) if current in finished else 0, key="run",
+                      format_func=lambda r: run_label(registry.summary(r)))
+view = registry.view(run_id)
+if view.started is None or view.table("scores").empty:
+    st.info("This run recorded no checks, so there is nothing to replay.")
+    st.stop()
+
+recorded = thresholds_from_config(view.config)
+c = st.columns(4)
+tau = c[0].slider("tau", 0.01, 1.0, float(recorded["tau"]), 0.01, key=f"x_tau_{run_id}")
+kappa = c[1].slider("kappa", 0.05, max(3.0, float(recorded["kappa"])), float(recorded["kappa"]), 0.05, key=f"x_kappa_{run_id}")
+warmup = c[2].slider("warm-up (checks)", 0, max(20, int(recorded["warmup"])), int(recorded["warmup"]), key=f"x_warmup_{run_id}")
+patience = c[3].slider("patience (checks)", 1, max(10, int(recorded["patience"])), int(recorded["patience"]), key=f"x_patience_{run_id}")
+base = view.config.get("policy", {})
+policy = PolicyConfig(tau=tau, kappa=kappa, warmup=warmup, patience=patience, window=base.get("window", 2),
+                      freeze_candidates=base.get("freeze_candidates", False))
+
+scores, checks, drops, units = (view.table(n) for n in ("scores", "checks", "drops", "units"))
+started, summary = view.started, view.summary()
+cached = bool(view.config.get("cache", True)) and not view.config.get("augment") and not view.of_type("cache_skipped")
+args = (started.units, started.steps_per_epoch, started.train_size, cached)
+whatif = replay_run(scores, checks, policy, *args)
+estimate, full = recorded_schedule_flops(scores, checks, *args)
+
+m = st.columns(3)
+m[0].metric("Units dropped", f"{len(whatif.drops)} with these thresholds", f"{len(drops)} in the recorded run",
+            delta_color="off", delta_arrow="off")
+m[1].metric("Forward FLOPs saved (estimate)", f"{whatif.fwd_reduction_pct or 0:.1f} %",
+            f"recorded: {summary.get('fwd_flops_reduction_pct') or 0:.1f} % measured", delta_color="off", delta_arrow="off")
+m[2].metric("First drop", f"check {int(whatif.drops['check'].min())}" if len(whatif.drops) else "none",
+            f"recorded: check {int(drops['check'].min())}" if len(drops) else "recorded: none", delta_color="off", delta_arrow="off")
+
+left, right = st.columns(2)
+with left:
+    widgets.chart("What happened", "The recorded run: training (blue), candidates (orange), dropped (grey) units "
+                  "at each check.", plots.active_network(scores, drops), "recorded_network")
+with right:
+    widgets.chart("With these thresholds", "The same recorded changes replayed under the sliders' thresholds. After "
+                  "a unit's recorded drop its change is unknown; the replay counts it as not moving (a baseline run "
+                  "recorded every unit, so replaying one is exact).", plots.active_network(whatif.scores,
+                                                                                          whatif.drops), "replayed")
+widgets.chart("Forward FLOPs of training", "Measured for the recorded run, and estimated from each unit's FLOPs for "
+              "the recorded and the replayed drop schedules (the estimate's error shows in the first two bars). "
+              "Conv/matmul FLOPs = 2·MAC.",
+              plots.flops_bars({"recorded run (measured)": summary.get("fwd_flops"),
+                                "recorded drops (estimated)": estimate, "these thresholds (estimated)": whatif.fwd_flops},
+                               summary.get("baseline_fwd_flops") or full), "whatif_flops")
+st.markdown("**Drops with these thresholds**")
+st.dataframe(whatif.drops[["unit", "epoch", "check", "reason"]].assign(epoch=lambda d: d["epoch"] + 1),
+             hide_index=True, key="whatif_drops", width="stretch")

@@ -1,0 +1,184 @@
+"""The dashboard under streamlit.testing's AppTest: every page with no runs, a finished run and a live
+run; Start, Stop, Pause and the threshold sliders reach the run; bad input is one st.error, never a
+traceback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from fake_run import write_fake_run
+from helpers import ROOT, fast_config
+from streamlit.testing.v1 import AppTest
+
+from dashboard import state
+from learndrop.config import PolicyConfig
+from learndrop.runs import RUNS_DIR_ENV, RunStore
+
+PAGES = ("pages/train.py", "pages/compare.py", "pages/explorer.py", "pages/how_it_works.py")
+TRAIN_CHARTS = {"heatmap", "score_lines", "active", "epoch_times", "flops", "loss_acc"}
+PAGE_CHARTS = {
+    "pages/train.py": TRAIN_CHARTS,
+    "pages/compare.py": {"time_to_acc", "acc_by_epoch", "flops_per_epoch"},
+    "pages/explorer.py": {"recorded_network", "replayed", "whatif_flops"},
+    "pages/how_it_works.py": {"story", "prefix", "unit_flops"},
+}
+
+
+@pytest.fixture
+def runs(tmp_path: Path, monkeypatch) -> RunStore:
+    """A fresh runs folder, and a fresh registry for it; live runs are stopped afterwards."""
+    monkeypatch.setenv(RUNS_DIR_ENV, str(tmp_path / "runs"))
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield RunStore(tmp_path / "runs")
+    registry = state.registry()
+    for run_id in registry.live_run_ids():
+        registry.stop(run_id)
+    for run_id in registry.run_ids():
+        registry.wait(run_id, 60)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def open_page(page: str = PAGES[0], run_id: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    if run_id:
+        at.query_params["run"] = run_id
+    at.run()
+    if page != PAGES[0]:
+        at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def chart_keys(at: AppTest) -> set[str]:
+    return {c.key for c in at.get("plotly_chart")}
+
+
+def charts(at: AppTest) -> dict[str, dict]:
+    return {c.key: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
+
+
+@pytest.fixture
+def finished(runs: RunStore) -> str:
+    """A recorded Learn&Drop run and its baseline (synthetic events, real classes and policy)."""
+    write_fake_run(runs, units=8, epochs=6, checks_per_epoch=2, policy="none")
+    return write_fake_run(runs, units=8, epochs=6, checks_per_epoch=2)
+
+
+@pytest.fixture
+def live(runs: RunStore) -> str:
+    """A real run, paused at its first step so it stays live while the pages look at it."""
+    registry = state.registry()
+    run_id = registry.submit(fast_config(epochs=30, policy=PolicyConfig()))
+    registry.pause(run_id)
+    return run_id
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_pages_with_no_runs(runs, page):
+    at = open_page(page)
+    assert not at.error and at.info  # each says what to do first
+    assert not chart_keys(at) or page == PAGES[0]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_pages_with_a_finished_run(finished, page):
+    at = open_page(page, finished)
+    assert not at.error
+    assert PAGE_CHARTS[page] <= chart_keys(at)
+    for key, spec in charts(at).items():
+        assert spec["data"], f"{page}: chart {key} is empty"
+    assert at.query_params["run"] == finished
+
+
+def test_train_page_shows_speedup_against_the_found_baseline(finished):
+    at = open_page(PAGES[0], finished)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Speedup vs baseline"].startswith("×")
+    assert metrics["Units dropped"].endswith("/ 8") and metrics["Forward FLOPs saved"].endswith("%")
+    assert any("dropped:" in str(t.value) for t in at.table)  # the event log gives reasons
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_pages_with_a_live_run(live, page):
+    at = open_page(page, live)
+    assert not at.error
+    if page == PAGES[0]:
+        assert any("Live" in c.value for c in at.caption)  # the sliders steer this run
+        assert at.button(key="stop").disabled is False
+
+
+def test_sliders_stop_and_pause_reach_the_live_run(live):
+    registry = state.registry()
+    at = open_page(PAGES[0], live)
+    at.slider(key="t_tau").set_value(0.6).run()
+    at.slider(key="t_patience").set_value(3).run()
+    assert registry.policy(live).tau == 0.6 and registry.policy(live).patience == 3
+    assert at.button(key="pause").label == "Resume"
+    at.button(key="pause").click().run()
+    assert not registry.is_paused(live)
+    at.button(key="pause").click().run()
+    assert registry.is_paused(live)
+    at.button(key="stop").click().run()
+    assert registry.wait(live, 60) and registry.status(live) == "stopped"
+    assert not at.exception
+
+
+def test_start_queues_the_form_run_and_its_baseline_and_stop_cancels_both(runs):
+    registry = state.registry()
+    at = open_page()
+    at.number_input(key="f_epochs").set_value(2)
+    at.button(key="start").click().run()
+    run_id = at.query_params["run"]
+    assert registry.get(run_id).config.epochs == 2 and registry.get(run_id).config.dataset == "shapes"
+    base = registry.baseline_of(run_id)
+    assert registry.get(base).config.policy.name == "none"
+    at.button(key="stop").click().run()
+    assert registry.wait(run_id, 60) and registry.wait(base, 10)
+    assert registry.status(run_id) in ("stopped", "not started") and registry.status(base) == "not started"
+    assert not at.exception
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("f_lr", 0.0, "lr must be"),
+    ("f_width", 0.0, "width must be"),
+    ("f_data_root", "/nonexistent/folder", "does not exist"),
+])
+def test_bad_form_input_is_an_error_next_to_its_field_and_nothing_starts(runs, field, value, message):
+    at = open_page()
+    if field == "f_data_root":
+        at.selectbox(key="f_dataset").set_value("folder")
+        at.text_input(key=field).set_value(value)
+    else:
+        at.number_input(key=field).set_value(value)
+    at.button(key="start").click().run()
+    assert not at.exception and state.registry().run_ids() == []
+    column = next(c for c in at.columns if any(w.key == field for w in (*c.number_input, *c.text_input)))
+    assert any(message in e.value for e in column.error)
+
+
+@pytest.mark.parametrize("bad", ["../etc", "a/b", "..", "x..y"])
+def test_malformed_run_in_the_url_is_one_error_and_nothing_else(runs, bad):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.query_params["run"] = bad
+    at.run()
+    assert not at.exception and len(at.error) == 1 and "invalid run id" in at.error[0].value
+    assert not at.title  # the page itself did not run
+
+
+def test_unknown_run_in_the_url_is_an_error_and_the_page_goes_on(runs):
+    at = open_page(PAGES[0], "20990101-000000-tiny-shapes-learndrop-beef")
+    assert "no run" in at.error[0].value and at.title[0].value == "Train"
+
+
+def test_a_run_left_running_by_a_dead_process_shows_as_interrupted(runs):
+    run_id = write_fake_run(runs, units=5, epochs=3, finished=False)
+    (runs.path(run_id) / "process.json").write_text(json.dumps({"pid": 2**22 + 12345, "host": __import__(
+        "socket").gethostname()}))
+    at = open_page(PAGES[0], run_id)
+    assert any("Interrupted" in w.value for w in at.warning)
+    assert TRAIN_CHARTS <= chart_keys(at)

@@ -1,0 +1,135 @@
+"""The live run registry: queueing, baselines, steering, and many readers while a run writes."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from fake_run import write_fake_run
+from helpers import fast_config
+
+from learndrop import events as ev
+from learndrop.config import PolicyConfig
+from learndrop.errors import LearnDropError
+from learndrop.registry import RunRegistry
+
+
+@pytest.fixture
+def registry(store) -> RunRegistry:
+    return RunRegistry(store)
+
+
+def test_many_readers_while_a_run_writes_lose_and_duplicate_nothing(registry):
+    run_id = registry.submit(fast_config(epochs=3, progress_every=1))
+    seen: dict[int, list] = {}
+    counts: dict[int, list[int]] = {}
+    errors: list[BaseException] = []
+
+    def read(k: int) -> None:
+        try:
+            got, cursor, view_counts = [], 0, []
+            while True:
+                live = registry.is_live(run_id)
+                new, cursor = registry.events_since(run_id, cursor)
+                got += new
+                view_counts.append(registry.view(run_id).count)  # the one shared view, drained by all
+                if not live:  # finished before this read: what follows is the rest
+                    new, cursor = registry.events_since(run_id, cursor)
+                    got += new
+                    break
+                time.sleep(0.002)
+            seen[k], counts[k] = got, view_counts
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    readers = [threading.Thread(target=read, args=(k,)) for k in range(8)]
+    for t in readers:
+        t.start()
+    for t in readers:
+        t.join(120)
+    assert not errors and len(seen) == 8
+    on_disk = registry.store.events(run_id).events
+    assert on_disk[0].type == "run_started" and on_disk[-1].type == "run_finished"
+    for k, got in seen.items():
+        assert got == on_disk  # every event once, in order
+        assert counts[k] == sorted(counts[k]) and len(counts[k]) > 1
+    view = registry.view(run_id)
+    assert view.count == len(on_disk) and view.finished.status == "completed"
+    assert view.of_type(*{e.type for e in on_disk}) == on_disk
+
+
+def test_baseline_is_queued_right_after_with_the_same_setup(registry):
+    run_id = registry.submit(fast_config(epochs=2), with_baseline=True)
+    base_id = registry.baseline_of(run_id)
+    assert base_id and registry.get(base_id).baseline_for == run_id
+    assert registry.queued_behind(base_id) in ([run_id], [])  # waits for its Learn&Drop run
+    assert registry.wait(run_id, 120) and registry.wait(base_id, 120)
+    ld, base = registry.store.config(run_id), registry.store.config(base_id)
+    assert base.policy.name == "none" and ld.policy.name == "learndrop" and base.seed == ld.seed
+    assert registry.status(run_id) == registry.status(base_id) == "completed"
+    ld_end = registry.view(run_id).finished
+    base_start = registry.store.path(base_id) / "config.json"
+    assert ld_end is not None and base_start.stat().st_mtime >= (registry.store.path(run_id) / "model.pt").stat().st_mtime
+
+
+def test_stop_cancels_a_queued_baseline_and_queued_runs(registry):
+    first = registry.submit(fast_config(epochs=20))
+    second = registry.submit(fast_config(epochs=2), with_baseline=True)
+    assert registry.status(second) == "queued" and registry.queued_behind(second) == [first]
+    registry.stop(second)  # cancelled before it started, and its baseline with it
+    base = registry.baseline_of(second)
+    registry.stop(first)
+    assert registry.wait(first, 60) and registry.wait(second, 10) and registry.wait(base, 10)
+    assert registry.status(first) == "stopped"
+    assert registry.status(second) == registry.status(base) == "not started"
+    assert registry.get(second).error == "stopped before it started" and "was stopped" in registry.get(base).error
+    with pytest.raises(LearnDropError, match="not running"):
+        registry.stop(first)
+
+
+def test_thresholds_and_pause_reach_a_live_run(registry):
+    run_id = registry.submit(fast_config(epochs=30, policy=PolicyConfig()))
+    registry.pause(run_id)
+    assert registry.is_paused(run_id) and registry.status(run_id) in ("paused", "queued")
+    registry.set_thresholds(run_id, tau=0.6, patience=2)
+    assert registry.policy(run_id).tau == 0.6 and registry.policy(run_id).patience == 2
+    with pytest.raises(LearnDropError, match="tau"):
+        registry.set_thresholds(run_id, tau=1.5)
+    registry.resume(run_id)
+    registry.stop(run_id)
+    assert registry.wait(run_id, 60) and registry.status(run_id) == "stopped"
+    with pytest.raises(LearnDropError):
+        registry.set_thresholds(run_id, tau=0.3)
+
+
+def test_setup_failure_is_recorded_without_a_run_folder(registry):
+    run_id = registry.submit(fast_config(dataset="folder:/nonexistent/images"))
+    assert registry.wait(run_id, 30)
+    assert "does not exist" in registry.get(run_id).error and not registry.store.exists(run_id)
+    assert registry.status(run_id) == "not started" and run_id in registry.run_ids()
+
+
+def test_view_follows_a_run_another_process_writes_and_a_rewritten_log(registry, store):
+    run_id = write_fake_run(store, units=5, epochs=3, finished=False)
+    view = registry.view(run_id)
+    n = view.count
+    assert view.finished is None and registry.status(run_id) == "running"  # our pid wrote process.json
+    path = store.path(run_id) / "events.jsonl"
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(ev.to_json(ev.RunFinished(run_id=run_id, epoch=2, step=1, time_s=9.0, status="stopped")) + "\n")
+    assert registry.view(run_id).count == n + 1 and registry.view(run_id).finished.status == "stopped"
+    # a resume rewrites the log (fewer lines, a new file): the view starts over
+    lines = path.read_text().splitlines(keepends=True)[:4]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(lines))
+    tmp.replace(path)
+    assert registry.view(run_id).count == 4
+
+
+def test_malformed_run_ids_are_refused(registry):
+    for bad in ("../x", "a/b", ".."):
+        with pytest.raises(LearnDropError, match="invalid run id"):
+            registry.view(bad)
+        with pytest.raises(LearnDropError):
+            registry.stop(bad)
