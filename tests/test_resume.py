@@ -1,0 +1,107 @@
+"""Checkpoints: a stopped or killed run continues from its last epoch and ends where it would have."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from helpers import ROOT, fast_config
+
+from learndrop import events as ev
+from learndrop.config import PolicyConfig
+from learndrop.control import TrainingControl
+from learndrop.errors import LearnDropError
+from learndrop.resume import resume
+from learndrop.train import train
+
+# drops every droppable unit at check 2 (the end of epoch 2): after the stop, the cache must be rebuilt
+DROP_AT_2 = PolicyConfig(tau=1.0, kappa=1.0, warmup=1)
+
+
+def _train_to_end(store, config):
+    writer = store.create(config)
+    train(config, [writer], run_id=writer.run_id, run_dir=writer.dir)
+    writer.close()
+    return writer.run_id
+
+
+def _train_and_stop_after_epoch(store, config, epoch):
+    writer = store.create(config)
+    control = TrainingControl(config.policy)
+
+    def stop(event):
+        writer(event)
+        if isinstance(event, ev.EpochEnded) and event.epoch == epoch:
+            control.request_stop()
+
+    train(config, [stop], control=control, run_id=writer.run_id, run_dir=writer.dir)
+    writer.close()
+    return writer.run_id
+
+
+@pytest.mark.parametrize("augment, stop_after", [(False, 2), (False, 0), (True, 2)],
+                         ids=["drop-then-stop", "stop-then-drop", "augmented"])
+def test_resumed_run_ends_with_the_same_weights(store, augment, stop_after):
+    config = fast_config(epochs=5, checks_per_epoch=1, augment=augment, policy=DROP_AT_2)
+    whole = _train_to_end(store, config)
+    parts = _train_and_stop_after_epoch(store, config, epoch=stop_after)
+    assert store.summary(parts)["status"] == "stopped"
+    summary = resume(store, parts)
+    assert summary["status"] == "completed" and summary["epochs_done"] == 5
+    a, b = store.model_state(whole), store.model_state(parts)
+    assert set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a), "resumed weights differ"
+    assert store.summary(whole)["dropped"] == store.summary(parts)["dropped"]
+    assert store.summary(parts)["dropped"], "the test wants a dropped prefix"
+    events = store.events(parts).events
+    assert [e.type for e in events].count("run_started") == 1 and events[-1].type == "run_finished"
+    assert [e.epoch for e in events if isinstance(e, ev.EpochEnded)] == [0, 1, 2, 3, 4]
+    restored = next(e for e in events if isinstance(e, ev.CheckpointRestored))
+    assert restored.from_epoch == stop_after + 1 and restored.previous_status == "stopped"
+    assert restored.set_aside >= 1
+    assert list(store.path(parts).glob("events.before-resume-*.jsonl"))  # the stopped tail is kept aside
+
+
+def test_completed_run_cannot_resume(store):
+    run_id = _train_to_end(store, fast_config(epochs=1))
+    with pytest.raises(LearnDropError, match="already completed"):
+        resume(store, run_id)
+
+
+def test_kill_9_mid_run_leaves_an_interrupted_run_that_resumes(tmp_path):
+    runs = tmp_path / "runs"
+    args = [sys.executable, "-m", "learndrop", "train", "--runs-dir", str(runs), "--epochs", "40", "--subset",
+            "1024", "--width", "0.5", "--device", "cpu"]
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 180
+        events_file = None
+        while time.time() < deadline:
+            found = list(runs.glob("*/events.jsonl"))
+            if found and sum(1 for line in open(found[0]) if '"epoch_ended"' in line) >= 2:
+                events_file = found[0]
+                break
+            time.sleep(0.2)
+        assert events_file is not None, "the run did not reach its second epoch in time"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    run_id = events_file.parent.name
+    status = subprocess.run([sys.executable, "-m", "learndrop", "runs", "--runs-dir", str(runs)], cwd=ROOT,
+                            capture_output=True, text=True)
+    assert "interrupted" in status.stdout
+    lines = events_file.read_text().splitlines()
+    readable = [json.loads(line) for line in lines[:-1]]  # all but a possibly half-written last line load
+    assert readable[0]["type"] == "run_started"
+    result = subprocess.run([sys.executable, "-m", "learndrop", "train", "--runs-dir", str(runs), "--resume",
+                             run_id], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads((events_file.parent / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["epochs_done"] == 40

@@ -1,0 +1,89 @@
+"""Online training (data in chunks) and fine-tuning from an earlier run."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from helpers import fast_config
+
+from learndrop import events as ev
+from learndrop.config import PolicyConfig
+from learndrop.errors import LearnDropError
+from learndrop.loader import ImageBatches, stream_chunks
+from learndrop.setup import prepare
+from learndrop.train import train
+
+
+def test_stream_chunks_by_order_and_by_class():
+    labels = torch.tensor([0, 1, 2, 3, 0, 1, 2, 3, 0, 1])
+    by_order = stream_chunks(labels, 3, "order")
+    assert [c.tolist() for c in by_order] == [[0, 1, 2, 3], [4, 5, 6], [7, 8, 9]]
+    by_class = stream_chunks(labels, 2, "class")
+    assert [sorted(set(labels[c].tolist())) for c in by_class] == [[0, 1], [2, 3]]
+    assert sorted(torch.cat(by_class).tolist()) == list(range(10))
+
+
+def test_streaming_visits_every_sample_of_a_chunk_once_per_epoch(monkeypatch):
+    seen: list[torch.Tensor] = []
+    original = ImageBatches.get
+
+    def spy(self, idx, generator=None):
+        if generator is not None:  # training batches (evaluation passes no generator)
+            seen.append(idx.clone())
+        return original(self, idx, generator)
+
+    monkeypatch.setattr(ImageBatches, "get", spy)
+    config = fast_config(stream=2, epochs=2, policy=PolicyConfig(name="none"))
+    events = []
+    train(config, [events.append])
+    chunks = stream_chunks(prepare(config).train_data.labels, 2)
+    per_epoch = [e.epoch for e in events if isinstance(e, ev.EpochEnded)]
+    assert per_epoch == [0, 1, 2, 3]
+    steps = [len(range(0, len(c), config.batch_size)) for c in chunks]
+    batches = iter(seen)
+    for epoch in range(4):
+        chunk = chunks[epoch // 2]
+        visited = torch.cat([next(batches) for _ in range(steps[epoch // 2])])
+        assert sorted(visited.tolist()) == sorted(chunk.tolist())  # each sample of the chunk exactly once
+    assert [e.chunk for e in events if isinstance(e, ev.ChunkStarted)] == [0, 1]
+    assert [e.chunk for e in events if isinstance(e, ev.ChunkEnded)] == [0, 1]
+
+
+def test_dropped_prefix_stays_dropped_and_the_cache_grows_by_the_new_chunk_only():
+    drop_early = PolicyConfig(tau=1.0, kappa=100.0, warmup=1)  # everything droppable drops at check 2
+    config = fast_config(stream=3, epochs=3, checks_per_epoch=1, policy=drop_early)
+    events = []
+    train(config, [events.append])
+    chunks = stream_chunks(prepare(config).train_data.labels, 3)
+    drops = [e for e in events if isinstance(e, ev.LayerDropped)]
+    assert drops and all(d.epoch == 1 for d in drops)  # check 2 = end of epoch 2 (chunk 0)
+    builds = [e for e in events if isinstance(e, ev.CacheBuilt)]
+    # chunk 0's rows once, then chunk 1's rows only, then chunk 2's rows only; never extended again
+    assert [b.added_rows for b in builds] == [len(chunks[0]), len(chunks[1]), len(chunks[2])]
+    assert [b.rows for b in builds] == [len(chunks[0]), len(chunks[0]) + len(chunks[1]), sum(map(len, chunks))]
+    assert all(b.extended_rows == 0 and b.units == len(drops) for b in builds)
+    later = [e.active_units for e in events if isinstance(e, ev.EpochEnded) and e.epoch >= 3]
+    assert later and set(later) == {1}  # still dropped in chunks 1 and 2
+
+
+def test_init_from_loads_the_backbone_and_replaces_the_head(store):
+    source = fast_config(epochs=1, classes=(0, 1, 2, 3, 4))
+    writer = store.create(source)
+    train(source, [writer], run_id=writer.run_id, run_dir=writer.dir)
+    saved = store.model_state(writer.run_id)
+    target = fast_config(epochs=1, classes=(5, 6, 7), init_from=writer.run_id)
+    model = prepare(target, store).model
+    state = model.state_dict()
+    backbone = [k for k in saved if not k.startswith("head.")]
+    assert backbone and all(torch.equal(state[k], saved[k]) for k in backbone)
+    assert state["head.2.weight"].shape[0] == 3 and saved["head.2.weight"].shape[0] == 5  # a new head
+
+
+def test_init_from_a_different_architecture_is_refused(store):
+    source = fast_config(epochs=1)
+    writer = store.create(source)
+    train(source, [writer], run_id=writer.run_id, run_dir=writer.dir)
+    with pytest.raises(LearnDropError, match="this one asks for vgg11"):
+        prepare(fast_config(model="vgg11", width=0.25, init_from=writer.run_id), store)
+    with pytest.raises(LearnDropError, match="no run"):
+        prepare(fast_config(init_from="20990101-000000-nothing-here"), store)
