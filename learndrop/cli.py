@@ -50,7 +50,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (default %(default)s)")
-    p.add_argument("--lr-schedule", default=d.lr_schedule, help="constant, cosine or onecycle (default %(default)s)")
+    p.add_argument("--lr-schedule", default=d.lr_schedule, help="constant, cosine, onecycle or wsd (default %(default)s)")
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
     p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
     p.add_argument("--policy", default=dp.name, help=f"{' or '.join(POLICIES)} (default %(default)s)")
@@ -59,6 +59,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=int, default=dp.warmup, help="checks before any drop (default %(default)s)")
     p.add_argument("--patience", type=int, default=dp.patience, help="consecutive checks (default %(default)s)")
     p.add_argument("--window", type=int, default=dp.window, help="continuation window in checks (default %(default)s)")
+    p.add_argument("--measure", default=dp.measure, help="params or directions: what the change d is measured "
+                   "on (default %(default)s)")
     p.add_argument("--freeze-candidates", action="store_true", help="freeze candidates behind the frontier")
     p.add_argument("--checks-per-epoch", type=int, default=d.checks_per_epoch)
     p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=d.cache,
@@ -75,7 +77,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 
 def config_from_args(a: argparse.Namespace) -> RunConfig:
     policy = PolicyConfig(name=a.policy, tau=a.tau, kappa=a.kappa, warmup=a.warmup, patience=a.patience,
-                          window=a.window, freeze_candidates=a.freeze_candidates)
+                          window=a.window, measure=a.measure, freeze_candidates=a.freeze_candidates)
     return RunConfig(model=a.model, width=a.width, pretrained=a.pretrained, init_from=a.init_from,
                      dataset=a.dataset, data_root=a.data_root, download=a.download, image_size=a.image_size,
                      subset=a.subset, classes=parse_classes(a.classes), stream=a.stream, stream_by=a.stream_by,
@@ -194,6 +196,17 @@ def cmd_datasets(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(a: argparse.Namespace) -> int:
+    from .bench import bench  # torch-heavy
+
+    policy = PolicyConfig(tau=a.tau, kappa=a.kappa, warmup=a.warmup, patience=a.patience, window=a.window,
+                          measure=a.measure)
+    overrides = {"checks_per_epoch": a.checks_per_epoch} if a.checks_per_epoch else {}
+    bench(a.scenario, quick=a.quick, repeats=a.repeats, data_root=a.data_root, only=a.only, policy=policy,
+          overrides=overrides)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="learndrop", description="Learn&Drop: train CNNs while dropping the layers that "
                      "stopped learning.")
@@ -204,6 +217,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("runs", help="list recorded runs")
     p.add_argument("--runs-dir", default=None, help=f"default {default_runs_dir()}")
     p.set_defaults(func=cmd_runs)
+    p = sub.add_parser("bench", help="baseline vs Learn&Drop side by side on real data")
+    dp = PolicyConfig()
+    p.add_argument("--scenario", default="scratch", help="scratch, finetune or stream (default %(default)s)")
+    p.add_argument("--quick", action="store_true", help="a small subset, a few minutes: for regression checks")
+    p.add_argument("--repeats", type=int, default=1, help="train each policy this many times, alternating order")
+    p.add_argument("--data-root", default=None, help="folder with MNIST/ and cifar10/ (default ../shared/data "
+                   "if present, else data)")
+    p.add_argument("--only", default=None, help="run only the pairs whose label contains this text")
+    p.add_argument("--tau", type=float, default=dp.tau)
+    p.add_argument("--kappa", type=float, default=dp.kappa)
+    p.add_argument("--warmup", type=int, default=dp.warmup)
+    p.add_argument("--patience", type=int, default=dp.patience)
+    p.add_argument("--window", type=int, default=dp.window)
+    p.add_argument("--measure", default=dp.measure)
+    p.add_argument("--checks-per-epoch", type=int, default=None)
+    p.set_defaults(func=cmd_bench)
     sub.add_parser("models", help="list the models").set_defaults(func=cmd_models)
     sub.add_parser("datasets", help="list the data sets").set_defaults(func=cmd_datasets)
     return parser

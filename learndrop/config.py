@@ -10,7 +10,8 @@ from typing import Any
 from .errors import LearnDropError
 
 POLICIES = ("learndrop", "none")
-LR_SCHEDULES = ("constant", "cosine", "onecycle")
+MEASURES = ("params", "directions")
+LR_SCHEDULES = ("constant", "cosine", "onecycle", "wsd")
 CACHE_DTYPES = ("float16", "float32")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -25,9 +26,12 @@ class PolicyConfig:
     warmup: int = 1  # checks before any unit can be a candidate
     patience: int = 1  # consecutive candidate checks before a drop
     window: int = 2  # checks back for the continuation score
+    measure: str = "params"  # params: d on the raw parameters | directions: BN-followed conv filters at unit length
     freeze_candidates: bool = False  # freeze (not drop) candidates behind a unit still training
 
     def validate(self) -> None:
+        if self.measure not in MEASURES:
+            raise LearnDropError(f"unknown measure {self.measure!r}; choose one of: {', '.join(MEASURES)}")
         if self.name not in POLICIES:
             raise LearnDropError(f"unknown policy {self.name!r}; choose one of: {', '.join(POLICIES)}")
         if not (0.0 < self.tau <= 1.0):
@@ -65,7 +69,7 @@ class RunConfig:
     epochs: int = 8
     batch_size: int = 128
     lr: float = 0.05  # peak learning rate
-    lr_schedule: str = "constant"  # constant | cosine | onecycle
+    lr_schedule: str = "constant"  # constant | cosine | onecycle | wsd (warm-up, stable, decay)
     momentum: float = 0.9
     weight_decay: float = 5e-4
     label_smoothing: float = 0.0

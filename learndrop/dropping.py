@@ -52,13 +52,16 @@ class ActivationCache:
     channels_last. Rows are filled as data arrives (all of it at once, or chunk by chunk when
     streaming): ``add`` computes the prefix for new rows only. When the prefix grows from ``k`` to ``k'``
     units, ``extend`` applies units ``[k, k')`` to the cached rows; they are never recomputed from images.
+    With ``views=2`` each row also holds the output for the mirrored image, so training on the cache
+    keeps random horizontal flips.
     """
 
-    def __init__(self, n: int, dtype: torch.dtype):
+    def __init__(self, n: int, dtype: torch.dtype, views: int = 1):
         self.n = n
         self.dtype = dtype
+        self.views = views  # 1, or 2: the image and its mirror image
         self.units = 0  # the prefix length whose output the rows hold
-        self.features: torch.Tensor | None = None  # (n, H, W, C)
+        self.features: torch.Tensor | None = None  # (n, views, H, W, C)
         self.filled = torch.zeros(n, dtype=torch.bool)
 
     @property
@@ -72,15 +75,25 @@ class ActivationCache:
     def covers(self, units: int, rows: torch.Tensor) -> bool:
         return self.units == units and bool(self.filled[rows].all())
 
-    def batch(self, idx: torch.Tensor) -> torch.Tensor:
-        """Float32, NCHW shape, channels_last strides."""
-        return self.features[idx.to(self.features.device)].float().permute(0, 3, 1, 2)
+    def batch(self, idx: torch.Tensor, view: torch.Tensor | None = None) -> torch.Tensor:
+        """Float32, NCHW shape, channels_last strides; ``view`` picks each row's image (0) or mirror (1)."""
+        idx = idx.to(self.features.device)
+        picked = self.features[idx, 0] if view is None else self.features[idx, view.to(idx.device)]
+        return picked.float().permute(0, 3, 1, 2)
 
     @staticmethod
-    def bytes_needed(model: UnitNetwork, sample: torch.Tensor, units: int, n: int, dtype: torch.dtype) -> int:
+    def bytes_needed(model: UnitNetwork, sample: torch.Tensor, units: int, n: int, dtype: torch.dtype,
+                     views: int = 1) -> int:
         with torch.no_grad():
             out = model.forward_units(sample[:1], 0, units)
-        return out[0].numel() * n * torch.empty(0, dtype=dtype).element_size()
+        return out[0].numel() * n * views * torch.empty(0, dtype=dtype).element_size()
+
+    def _store(self, target: torch.Tensor | None, idx: torch.Tensor, outputs: list[torch.Tensor]) -> torch.Tensor:
+        y = torch.stack([o.permute(0, 2, 3, 1).to(self.dtype) for o in outputs], dim=1)  # (B, views, H, W, C)
+        if target is None:
+            target = torch.empty((self.n, *y.shape[1:]), dtype=self.dtype, device=y.device)
+        target[idx.to(y.device)] = y
+        return target
 
     @torch.no_grad()
     def add(self, model: UnitNetwork, images, rows: torch.Tensor, units: int, batch_size: int) -> int:
@@ -94,10 +107,9 @@ class ActivationCache:
         self.units = units
         new = rows[~self.filled[rows]]
         for idx in new.split(batch_size):
-            y = model.forward_units(images.get(idx)[0], 0, units).permute(0, 2, 3, 1).to(self.dtype)
-            if self.features is None:
-                self.features = torch.empty((self.n, *y.shape[1:]), dtype=self.dtype, device=y.device)
-            self.features[idx.to(y.device)] = y
+            x = images.get(idx)[0]
+            inputs = [x, x.flip(3)][: self.views]
+            self.features = self._store(self.features, idx, [model.forward_units(v, 0, units) for v in inputs])
         self.filled[new] = True
         return len(new)
 
@@ -107,9 +119,8 @@ class ActivationCache:
         rows = torch.nonzero(self.filled).flatten()
         features = None
         for idx in rows.split(batch_size):
-            y = model.forward_units(self.batch(idx), self.units, units).permute(0, 2, 3, 1).to(self.dtype)
-            if features is None:
-                features = torch.empty((self.n, *y.shape[1:]), dtype=self.dtype, device=y.device)
-            features[idx.to(y.device)] = y
+            outputs = [model.forward_units(self.batch(idx, torch.full((len(idx),), v)), self.units, units)
+                       for v in range(self.views)]
+            features = self._store(features, idx, outputs)
         self.features, self.units = features, units
         return len(rows)

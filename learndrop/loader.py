@@ -57,13 +57,14 @@ class Normalizer:
         return x.contiguous(memory_format=self.memory_format)
 
 
-def augment(x: torch.Tensor, flip: bool, generator: torch.Generator) -> torch.Tensor:
-    """Random crop with ``CROP_PADDING`` px of padding, and a random horizontal flip if ``flip``.
+def augment(x: torch.Tensor, flip: bool, generator: torch.Generator, padding: int = CROP_PADDING) -> torch.Tensor:
+    """Random crop with ``padding`` px of zero padding, and a random horizontal flip if ``flip``.
 
-    Vectorised over the batch: each image gets its own offset through one gather.
+    Vectorised over the batch: each image gets its own offset through one gather. Also used on cached
+    feature maps, with the padding scaled down by the prefix's stride.
     """
     b, c, h, w = x.shape
-    p = CROP_PADDING
+    p = padding
     padded = F.pad(x, (p, p, p, p))
     dy = torch.randint(0, 2 * p + 1, (b, 1, 1), generator=generator).to(x.device)
     dx = torch.randint(0, 2 * p + 1, (b, 1, 1), generator=generator).to(x.device)

@@ -35,16 +35,21 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def prepare(config: RunConfig, store: RunStore | None = None) -> Setup:
+def prepare(config: RunConfig, store: RunStore | None = None, data: tuple[ImageData, ImageData] | None = None
+            ) -> Setup:
     """Validate the config, load the data and build the model; ``LearnDropError`` on bad input.
 
-    ``store`` is where ``config.init_from`` is looked up (default: the default runs folder).
+    ``store`` is where ``config.init_from`` is looked up (default: the default runs folder); ``data``
+    reuses an already loaded (train, test) pair of ``config.dataset`` (the benchmark loads it once).
     """
     config.validate()
     device = resolve_device(config.device)
-    train_data = create_dataset(config.dataset, config.data_root, True, config.download, config.image_size,
-                                config.subset)
-    test_data = create_dataset(config.dataset, config.data_root, False, config.download, train_data.size)
+    if data is None:
+        train_data = create_dataset(config.dataset, config.data_root, True, config.download, config.image_size,
+                                    config.subset)
+        test_data = create_dataset(config.dataset, config.data_root, False, config.download, train_data.size)
+    else:
+        train_data, test_data = data
     if config.classes is not None:
         train_data, test_data = train_data.select_classes(config.classes), test_data.select_classes(config.classes)
     if len(train_data) == 0 or len(test_data) == 0:

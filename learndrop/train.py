@@ -24,7 +24,7 @@ from .control import TrainingControl
 from .dropping import ActivationCache, freeze_units, param_groups, set_train_mode, trainable_parameters
 from .errors import LearnDropError
 from .flops import StepFlops, measure_step_flops
-from .loader import ImageBatches, Normalizer, epoch_batches, stream_chunks
+from .loader import CROP_PADDING, ImageBatches, Normalizer, augment, epoch_batches, stream_chunks
 from .models import UnitNetwork
 from .policy import PolicyState, initial_state
 from .policy import step as policy_step
@@ -44,6 +44,8 @@ def lr_at(config: RunConfig, step: int, total_steps: int) -> float:
         return config.lr * 0.5 * (1 + math.cos(math.pi * progress))
     if config.lr_schedule == "onecycle":  # linear warm-up over 20 %, then linear decay to 0
         return config.lr * (progress / 0.2 if progress < 0.2 else (1 - progress) / 0.8)
+    if config.lr_schedule == "wsd":  # warm-up over 5 %, stable until 70 %, linear decay to 0
+        return config.lr * min(1.0, progress / 0.05, (1 - progress) / 0.3)
     return config.lr
 
 
@@ -93,7 +95,11 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
     total_steps = sum(steps_per_epoch) * config.epochs
     input_shape = tuple(setup.train_data.images.shape[1:])
     names = list(model.unit_names)
-    use_cache = config.cache and not config.augment  # the prefix input must be the same every epoch
+    # With augmentation, the cache keeps each image and its mirror (when flips make sense) and shifts the
+    # cached feature maps by the crop's offset divided by the prefix's stride: an approximation of the
+    # image-space augmentation, which a fixed prefix output cannot otherwise have.
+    use_cache = config.cache
+    views = 2 if config.augment and setup.train_data.flip else 1
     full_flops = measure_step_flops(model, input_shape)
     m = Method(control.policy(), initial_state(names), [], full_flops)
 
@@ -111,8 +117,8 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
         emit(ev.CheckpointRestored, from_epoch=start_epoch, set_aside=checkpoint.get("set_aside", 0),
              previous_status=checkpoint.get("previous_status", "interrupted"))
         carry_fwd, carry_s = _restore(checkpoint, model, optimizer, m, augment_gen, train_batches, chunks,
-                                      full_flops, input_shape, emit, getattr(torch, config.cache_dtype))
-    m.previous = snapshot([model.unit(i) for i in range(len(names))])
+                                      full_flops, input_shape, emit, getattr(torch, config.cache_dtype), views)
+    m.previous = snapshot([model.unit(i) for i in range(len(names))], config.policy.measure == "directions")
 
     status, error, save_at_end = "completed", None, True
     try:
@@ -154,13 +160,17 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
                 if m.dropped and use_cache and m.cache_refused != m.dropped and not (
                         m.cache is not None and m.cache.covers(m.dropped, chunk)):
                     fwd += _update_cache(model, train_batches, m, chunk, chunk_index, config, emit, full_flops,
-                                         input_shape)
+                                         input_shape, views)
 
                 # data: cached prefix output, or normalised (augmented) images
                 t_data = time.perf_counter()
                 cached = m.dropped > 0 and m.cache is not None and m.cache.covers(m.dropped, chunk)
                 if cached:
-                    x, y = m.cache.batch(idx), train_batches.labels[idx.to(device)]
+                    view = torch.randint(0, views, (len(idx),), generator=augment_gen) if views > 1 else None
+                    x, y = m.cache.batch(idx, view), train_batches.labels[idx.to(device)]
+                    if config.augment:
+                        shift = round(CROP_PADDING * x.shape[-1] / input_shape[-1])
+                        x = augment(x, False, augment_gen, shift) if shift else x
                 else:
                     x, y = train_batches.get(idx, augment_gen)
                 data_s += time.perf_counter() - t_data
@@ -260,7 +270,7 @@ def _check(model: UnitNetwork, optimizer: torch.optim.Optimizer, m: Method, cont
         emit(ev.ThresholdsChanged, old=m.policy.thresholds(), new=policy.thresholds())
         m.policy = policy
     active = [k for k in range(len(names)) if k >= m.dropped and names[k] not in m.frozen]
-    current = snapshot([model.unit(k) for k in active])
+    current = snapshot([model.unit(k) for k in active], directions=config.policy.measure == "directions")
     d: list[float | None] = [None] * len(names)
     for k, value, snap in zip(active, relative_changes([m.previous[k] for k in active], current), current):
         d[k], m.previous[k] = value, snap
@@ -279,10 +289,11 @@ def _check(model: UnitNetwork, optimizer: torch.optim.Optimizer, m: Method, cont
 
 
 def _update_cache(model: UnitNetwork, batches: ImageBatches, m: Method, chunk: torch.Tensor, chunk_index: int,
-                  config: RunConfig, emit: ev.Emitter, full_flops: StepFlops, input_shape: tuple[int, ...]) -> int:
+                  config: RunConfig, emit: ev.Emitter, full_flops: StepFlops, input_shape: tuple[int, ...],
+                  views: int) -> int:
     """Extend the cache to the current prefix and add the rows of the current chunk; returns its FLOPs."""
     dtype = getattr(torch, config.cache_dtype)
-    needed = ActivationCache.bytes_needed(model, batches.get(chunk[:1])[0], m.dropped, len(batches), dtype)
+    needed = ActivationCache.bytes_needed(model, batches.get(chunk[:1])[0], m.dropped, len(batches), dtype, views)
     if needed > config.cache_max_mb * 2**20:
         m.cache, m.cache_refused = None, m.dropped
         m.step_flops = measure_step_flops(model, input_shape, m.dropped, cached=False)
@@ -293,7 +304,7 @@ def _update_cache(model: UnitNetwork, batches: ImageBatches, m: Method, chunk: t
     start = time.perf_counter()
     set_train_mode(model, m.dropped, m.frozen)
     if m.cache is None:
-        m.cache = ActivationCache(len(batches), dtype)
+        m.cache = ActivationCache(len(batches), dtype, views)
     old_units, extended = m.cache.units, 0
     if m.cache.rows and m.cache.units != m.dropped:
         extended = m.cache.extend(model, m.dropped, EVAL_BATCH)
@@ -301,8 +312,8 @@ def _update_cache(model: UnitNetwork, batches: ImageBatches, m: Method, chunk: t
     added = m.cache.add(model, batches, chunk, m.dropped, EVAL_BATCH)
     if added:
         m.cache_ops.append(["add", m.dropped, chunk_index])
-    cost = (sum(full_flops.fwd[n] for n in model.unit_names[old_units:m.dropped]) * extended
-            + sum(full_flops.fwd[n] for n in model.unit_names[:m.dropped]) * added)
+    cost = views * (sum(full_flops.fwd[n] for n in model.unit_names[old_units:m.dropped]) * extended
+                    + sum(full_flops.fwd[n] for n in model.unit_names[:m.dropped]) * added)
     m.step_flops = measure_step_flops(model, input_shape, m.dropped, cached=True)
     emit(ev.CacheBuilt, units=m.dropped, extended_rows=extended, added_rows=added, rows=m.cache.rows,
          bytes=m.cache.nbytes, seconds=round(time.perf_counter() - start, 4), dtype=config.cache_dtype,
@@ -325,7 +336,7 @@ def _checkpoint(epoch: int, emit: ev.Emitter, events_written: int, model: UnitNe
 def _restore(ck: dict, model: UnitNetwork, optimizer: torch.optim.Optimizer, m: Method,
              augment_gen: torch.Generator, batches: ImageBatches, chunks: list[torch.Tensor],
              full_flops: StepFlops, input_shape: tuple[int, ...], emit: ev.Emitter,
-             cache_dtype: torch.dtype) -> tuple[int, float]:
+             cache_dtype: torch.dtype, views: int) -> tuple[int, float]:
     """Put a run back where its checkpoint left it; rebuild the cache the way it was built.
 
     Returns the FLOPs and seconds of that rebuild, which count towards the first resumed epoch.
@@ -345,16 +356,16 @@ def _restore(ck: dict, model: UnitNetwork, optimizer: torch.optim.Optimizer, m: 
     if not ck["cache_ops"]:
         return 0, 0.0
     start, cost = time.perf_counter(), 0
-    cache = ActivationCache(len(batches), cache_dtype)
+    cache = ActivationCache(len(batches), cache_dtype, views)
     for op in ck["cache_ops"]:
         set_train_mode(model, op[1], m.frozen)
         if op[0] == "extend":
             old = cache.units
             rows = cache.extend(model, op[1], EVAL_BATCH)
-            cost += sum(full_flops.fwd[n] for n in model.unit_names[old:op[1]]) * rows
+            cost += views * sum(full_flops.fwd[n] for n in model.unit_names[old:op[1]]) * rows
         else:
             rows = cache.add(model, batches, chunks[op[2]], op[1], EVAL_BATCH)
-            cost += sum(full_flops.fwd[n] for n in model.unit_names[:op[1]]) * rows
+            cost += views * sum(full_flops.fwd[n] for n in model.unit_names[:op[1]]) * rows
     m.cache, m.cache_ops = cache, [list(op) for op in ck["cache_ops"]]
     if cache.units == m.dropped:
         m.step_flops = measure_step_flops(model, input_shape, m.dropped, cached=True)

@@ -1,0 +1,315 @@
+"""``python -m learndrop bench``: the baseline (``none``) and Learn&Drop side by side, on real data.
+
+For each (model, data set) pair both policies train with the same seed, epochs, data order and
+hyper-parameters, one after the other in this process (``--repeats`` alternates their order), and the
+pair reports speedup, accuracies, FLOPs reductions, time efficiency, instrumentation overhead and data
+loading share. Results go to ``benchmarks/results/`` as JSON and markdown, with the machine, the
+versions and the exact command.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import mean
+from typing import Any
+
+import torch
+
+from .config import PolicyConfig, RunConfig
+from .data import ImageData, create_dataset
+from .errors import LearnDropError
+from .runs import RunStore
+from .setup import prepare
+from .train import train
+
+RESULTS_DIR = Path("benchmarks") / "results"
+TARGETS = {"speedup": 2.0, "acc_drop_pts": 1.0, "time_efficiency": 0.9, "overhead_pct": 3.0, "data_loading_pct": 5.0}
+FINETUNE_TARGETS = {"speedup": 2.5, "acc_drop_pts": 0.5}
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One comparison: a model on a data set, with the hyper-parameters both policies share."""
+
+    label: str
+    config: dict[str, Any]  # RunConfig fields (dataset may use {root})
+    pretrain: dict[str, Any] | None = None  # finetune scenario: the run whose model both start from
+
+
+# Hyper-parameters shared by every pair: SGD with Nesterov momentum, a warm-up/stable/decay schedule.
+COMMON = dict(batch_size=128, lr=0.05, lr_schedule="wsd", weight_decay=5e-4, augment=True, device="auto")
+CIFAR = "folder:{root}/cifar10"
+
+SCENARIOS: dict[str, dict[str, list[Pair]]] = {
+    "scratch": {
+        "full": [
+            Pair("VGG-11 x0.25 / CIFAR-10", dict(model="vgg11", width=0.25, dataset=CIFAR, epochs=15)),
+            Pair("ResNet-20 / CIFAR-10", dict(model="resnet20", dataset=CIFAR, epochs=15, subset=25_000)),
+            Pair("VGG-16 x0.25 / CIFAR-10", dict(model="vgg16", width=0.25, dataset=CIFAR, epochs=15)),
+            Pair("VGG-11 x0.25 / MNIST", dict(model="vgg11", width=0.25, dataset="mnist", epochs=6, augment=False)),
+            Pair("ResNet-20 / MNIST", dict(model="resnet20", dataset="mnist", epochs=4, subset=30_000,
+                                           augment=False)),
+        ],
+        "quick": [
+            Pair("VGG-11 x0.25 / CIFAR-10 (5k)", dict(model="vgg11", width=0.25, dataset=CIFAR, epochs=6,
+                                                      subset=5_000)),
+            Pair("VGG-11 x0.25 / MNIST (6k)", dict(model="vgg11", width=0.25, dataset="mnist", epochs=3,
+                                                   subset=6_000, augment=False)),
+        ],
+    },
+    "finetune": {
+        "full": [
+            Pair("VGG-11 x0.25 / CIFAR-10 0-4 -> 5-9",
+                 dict(model="vgg11", width=0.25, dataset=CIFAR, classes=(5, 6, 7, 8, 9), epochs=8, lr=0.02),
+                 pretrain=dict(classes=(0, 1, 2, 3, 4), epochs=15)),
+        ],
+        "quick": [
+            Pair("VGG-11 x0.25 / CIFAR-10 0-4 -> 5-9 (5k)",
+                 dict(model="vgg11", width=0.25, dataset=CIFAR, classes=(5, 6, 7, 8, 9), epochs=4, lr=0.02,
+                      subset=5_000),
+                 pretrain=dict(classes=(0, 1, 2, 3, 4), epochs=4)),
+        ],
+    },
+    "stream": {
+        "full": [
+            Pair("VGG-11 x0.25 / CIFAR-10, 5 chunks", dict(model="vgg11", width=0.25, dataset=CIFAR, stream=5,
+                                                          epochs=3)),
+        ],
+        "quick": [
+            Pair("VGG-11 x0.25 / CIFAR-10, 3 chunks (6k)", dict(model="vgg11", width=0.25, dataset=CIFAR, stream=3,
+                                                               epochs=2, subset=6_000)),
+        ],
+    },
+}
+
+
+@dataclass
+class Measured:
+    summary: dict[str, Any]
+    peak_rss_mb: float
+
+
+@dataclass
+class PairResult:
+    pair: Pair
+    base: list[Measured] = field(default_factory=list)
+    ld: list[Measured] = field(default_factory=list)
+    plain: list[Measured] = field(default_factory=list)  # the baseline with instrumentation off
+
+
+class PeakMemory:
+    """Samples this process's resident memory (Linux /proc) while a run trains; CUDA peak when on GPU."""
+
+    def __enter__(self) -> PeakMemory:
+        self.peak, self._stop = 0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
+        return self
+
+    def _sample(self) -> None:
+        page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+        while not self._stop.wait(0.05):
+            try:
+                with open("/proc/self/statm") as f:
+                    self.peak = max(self.peak, int(f.read().split()[1]) * page)
+            except OSError:
+                return
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def mb(self) -> float:
+        if torch.cuda.is_available():
+            return torch.cuda.max_memory_allocated() / 2**20
+        return self.peak / 2**20
+
+
+def _config(pair: Pair, root: str, policy: PolicyConfig, overrides: dict[str, Any] | None = None,
+            **extra: Any) -> RunConfig:
+    overrides = overrides or {}
+    fields = {**COMMON, **pair.config, **extra, **overrides}
+    fields["dataset"] = fields["dataset"].format(root=root)
+    fields.setdefault("data_root", root)
+    return RunConfig(policy=policy, **fields)
+
+
+def _run(config: RunConfig, data: tuple[ImageData, ImageData], store: RunStore) -> Measured:
+    setup = prepare(config, store, data=data)
+    writer = store.create(config)
+    with PeakMemory() as mem:
+        summary = train(config, [writer], run_id=writer.run_id, run_dir=writer.dir, setup=setup)
+    writer.close()
+    return Measured(summary, round(mem.mb, 1))
+
+
+def run_pair(pair: Pair, root: str, repeats: int, store: RunStore, policy: PolicyConfig,
+             log: Callable[[str], None], overrides: dict[str, Any] | None = None) -> PairResult:
+    probe = _config(pair, root, policy, overrides)
+    train_data = create_dataset(probe.dataset, probe.data_root, True, False, probe.image_size, probe.subset)
+    test_data = create_dataset(probe.dataset, probe.data_root, False, False, train_data.size)
+    data = (train_data, test_data)
+    init_from = None
+    if pair.pretrain is not None:
+        pre = _config(pair, root, PolicyConfig(name="none"), overrides, **pair.pretrain)
+        log(f"  pre-training {pre.model} on classes {pre.classes} for {pre.epochs} epochs")
+        init_from = _run(pre, data, store).summary["run_id"]
+    result = PairResult(pair)
+    base_cfg = _config(pair, root, dataclasses.replace(policy, name="none"), overrides, init_from=init_from)
+    ld_cfg = _config(pair, root, policy, overrides, init_from=init_from)
+    plain_cfg = dataclasses.replace(base_cfg, instrument=False)
+    for r in range(repeats):
+        order = [("base", base_cfg), ("ld", ld_cfg)] if r % 2 == 0 else [("ld", ld_cfg), ("base", base_cfg)]
+        if r == 0:
+            order.insert(0, ("plain", plain_cfg))
+        for kind, cfg in order:
+            measured = _run(cfg, data, store)
+            getattr(result, kind).append(measured)
+            s = measured.summary
+            log(f"  {kind:<5} {s['train_time_s']:8.1f} s  test acc {100 * s['test_acc']:.2f} %  "
+                f"fwd FLOPs -{s['fwd_flops_reduction_pct']:.1f} %  dropped {len(s['dropped'])}")
+    return result
+
+
+def metrics(result: PairResult, scenario: str) -> dict[str, Any]:
+    """The figures of one pair, means over repeats. Time efficiency: do FLOPs saved become seconds saved?"""
+    base = [m.summary for m in result.base]
+    ld = [m.summary for m in result.ld]
+    t_base, t_ld = mean(s["train_time_s"] for s in base), mean(s["train_time_s"] for s in ld)
+    acc_base, acc_ld = mean(s["test_acc"] for s in base), mean(s["test_acc"] for s in ld)
+    flops = lambda s: s["fwd_flops"] + s["bwd_flops"]  # noqa: E731
+    f_base, f_ld = mean(flops(s) for s in base), mean(flops(s) for s in ld)
+    time_saved, flops_saved = 1 - t_ld / t_base, 1 - f_ld / f_base
+    t_plain = mean(m.summary["train_time_s"] for m in result.plain)
+    first_ld = ld[0]
+    return {
+        "label": result.pair.label,
+        "model": first_ld["model"],
+        "width": first_ld["width"],
+        "dataset": first_ld["dataset"].replace(os.sep, "/"),
+        "scenario": scenario,
+        "epochs": first_ld["epochs"],
+        "subset": result.pair.config.get("subset"),
+        "repeats": len(ld),
+        "train_time_base_s": round(t_base, 2),
+        "train_time_ld_s": round(t_ld, 2),
+        "speedup": round(t_base / t_ld, 3),
+        "acc_base": round(acc_base, 4),
+        "acc_ld": round(acc_ld, 4),
+        "acc_drop_pts": round((acc_base - acc_ld) * 100, 2),
+        "fwd_flops_reduction_pct": round(mean(s["fwd_flops_reduction_pct"] for s in ld), 2),
+        "train_flops_reduction_pct": round(mean(s["train_flops_reduction_pct"] for s in ld), 2),
+        "time_efficiency": round(time_saved / flops_saved, 3) if flops_saved > 0 else None,
+        "overhead_pct": round(100 * (t_base - t_plain) / t_plain, 2),
+        "overhead_in_run_pct": round(100 * mean(s["instrument_time_s"] / s["train_time_s"] for s in ld), 2),
+        "data_loading_pct": round(100 * mean(s["data_time_s"] / s["train_time_s"] for s in base + ld), 2),
+        "images_per_s_base": round(mean(s["images_per_s"] for s in base), 1),
+        "images_per_s_ld": round(mean(s["images_per_s"] for s in ld), 1),
+        "peak_mem_mb_base": max(m.peak_rss_mb for m in result.base),
+        "peak_mem_mb_ld": max(m.peak_rss_mb for m in result.ld),
+        "dropped": [{"unit": d["unit"], "epoch": d["epoch"] + 1} for d in first_ld["dropped"]],
+        "runs": {"base": [s["run_id"] for s in base], "ld": [s["run_id"] for s in ld],
+                 "plain": [m.summary["run_id"] for m in result.plain]},
+    }
+
+
+def check_targets(row: dict[str, Any], scenario: str) -> dict[str, bool]:
+    targets = {**TARGETS, **(FINETUNE_TARGETS if scenario == "finetune" else {})}
+    return {
+        "speedup": row["speedup"] >= targets["speedup"],
+        "acc_drop_pts": row["acc_drop_pts"] <= targets["acc_drop_pts"],
+        "time_efficiency": (row["time_efficiency"] or 0) >= targets["time_efficiency"],
+        "overhead_pct": row["overhead_in_run_pct"] <= targets["overhead_pct"],
+        "data_loading_pct": row["data_loading_pct"] < targets["data_loading_pct"],
+    }
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": __import__("torchvision").__version__,
+    }
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    lines = [f"# Benchmark: {report['scenario']}{' (quick)' if report['quick'] else ''}", "",
+             f"`{report['command']}`  ", f"{report['started']}, {report['machine']['processor']}, "
+             f"{report['machine']['cpus']} CPUs, torch {report['machine']['torch']}, "
+             f"{report['machine']['cuda'] or 'no GPU'}", "",
+             "| pair | epochs | t base s | t L&D s | speedup | acc base | acc L&D | drop pts | fwd FLOPs -% | "
+             "train FLOPs -% | time eff. | overhead % | data % | units dropped (epoch) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for row in report["pairs"]:
+        ok = row["targets_met"]
+        mark = lambda key, text: f"**{text}**" if not ok[key] else text  # noqa: E731  (misses in bold)
+        drops = ", ".join(f"{d['unit']} ({d['epoch']})" for d in row["dropped"]) or "none"
+        speedup, drop = f"{row['speedup']:.2f}x", f"{row['acc_drop_pts']:+.2f}"
+        overhead, data = f"{row['overhead_in_run_pct']:.2f}", f"{row['data_loading_pct']:.2f}"
+        lines.append(
+            f"| {row['label']} | {row['epochs']} | {row['train_time_base_s']:.0f} | {row['train_time_ld_s']:.0f} | "
+            f"{mark('speedup', speedup)} | {100 * row['acc_base']:.2f} | {100 * row['acc_ld']:.2f} | "
+            f"{mark('acc_drop_pts', drop)} | {row['fwd_flops_reduction_pct']:.1f} | "
+            f"{row['train_flops_reduction_pct']:.1f} | {mark('time_efficiency', str(row['time_efficiency']))} | "
+            f"{mark('overhead_pct', overhead)} ({row['overhead_pct']:+.1f} A/B) | "
+            f"{mark('data_loading_pct', data)} | {drops} |")
+    lines += ["", "Bold: a target missed (speedup >= 2.0x, or 2.5x fine-tuning; accuracy drop <= 1.0 point, or 0.5 "
+              "fine-tuning; time efficiency >= 0.9; instrumentation <= 3 % of training time; data loading < 5 %)."]
+    return "\n".join(lines) + "\n"
+
+
+def bench(scenario: str = "scratch", quick: bool = False, repeats: int = 1, data_root: str | None = None,
+          only: str | None = None, out_dir: Path = RESULTS_DIR, policy: PolicyConfig | None = None,
+          overrides: dict[str, Any] | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
+    if scenario not in SCENARIOS:
+        raise LearnDropError(f"unknown scenario {scenario!r}; choose one of: {', '.join(SCENARIOS)}")
+    root = data_root or _default_root()
+    pairs = [p for p in SCENARIOS[scenario]["quick" if quick else "full"] if not only or only.lower() in p.label.lower()]
+    if not pairs:
+        raise LearnDropError(f"no pair matches {only!r}")
+    policy = policy or PolicyConfig()
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
+    store = RunStore(out_dir.parent / "runs")
+    rows = []
+    for pair in pairs:
+        log(f"{pair.label}")
+        row = metrics(run_pair(pair, root, repeats, store, policy, log, overrides), scenario)
+        row["targets_met"] = check_targets(row, scenario)
+        rows.append(row)
+        log(f"  -> speedup {row['speedup']:.2f}x, accuracy {row['acc_drop_pts']:+.2f} pts, "
+            f"time efficiency {row['time_efficiency']}")
+    report = {"scenario": scenario, "quick": quick, "repeats": repeats, "started": started,
+              "command": "python -m learndrop " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["bench"]
+              else f"python -m learndrop bench --scenario {scenario}{' --quick' if quick else ''}",
+              "policy": dataclasses.asdict(policy), "common": COMMON, "overrides": overrides or {},
+              "machine": machine(), "pairs": rows}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"{scenario}{'-quick' if quick else ''}-{time.strftime('%Y%m%d-%H%M%S')}"
+    (out_dir / f"{stem}.json").write_text(json.dumps(report, indent=2, default=str))
+    (out_dir / f"{stem}.md").write_text(to_markdown(report))
+    log(f"wrote {out_dir / stem}.json and .md")
+    return report
+
+
+def _default_root() -> str:
+    for candidate in ("../shared/data", "data"):
+        if Path(candidate).is_dir():
+            return candidate
+    return "data"
