@@ -110,6 +110,8 @@ class ProgressBar:
 
     def __call__(self, event: ev.Event) -> None:
         if isinstance(event, ev.RunStarted):
+            for note in event.data_notes:
+                print(f"note: {note}", file=sys.stderr)
             total = event.total_steps or event.steps_per_epoch * event.config["epochs"]
             self.bar = tqdm(total=total, unit="step", dynamic_ncols=True, file=sys.stderr)
         elif isinstance(event, ev.CheckpointRestored):
@@ -139,8 +141,11 @@ def cmd_train(a: argparse.Namespace) -> int:
     if a.resume:
         from .resume import resume
 
-        print(f"resuming run {a.resume} from its last checkpoint", file=sys.stderr)
-        print(format_summary(resume(store, a.resume, [ProgressBar()])))
+        def announce(event: ev.Event) -> None:
+            if isinstance(event, ev.CheckpointRestored):
+                print(f"resuming run {a.resume} at epoch {event.from_epoch + 1}", file=sys.stderr)
+
+        print(format_summary(resume(store, a.resume, [announce, ProgressBar()])))
         return 0
     config = config_from_args(a)
     setup = prepare(config, store)  # bad input fails here, before a run folder exists
@@ -157,13 +162,13 @@ def cmd_train(a: argparse.Namespace) -> int:
 def format_summary(s: dict) -> str:
     acc = f"{100 * s['test_acc']:.2f} %" if s["test_acc"] is not None else "n/a"
     drops = ", ".join(f"{d['unit']} (epoch {d['epoch'] + 1})" for d in s["dropped"]) or "none"
-    fwd = s["fwd_flops_reduction_pct"]
+    fwd, train_red = s["fwd_flops_reduction_pct"], s["train_flops_reduction_pct"]
     lines = [
         f"run           {s['run_id']}  [{s['status']}]",
         f"test accuracy {acc}",
         f"training time {s['train_time_s']:.1f} s  (evaluation {s['eval_time_s']:.1f} s apart)",
-        f"forward FLOPs {'n/a' if fwd is None else f'-{fwd:.1f} %'} against full training of the same steps "
-        f"(training FLOPs -{s['train_flops_reduction_pct'] or 0:.1f} %)",
+        f"forward FLOPs {'n/a' if fwd is None else f'{-fwd + 0.0:+.1f} %'} against full training of the same steps "
+        f"(training FLOPs {'n/a' if train_red is None else f'{-train_red + 0.0:+.1f} %'})",
         f"dropped       {drops}",
     ]
     return "\n".join(lines)
@@ -179,6 +184,25 @@ def cmd_runs(a: argparse.Namespace) -> int:
                              "train_time_s", "fwd_flops_reduction_pct"]]
     df["dropped"] = [len(r["dropped"]) for r in rows]
     print(df.to_string(index=False))
+    return 0
+
+
+def cmd_show(a: argparse.Namespace) -> int:
+    from .tables import drops_frame, epochs_frame
+
+    store = RunStore(a.runs_dir)
+    loaded = store.events(a.run_id)  # validates the id; a clear error for a missing run
+    if loaded.skipped:
+        print(f"warning: skipped {loaded.skipped} unreadable line(s) in {a.run_id}/events.jsonl", file=sys.stderr)
+    print(format_summary(store.summary(a.run_id)))
+    epochs = epochs_frame(loaded.events)
+    if len(epochs):
+        table = epochs[["epoch_number", "train_loss", "val_acc", "epoch_time_s", "active_units"]].copy()
+        table["fwd FLOPs %"] = (100 * epochs["fwd_flops"] / epochs["baseline_fwd_flops"]).round(1)
+        print()
+        print(table.rename(columns={"epoch_number": "epoch", "val_acc": "test_acc"}).to_string(index=False))
+    for _, drop in drops_frame(loaded.events).iterrows():
+        print(f"epoch {drop['epoch'] + 1}: {drop['reason']}")
     return 0
 
 
@@ -233,6 +257,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--measure", default=dp.measure)
     p.add_argument("--checks-per-epoch", type=int, default=None)
     p.set_defaults(func=cmd_bench)
+    p = sub.add_parser("show", help="one run: its summary, epochs and drops")
+    p.add_argument("run_id")
+    p.add_argument("--runs-dir", default=None, help=f"default {default_runs_dir()}")
+    p.set_defaults(func=cmd_show)
     sub.add_parser("models", help="list the models").set_defaults(func=cmd_models)
     sub.add_parser("datasets", help="list the data sets").set_defaults(func=cmd_datasets)
     return parser

@@ -33,6 +33,7 @@ class ImageData:
     labels: torch.Tensor
     classes: tuple[str, ...]
     flip: bool = True  # whether a horizontal flip keeps the class (not for digits)
+    notes: tuple[str, ...] = ()  # what loading had to fix: resized or converted images, skipped files
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -46,7 +47,7 @@ class ImageData:
         return self.images.shape[-1]
 
     def subset(self, n: int) -> ImageData:
-        return ImageData(self.images[:n], self.labels[:n], self.classes, self.flip)
+        return ImageData(self.images[:n], self.labels[:n], self.classes, self.flip, self.notes)
 
     def select_classes(self, keep: tuple[int, ...]) -> ImageData:
         """Only the images of classes ``keep``, relabelled 0..k-1 in that order."""
@@ -57,7 +58,7 @@ class ImageData:
         lookup[list(keep)] = torch.arange(len(keep))
         new = lookup[self.labels]
         mask = new >= 0
-        return ImageData(self.images[mask], new[mask], tuple(self.classes[c] for c in keep), self.flip)
+        return ImageData(self.images[mask], new[mask], tuple(self.classes[c] for c in keep), self.flip, self.notes)
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ def create_dataset(name: str, root: str | Path = "data", train: bool = True, dow
         ds = _torchvision(torchvision.datasets.Imagenette, name, root, download,
                           split="train" if train else "val", size="160px")
         size = image_size or IMAGENETTE_SIZE
-        images = _decode_all([p for p, _ in ds._samples], size, "RGB")
+        images = _decode_all([p for p, _ in ds._samples], size, "RGB")[0]
         names = tuple(str(c[0]) if isinstance(c, tuple) else str(c) for c in ds.classes)
         data = ImageData(images, torch.tensor([t for _, t in ds._samples]), names)
     else:
@@ -115,12 +116,14 @@ def create_dataset(name: str, root: str | Path = "data", train: bool = True, dow
     if subset is not None and subset < len(data):
         data = data.subset(subset)
     if image_size is not None and data.size != image_size:
-        data = ImageData(_resize(data.images, image_size), data.labels, data.classes, data.flip)
+        data = ImageData(_resize(data.images, image_size), data.labels, data.classes, data.flip, data.notes)
     return data
 
 
 def _torchvision(cls: Callable, name: str, root: str | Path, download: bool, **kw):
     root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise LearnDropError(f"data root {str(root)!r} is a file, not a folder")
     if not download and not root.is_dir():
         raise LearnDropError(f"data root {str(root)!r} does not exist; point --data-root at the folder that "
                              f"holds {name}, or pass --download")
@@ -142,7 +145,8 @@ HELD_OUT = 0.1  # share of a folder without train/test split kept for testing
 
 def _folder(path: Path, train: bool, image_size: int | None, subset: int | None) -> ImageData:
     if not path.is_dir():
-        raise LearnDropError(f"image folder {str(path)!r} does not exist")
+        raise LearnDropError(f"image folder {str(path)!r} does not exist" if not path.exists()
+                             else f"image folder {str(path)!r} is a file, not a folder")
     split_dir = path / "train" if train else next((path / d for d in ("test", "val") if (path / d).is_dir()), None)
     if (path / "train").is_dir() and split_dir is not None:
         ds = _image_folder(split_dir)
@@ -155,9 +159,22 @@ def _folder(path: Path, train: bool, image_size: int | None, subset: int | None)
     if train and subset is not None:
         indices = indices[:subset]
     size = image_size or _first_size(ds.samples[0][0])
-    images = _decode_all([ds.samples[i][0] for i in indices], size, "RGB")
+    images, resized, converted = _decode_all([ds.samples[i][0] for i in indices], size, "RGB")
     labels = torch.tensor([ds.samples[i][1] for i in indices])
-    return ImageData(images, labels, tuple(ds.classes))
+    notes = []
+    if resized:
+        notes.append(f"{resized} of {len(indices)} images resized to {size}x{size} px")
+    if converted:
+        notes.append(f"{converted} grayscale or non-RGB images converted to RGB")
+    skipped = _non_images(split_dir if split_dir is not None and (path / "train").is_dir() else path)
+    if skipped:
+        notes.append(f"{skipped} files that are not images were skipped")
+    return ImageData(images, labels, tuple(ds.classes), notes=tuple(notes))
+
+
+def _non_images(path: Path) -> int:
+    allowed = torchvision.datasets.folder.IMG_EXTENSIONS
+    return sum(1 for p in path.rglob("*") if p.is_file() and not p.name.lower().endswith(allowed))
 
 
 def _image_folder(path: Path) -> torchvision.datasets.ImageFolder:
@@ -184,18 +201,23 @@ def _open(path: str) -> Image.Image:
         raise LearnDropError(f"corrupt or unreadable image {path!r}: {exc}") from exc
 
 
-def _decode(path: str, size: int, mode: str) -> np.ndarray:
-    im = _open(path).convert(mode)
-    if im.size != (size, size):
+def _decode(path: str, size: int, mode: str) -> tuple[np.ndarray, bool, bool]:
+    """The image as an array in ``mode`` and ``size``; whether it had to be resized, converted."""
+    im = _open(path)
+    converted = im.mode != mode
+    im = im.convert(mode)
+    resized = im.size != (size, size)
+    if resized:
         im = im.resize((size, size), Image.BILINEAR)
-    return np.asarray(im)
+    return np.asarray(im), resized, converted
 
 
-def _decode_all(paths: list[str], size: int, mode: str) -> torch.Tensor:
-    """Decode and resize every image (PIL releases the GIL, so threads help)."""
+def _decode_all(paths: list[str], size: int, mode: str) -> tuple[torch.Tensor, int, int]:
+    """Decode and resize every image (PIL releases the GIL, so threads help); counts resized, converted."""
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        arrays = list(pool.map(lambda p: _decode(p, size, mode), paths, chunksize=256))
-    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+        decoded = list(pool.map(lambda p: _decode(p, size, mode), paths))
+    images = torch.from_numpy(np.stack([d[0] for d in decoded])).permute(0, 3, 1, 2).contiguous()
+    return images, sum(d[1] for d in decoded), sum(d[2] for d in decoded)
 
 
 def _resize(images: torch.Tensor, size: int) -> torch.Tensor:

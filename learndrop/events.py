@@ -34,6 +34,7 @@ class RunStarted(Event):
     steps_per_epoch: int  # of the first chunk (all of the data unless streaming)
     input_shape: list[int]  # C, H, W
     total_steps: int = 0  # all steps of the run (0 in recordings that predate it)
+    data_notes: list[str] = field(default_factory=list)  # what loading the data had to fix
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -108,6 +108,7 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
         emit(ev.RunStarted, config=config.to_dict(), device=str(device), train_size=len(train_batches),
              test_size=len(test_batches), classes=list(setup.train_data.classes),
              steps_per_epoch=steps_per_epoch[0], total_steps=total_steps, input_shape=list(input_shape),
+             data_notes=list(setup.train_data.notes + setup.test_data.notes),
              units=[{"name": n, "params": sum(p.numel() for p in model.get_submodule(n).parameters()),
                      "fwd_flops": full_flops.fwd[n], "bwd_flops": full_flops.bwd[n]}
                     for n in (*names, model.head_name)])

@@ -1,0 +1,154 @@
+"""Bad input through the CLI: one clear line on stderr, exit code 2, no run started, no run damaged.
+
+With the cases in test_cli.py these cover the reliability issue's list; the dashboard's own cases are
+in the app tests.
+"""
+
+from __future__ import annotations
+
+import gzip  # noqa: F401  (MNIST raw files are plain IDX here)
+import json
+
+import numpy as np
+import pytest
+import torch
+from helpers import fast_config
+from PIL import Image
+
+from learndrop.cli import main
+from learndrop.runs import RunStore
+from learndrop.train import train
+
+
+def _error(args, capsys) -> str:
+    code = main(args)
+    err = capsys.readouterr().err.strip()
+    assert code == 2, f"exit {code}, stderr: {err}"
+    assert len(err.splitlines()) == 1 and err.startswith("error: "), err
+    return err
+
+
+def _folder(root, classes=("a", "b"), n=4, size=16, mode="RGB"):
+    for cls in classes:
+        (root / cls).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            arr = np.random.default_rng(i).integers(0, 255, (size, size, 3), dtype=np.uint8)
+            Image.fromarray(arr).convert(mode).save(root / cls / f"{i}.jpg")
+    return root
+
+
+@pytest.fixture
+def runs(tmp_path):
+    return tmp_path / "runs"
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--epochs", "1000000000"], "epochs must be an integer from 1 to 100,000"),
+    (["--batch-size", "100000000"], "batch_size must be an integer"),
+    (["--checks-per-epoch", "0"], "checks_per_epoch must be"),
+    (["--subset", "0"], "subset must be"),
+    (["--image-size", "3"], "image_size must be at least 8"),
+    (["--seed", "-1"], "seed must be a non-negative integer"),
+    (["--weight-decay", "-0.1"], "weight_decay must be"),
+    (["--lr-schedule", "exponential"], "unknown lr_schedule"),
+    (["--cache-dtype", "int8"], "unknown cache_dtype"),
+    (["--window", "0"], "window must be an integer >= 1"),
+    (["--patience", "0"], "patience must be an integer >= 1"),
+    (["--warmup", "-1"], "warmup must be an integer >= 0"),
+    (["--kappa", "inf"], "kappa must be a positive finite number"),
+    (["--measure", "gradients"], "unknown measure"),
+    (["--stream", "0"], "stream must be"),
+    (["--stream", "5000"], "leaves chunks smaller than one batch"),
+    (["--stream", "11", "--stream-by", "class", "--batch-size", "16"], "needs at least that many classes"),
+    (["--classes", "0-x"], "--classes '0-x'"),
+    (["--classes", "3"], "classes must be at least 2"),
+    (["--classes", "8-12"], "class index 12 out of range"),
+    (["--model", "resnet18", "--width", "0.5"], "no width multiplier"),
+    (["--model", "resnet20", "--pretrained"], "no pretrained weights"),
+    (["--resume", "../../etc"], "invalid run id"),
+    (["--resume", "a/b"], "invalid run id"),
+    (["--resume", "20990101-nothing"], "no run '20990101-nothing'"),
+    (["--init-from", "../x"], "invalid run id"),
+])
+def test_train_options(extra, message, capsys, runs):
+    err = _error(["train", "--runs-dir", str(runs), *extra], capsys)
+    assert message in err
+    assert not runs.exists() or not any(runs.iterdir())
+
+
+def test_data_root_that_is_a_file_or_empty(tmp_path, capsys, runs):
+    afile = tmp_path / "file.txt"
+    afile.write_text("x")
+    assert "is a file, not a folder" in _error(["train", "--runs-dir", str(runs), "--dataset", "mnist",
+                                                "--data-root", str(afile)], capsys)
+    (tmp_path / "empty").mkdir()
+    assert "pass --download" in _error(["train", "--runs-dir", str(runs), "--dataset", "mnist", "--data-root",
+                                        str(tmp_path / "empty")], capsys)
+    assert "no images in" in _error(["train", "--runs-dir", str(runs), "--dataset",
+                                     f"folder:{tmp_path / 'empty'}"], capsys)
+
+
+def test_truncated_mnist_files(tmp_path, capsys, runs):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    header = (2051).to_bytes(4, "big") + (60000).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2
+    (raw / "train-images-idx3-ubyte").write_bytes(header + b"\0" * 1000)  # 60,000 images promised, 1 kB given
+    (raw / "train-labels-idx1-ubyte").write_bytes((2049).to_bytes(4, "big") + (60000).to_bytes(4, "big") + b"\0")
+    for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (raw / name).write_bytes(b"\0" * 16)
+    err = _error(["train", "--runs-dir", str(runs), "--dataset", "mnist", "--data-root", str(tmp_path)], capsys)
+    assert "mnist" in err
+
+
+def test_image_folders(tmp_path, capsys, runs):
+    one = _folder(tmp_path / "one", classes=("only",))
+    assert "need at least 2" in _error(["train", "--runs-dir", str(runs), "--dataset", f"folder:{one}"], capsys)
+    texts = tmp_path / "texts"
+    for cls in ("a", "b"):
+        (texts / cls).mkdir(parents=True)
+        (texts / cls / "notes.txt").write_text("not an image")
+    assert "no images in" in _error(["train", "--runs-dir", str(runs), "--dataset", f"folder:{texts}"], capsys)
+    broken = _folder(tmp_path / "broken")
+    data = (broken / "a" / "0.jpg").read_bytes()
+    (broken / "a" / "0.jpg").write_bytes(data[: len(data) // 3])  # a truncated JPEG
+    err = _error(["train", "--runs-dir", str(runs), "--dataset", f"folder:{broken}"], capsys)
+    assert "corrupt or unreadable image" in err and "0.jpg" in err
+
+
+def test_mixed_folder_is_fixed_and_said(tmp_path, capsys, runs):
+    """Mixed sizes, grayscale beside RGB and stray files are not errors: fixed, and a note says so."""
+    mixed = _folder(tmp_path / "mixed", n=20, size=16)
+    _folder(tmp_path / "mixed", n=3, size=24, mode="L")  # overwrites 0..2 with bigger grayscale images
+    (mixed / "a" / "README.md").write_text("stray")
+    code = main(["train", "--runs-dir", str(runs), "--dataset", f"folder:{mixed}", "--epochs", "1",
+                 "--batch-size", "8"])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "images resized to" in err and "converted to RGB" in err and "not images were skipped" in err
+
+
+def test_model_file_that_is_no_state_dict_is_refused_for_fine_tuning(tmp_path, capsys, runs):
+    store = RunStore(runs)
+    config = fast_config(epochs=1)
+    writer = store.create(config)
+    train(config, [writer], run_id=writer.run_id, run_dir=writer.dir)
+    torch.save([1, 2, 3], writer.dir / "model.pt")
+    err = _error(["train", "--runs-dir", str(runs), "--init-from", writer.run_id, "--width", "0.5"], capsys)
+    assert "not a state dict" in err
+    assert len(list(runs.iterdir())) == 1  # nothing new started
+
+
+def test_resume_of_a_completed_run_and_show_of_a_damaged_log(capsys, runs):
+    store = RunStore(runs)
+    config = fast_config(epochs=1)
+    writer = store.create(config)
+    train(config, [writer], run_id=writer.run_id, run_dir=writer.dir)
+    assert "already completed" in _error(["train", "--runs-dir", str(runs), "--resume", writer.run_id], capsys)
+    before = (writer.dir / "events.jsonl").read_text()
+    with open(writer.dir / "events.jsonl", "a") as f:
+        f.write('{"type": "epoch_ended", "run_id": \n')
+    assert main(["show", writer.run_id, "--runs-dir", str(runs)]) == 0
+    captured = capsys.readouterr()
+    assert "skipped 1 unreadable line" in captured.err and "test accuracy" in captured.out
+    assert (writer.dir / "events.jsonl").read_text().startswith(before)  # nothing rewritten
+    assert json.loads((writer.dir / "summary.json").read_text())["status"] == "completed"
