@@ -152,7 +152,34 @@ def test_none_policy_never_drops():
     assert any(s["state"] == "candidate" for e in seen if isinstance(e, ev.LayerScores) for s in e.scores)
 
 
-def test_diverging_loss_fails_with_a_reason():
+def test_diverging_loss_fails_with_a_reason_and_keeps_the_last_good_model(tmp_path):
+    import torch
+
+    seen = []
+    holder = {}
+
+    def poison_at_epoch_2(event):
+        seen.append(event)
+        if isinstance(event, ev.EpochStarted) and event.epoch == 1:
+            holder["good"] = torch.load(tmp_path / "model.pt", weights_only=True)
+            with torch.no_grad():  # what an exploding learning rate does, deterministically
+                next(holder["model"].parameters()).fill_(float("nan"))
+
+    config = fast_config(epochs=3)
+    from learndrop.setup import prepare as setup_prepare
+
+    setup = setup_prepare(config)
+    holder["model"] = setup.model
+    with pytest.raises(LearnDropError, match="training diverged: the loss became nan at epoch 2"):
+        train(config, [poison_at_epoch_2], run_dir=tmp_path, setup=setup)
+    assert seen[-1].type == "run_finished" and seen[-1].status == "failed" and "diverged" in seen[-1].error
+    assert [e.epoch for e in seen if isinstance(e, ev.EpochEnded)] == [0]  # what was recorded is kept
+    saved = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert all(torch.equal(saved[k], holder["good"][k]) for k in saved)  # the last good epoch's model
+    assert all(torch.isfinite(v).all() for v in saved.values() if v.is_floating_point())
+
+
+def test_exploding_learning_rate_is_caught():
     with pytest.raises(LearnDropError, match="diverged"):
         train(fast_config(lr=9.0, momentum=0.99, epochs=3, progress_every=1))
 
