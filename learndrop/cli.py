@@ -61,6 +61,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--window", type=int, default=dp.window, help="continuation window in checks (default %(default)s)")
     p.add_argument("--measure", default=dp.measure, help="params or directions: what the change d is measured "
                    "on (default %(default)s)")
+    p.add_argument("--lr-normalized", action=argparse.BooleanOptionalAction, default=dp.lr_normalized,
+                   help="measure d per unit of learning rate (default %(default)s)")
     p.add_argument("--freeze-candidates", action="store_true", help="freeze candidates behind the frontier")
     p.add_argument("--checks-per-epoch", type=int, default=d.checks_per_epoch)
     p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=d.cache,
@@ -77,7 +79,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 
 def config_from_args(a: argparse.Namespace) -> RunConfig:
     policy = PolicyConfig(name=a.policy, tau=a.tau, kappa=a.kappa, warmup=a.warmup, patience=a.patience,
-                          window=a.window, measure=a.measure, freeze_candidates=a.freeze_candidates)
+                          window=a.window, measure=a.measure, lr_normalized=a.lr_normalized,
+                          freeze_candidates=a.freeze_candidates)
     return RunConfig(model=a.model, width=a.width, pretrained=a.pretrained, init_from=a.init_from,
                      dataset=a.dataset, data_root=a.data_root, download=a.download, image_size=a.image_size,
                      subset=a.subset, classes=parse_classes(a.classes), stream=a.stream, stream_by=a.stream_by,
@@ -224,7 +227,7 @@ def cmd_bench(a: argparse.Namespace) -> int:
     from .bench import bench  # torch-heavy
 
     policy = PolicyConfig(tau=a.tau, kappa=a.kappa, warmup=a.warmup, patience=a.patience, window=a.window,
-                          measure=a.measure)
+                          measure=a.measure, lr_normalized=a.lr_normalized)
     overrides = {"checks_per_epoch": a.checks_per_epoch} if a.checks_per_epoch else {}
     bench(a.scenario, quick=a.quick, repeats=a.repeats, data_root=a.data_root, only=a.only, policy=policy,
           overrides=overrides)
@@ -255,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=int, default=dp.patience)
     p.add_argument("--window", type=int, default=dp.window)
     p.add_argument("--measure", default=dp.measure)
+    p.add_argument("--lr-normalized", action=argparse.BooleanOptionalAction, default=dp.lr_normalized)
     p.add_argument("--checks-per-epoch", type=int, default=None)
     p.set_defaults(func=cmd_bench)
     p = sub.add_parser("show", help="one run: its summary, epochs and drops")

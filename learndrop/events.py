@@ -59,6 +59,7 @@ class LayerScores(Event):
     check: int  # 1-based
     scores: list[dict[str, Any]]  # per unit: unit, d, s, c, state (training|candidate|frozen|dropped)
     thresholds: dict[str, Any]
+    lr_factor: float = 1.0  # mean learning rate since the last check / peak (d is divided by it if lr_normalized)
 
 
 @dataclass(frozen=True, kw_only=True)

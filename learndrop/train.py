@@ -33,6 +33,9 @@ from .setup import EVAL_BATCH, Setup, evaluate, prepare
 from .summary import summarize
 
 
+MIN_LR_FACTOR = 0.01  # the lr normalisation never scales d up more than 100x (the end of a decay to 0)
+
+
 class StopRequested(Exception):
     """Raised inside the loop when the control's stop flag is set (never escapes ``train``)."""
 
@@ -62,6 +65,8 @@ class Method:
     cache: ActivationCache | None = None
     cache_ops: list[list] = field(default_factory=list)  # ["add", units, chunk] | ["extend", units], in order
     cache_refused: int = -1  # prefix length for which the cache was refused (over its cap)
+    lr_sum: float = 0.0  # learning rates of the steps since the last check, summed
+    lr_steps: int = 0
 
 
 def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingControl | None = None,
@@ -156,6 +161,7 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
                 lr = lr_at(config, emit.step, total_steps)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
+                m.lr_sum, m.lr_steps = m.lr_sum + lr, m.lr_steps + 1
 
                 # the activation cache: fill or extend it when the prefix or the data has grown
                 if m.dropped and use_cache and m.cache_refused != m.dropped and not (
@@ -272,11 +278,16 @@ def _check(model: UnitNetwork, optimizer: torch.optim.Optimizer, m: Method, cont
         m.policy = policy
     active = [k for k in range(len(names)) if k >= m.dropped and names[k] not in m.frozen]
     current = snapshot([model.unit(k) for k in active], directions=config.policy.measure == "directions")
+    # lr_factor: the mean learning rate since the last check, as a share of the peak. Dividing by it
+    # makes d the change per unit of learning rate, so a decaying schedule is not read as convergence.
+    lr_factor = (m.lr_sum / max(1, m.lr_steps)) / config.lr
+    m.lr_sum, m.lr_steps = 0.0, 0
+    scale = 1.0 / max(lr_factor, MIN_LR_FACTOR) if config.policy.lr_normalized else 1.0
     d: list[float | None] = [None] * len(names)
     for k, value, snap in zip(active, relative_changes([m.previous[k] for k in active], current), current):
-        d[k], m.previous[k] = value, snap
+        d[k], m.previous[k] = value * scale, snap
     m.state, decision = policy_step(m.state, d, policy, allow_drop=policy.name == "learndrop")
-    emit(ev.LayerScores, check=decision.check, thresholds=policy.thresholds(),
+    emit(ev.LayerScores, check=decision.check, thresholds=policy.thresholds(), lr_factor=round(lr_factor, 6),
          scores=[asdict(s) for s in decision.scores])
     for drop in decision.drops:
         emit(ev.LayerDropped, unit=drop.unit, index=drop.index, check=decision.check, s=drop.s, c=drop.c,
