@@ -21,10 +21,10 @@ from . import events as ev
 from .checkpoint import save_checkpoint
 from .config import PolicyConfig, RunConfig
 from .control import TrainingControl
-from .dropping import ActivationCache, freeze_units, param_groups, set_train_mode, trainable_parameters
+from .dropping import ActivationCache, crop_grid, freeze_units, param_groups, set_train_mode, trainable_parameters
 from .errors import LearnDropError
 from .flops import StepFlops, measure_step_flops
-from .loader import CROP_PADDING, ImageBatches, Normalizer, augment, epoch_batches, stream_chunks
+from .loader import CROP_PADDING, ImageBatches, Normalizer, epoch_batches, stream_chunks
 from .models import UnitNetwork
 from .policy import PolicyState, initial_state
 from .policy import step as policy_step
@@ -100,9 +100,8 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
     total_steps = sum(steps_per_epoch) * config.epochs
     input_shape = tuple(setup.train_data.images.shape[1:])
     names = list(model.unit_names)
-    # With augmentation, the cache keeps each image and its mirror (when flips make sense) and shifts the
-    # cached feature maps by the crop's offset divided by the prefix's stride: an approximation of the
-    # image-space augmentation, which a fixed prefix output cannot otherwise have.
+    # With augmentation the cache keeps each image and its mirror (when flips make sense) and the prefix
+    # output of the padded image, cropped at random offsets on the prefix's stride grid (dropping.py).
     use_cache = config.cache
     views = 2 if config.augment and setup.train_data.flip else 1
     full_flops = measure_step_flops(model, input_shape)
@@ -174,10 +173,9 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
                 cached = m.dropped > 0 and m.cache is not None and m.cache.covers(m.dropped, chunk)
                 if cached:
                     view = torch.randint(0, views, (len(idx),), generator=augment_gen) if views > 1 else None
-                    x, y = m.cache.batch(idx, view), train_batches.labels[idx.to(device)]
-                    if config.augment:
-                        shift = round(CROP_PADDING * x.shape[-1] / input_shape[-1])
-                        x = augment(x, False, augment_gen, shift) if shift else x
+                    offset = (torch.randint(0, 2 * m.cache.margin + 1, (len(idx), 2), generator=augment_gen)
+                              if config.augment and m.cache.margin else None)
+                    x, y = m.cache.batch(idx, view, offset), train_batches.labels[idx.to(device)]
                 else:
                     x, y = train_batches.get(idx, augment_gen)
                 data_s += time.perf_counter() - t_data
@@ -305,7 +303,9 @@ def _update_cache(model: UnitNetwork, batches: ImageBatches, m: Method, chunk: t
                   views: int) -> int:
     """Extend the cache to the current prefix and add the rows of the current chunk; returns its FLOPs."""
     dtype = getattr(torch, config.cache_dtype)
-    needed = ActivationCache.bytes_needed(model, batches.get(chunk[:1])[0], m.dropped, len(batches), dtype, views)
+    sample = batches.get(chunk[:1])[0]
+    pad, margin = crop_grid(model, sample, m.dropped, CROP_PADDING) if config.augment else (0, 0)
+    needed = ActivationCache.bytes_needed(model, sample, m.dropped, len(batches), dtype, views, pad)
     if needed > config.cache_max_mb * 2**20:
         m.cache, m.cache_refused = None, m.dropped
         m.step_flops = measure_step_flops(model, input_shape, m.dropped, cached=False)
@@ -315,8 +315,9 @@ def _update_cache(model: UnitNetwork, batches: ImageBatches, m: Method, chunk: t
         return 0
     start = time.perf_counter()
     set_train_mode(model, m.dropped, m.frozen)
-    if m.cache is None:
-        m.cache = ActivationCache(len(batches), dtype, views)
+    if m.cache is None or (m.cache.units != m.dropped and (m.cache.pad or pad)):
+        m.cache = ActivationCache(len(batches), dtype, views, pad, margin)  # padded caches are rebuilt
+        m.cache_ops.append(["new", pad, margin])
     old_units, extended = m.cache.units, 0
     if m.cache.rows and m.cache.units != m.dropped:
         extended = m.cache.extend(model, m.dropped, EVAL_BATCH)
@@ -324,8 +325,9 @@ def _update_cache(model: UnitNetwork, batches: ImageBatches, m: Method, chunk: t
     added = m.cache.add(model, batches, chunk, m.dropped, EVAL_BATCH)
     if added:
         m.cache_ops.append(["add", m.dropped, chunk_index])
+    area = ((input_shape[-1] + 2 * pad) / input_shape[-1]) ** 2  # conv FLOPs grow with the padded area
     cost = views * (sum(full_flops.fwd[n] for n in model.unit_names[old_units:m.dropped]) * extended
-                    + sum(full_flops.fwd[n] for n in model.unit_names[:m.dropped]) * added)
+                    + round(sum(full_flops.fwd[n] for n in model.unit_names[:m.dropped]) * area) * added)
     m.step_flops = measure_step_flops(model, input_shape, m.dropped, cached=True)
     emit(ev.CacheBuilt, units=m.dropped, extended_rows=extended, added_rows=added, rows=m.cache.rows,
          bytes=m.cache.nbytes, seconds=round(time.perf_counter() - start, 4), dtype=config.cache_dtype,
@@ -367,9 +369,11 @@ def _restore(ck: dict, model: UnitNetwork, optimizer: torch.optim.Optimizer, m: 
     m.step_flops = measure_step_flops(model, input_shape, m.dropped, cached=False)
     if not ck["cache_ops"]:
         return 0, 0.0
-    start, cost = time.perf_counter(), 0
-    cache = ActivationCache(len(batches), cache_dtype, views)
+    start, cost, cache = time.perf_counter(), 0, None
     for op in ck["cache_ops"]:
+        if op[0] == "new":
+            cache = ActivationCache(len(batches), cache_dtype, views, op[1], op[2])
+            continue
         set_train_mode(model, op[1], m.frozen)
         if op[0] == "extend":
             old = cache.units
