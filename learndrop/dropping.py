@@ -46,6 +46,19 @@ def trainable_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+Transform = tuple[int, int, bool]  # (dy, dx, flip): shift the image by dy, dx px (zero fill), then mirror it
+
+
+def apply_transform(x: torch.Tensor, transform: Transform) -> torch.Tensor:
+    """The crop of the zero-padded image at offset (dy, dx) from the centre, mirrored if asked."""
+    dy, dx, flip = transform
+    if dy or dx:
+        p = max(abs(dy), abs(dx))
+        h, w = x.shape[-2:]
+        x = F.pad(x, (p, p, p, p))[..., p + dy:p + dy + h, p + dx:p + dx + w]
+    return x.flip(3) if flip else x
+
+
 class ActivationCache:
     """The dropped prefix's output for the training set, computed under ``no_grad`` and kept.
 
@@ -54,21 +67,22 @@ class ActivationCache:
     streaming): ``add`` computes the prefix for new rows only. When the prefix grows from ``k`` to ``k'``
     units, ``extend`` applies units ``[k, k')`` to the cached rows; they are never recomputed from images.
 
-    For training with augmentation the cache keeps what a fixed prefix output can keep of it:
-    ``views=2`` also stores the output for the mirrored image (random flips), and ``pad`` > 0 stores the
-    output for the image with ``pad`` px of zero padding around it, of which ``batch`` crops a window at
-    a random offset that is a multiple of the prefix's stride (random crops on that grid).
+    For training with augmentation a fixed prefix output cannot follow fresh random crops, so the cache
+    holds a fixed set of augmented *views* of every image (``transforms``: shifts and mirror images,
+    each computed exactly) and training picks one view per image and step.
     """
 
-    def __init__(self, n: int, dtype: torch.dtype, views: int = 1, pad: int = 0, margin: int = 0):
+    def __init__(self, n: int, dtype: torch.dtype, transforms: Sequence[Transform] = ((0, 0, False),)):
         self.n = n
         self.dtype = dtype
-        self.views = views  # 1, or 2: the image and its mirror image
-        self.pad = pad  # px of padding around each image before the prefix
-        self.margin = margin  # the same padding in feature-map px (pad / stride of the prefix)
+        self.transforms = tuple(tuple(t) for t in transforms)
         self.units = 0  # the prefix length whose output the rows hold
-        self.features: torch.Tensor | None = None  # (n, views, H + 2 margin, W + 2 margin, C)
+        self.features: torch.Tensor | None = None  # (n, views, H, W, C)
         self.filled = torch.zeros(n, dtype=torch.bool)
+
+    @property
+    def views(self) -> int:
+        return len(self.transforms)
 
     @property
     def rows(self) -> int:
@@ -81,32 +95,17 @@ class ActivationCache:
     def covers(self, units: int, rows: torch.Tensor) -> bool:
         return self.units == units and bool(self.filled[rows].all())
 
-    def batch(self, idx: torch.Tensor, view: torch.Tensor | None = None,
-              offset: torch.Tensor | None = None) -> torch.Tensor:
-        """Float32, NCHW shape, channels_last strides.
-
-        ``view`` picks each row's image (0) or mirror (1); ``offset`` (B, 2) the top-left corner of each
-        row's crop in [0, 2 margin] (default: the centre, the unpadded image's place).
-        """
+    def batch(self, idx: torch.Tensor, view: torch.Tensor | None = None) -> torch.Tensor:
+        """Float32, NCHW shape, channels_last strides; ``view`` picks each row's view (default the first)."""
         idx = idx.to(self.features.device)
         picked = self.features[idx, 0] if view is None else self.features[idx, view.to(idx.device)]
-        if self.margin:
-            b, hp, wp, _ = picked.shape
-            h, w = hp - 2 * self.margin, wp - 2 * self.margin
-            if offset is None:
-                picked = picked[:, self.margin:self.margin + h, self.margin:self.margin + w]
-            else:
-                offset = offset.to(idx.device)
-                rows = torch.arange(h, device=idx.device).view(1, h, 1) + offset[:, 0].view(b, 1, 1)
-                cols = torch.arange(w, device=idx.device).view(1, 1, w) + offset[:, 1].view(b, 1, 1)
-                picked = picked[torch.arange(b, device=idx.device).view(b, 1, 1), rows, cols]
         return picked.float().permute(0, 3, 1, 2)
 
     @staticmethod
     def bytes_needed(model: UnitNetwork, sample: torch.Tensor, units: int, n: int, dtype: torch.dtype,
-                     views: int = 1, pad: int = 0) -> int:
+                     views: int = 1) -> int:
         with torch.no_grad():
-            out = model.forward_units(F.pad(sample[:1], (pad,) * 4), 0, units)
+            out = model.forward_units(sample[:1], 0, units)
         return out[0].numel() * n * views * torch.empty(0, dtype=dtype).element_size()
 
     def _store(self, target: torch.Tensor | None, idx: torch.Tensor, outputs: list[torch.Tensor]) -> torch.Tensor:
@@ -128,20 +127,15 @@ class ActivationCache:
         self.units = units
         new = rows[~self.filled[rows]]
         for idx in new.split(batch_size):
-            x = F.pad(images.get(idx)[0], (self.pad,) * 4)
-            inputs = [x, x.flip(3)][: self.views]
-            self.features = self._store(self.features, idx, [model.forward_units(v, 0, units) for v in inputs])
+            x = images.get(idx)[0]
+            outputs = [model.forward_units(apply_transform(x, t), 0, units) for t in self.transforms]
+            self.features = self._store(self.features, idx, outputs)
         self.filled[new] = True
         return len(new)
 
     @torch.no_grad()
     def extend(self, model: UnitNetwork, units: int, batch_size: int) -> int:
-        """Grow the cached prefix to ``units`` by running units ``[self.units, units)`` on the cached rows.
-
-        Only for an unpadded cache: a padded one changes its crop grid with the stride, so it is rebuilt.
-        """
-        if self.pad:
-            raise ValueError("a padded cache is rebuilt from the images, not extended")
+        """Grow the cached prefix to ``units`` by running units ``[self.units, units)`` on the cached rows."""
         rows = torch.nonzero(self.filled).flatten()
         features = None
         for idx in rows.split(batch_size):
@@ -152,17 +146,12 @@ class ActivationCache:
         return len(rows)
 
 
-def crop_grid(model: UnitNetwork, sample: torch.Tensor, units: int, padding: int) -> tuple[int, int]:
-    """(pad px, margin px) for a padded cache of ``units``: the crop padding rounded to the prefix's stride.
-
-    Returns (0, 0) when the stride is too coarse for any crop, or the padded output is not exactly
-    ``margin`` feature px wider on each side.
-    """
-    with torch.no_grad():
-        size = model.forward_units(sample[:1], 0, units).shape[-1]
-        stride = sample.shape[-1] // size
-        margin = int(padding / stride + 0.5) if stride <= 2 * padding else 0
-        if margin == 0:
-            return 0, 0
-        padded = model.forward_units(F.pad(sample[:1], (margin * stride,) * 4), 0, units).shape[-1]
-    return (margin * stride, margin) if padded == size + 2 * margin else (0, 0)
+def augmented_views(padding: int, flip: bool) -> list[list[Transform]]:
+    """Candidate view sets for a cache under augmentation, richest first: the 3 x 3 grid of crops
+    (offsets -padding, 0, +padding) times the mirror images, then the centre and four corners, then the
+    mirror images alone. The training loop takes the richest that fits under the cache cap."""
+    grid = [(dy, dx) for dy in (-padding, 0, padding) for dx in (-padding, 0, padding)]
+    corners = [(0, 0), (-padding, -padding), (-padding, padding), (padding, -padding), (padding, padding)]
+    mirrors = (False, True) if flip else (False,)
+    sets = [[(dy, dx, m) for m in mirrors for dy, dx in offsets] for offsets in (grid, corners, [(0, 0)])]
+    return [s for i, s in enumerate(sets) if s not in sets[:i]]

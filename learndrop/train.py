@@ -21,7 +21,8 @@ from . import events as ev
 from .checkpoint import save_checkpoint
 from .config import PolicyConfig, RunConfig
 from .control import TrainingControl
-from .dropping import ActivationCache, crop_grid, freeze_units, param_groups, set_train_mode, trainable_parameters
+from .dropping import (ActivationCache, augmented_views, freeze_units, param_groups, set_train_mode,
+                       trainable_parameters)
 from .errors import LearnDropError
 from .flops import StepFlops, measure_step_flops
 from .loader import CROP_PADDING, ImageBatches, Normalizer, epoch_batches, stream_chunks
@@ -100,10 +101,9 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
     total_steps = sum(steps_per_epoch) * config.epochs
     input_shape = tuple(setup.train_data.images.shape[1:])
     names = list(model.unit_names)
-    # With augmentation the cache keeps each image and its mirror (when flips make sense) and the prefix
-    # output of the padded image, cropped at random offsets on the prefix's stride grid (dropping.py).
+    # With augmentation the cache holds a fixed set of exact augmented views per image (dropping.py).
     use_cache = config.cache
-    views = 2 if config.augment and setup.train_data.flip else 1
+    view_sets = (augmented_views(CROP_PADDING, setup.train_data.flip) if config.augment else [[(0, 0, False)]])
     full_flops = measure_step_flops(model, input_shape)
     m = Method(control.policy(), initial_state(names), [], full_flops)
 
@@ -122,7 +122,7 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
         emit(ev.CheckpointRestored, from_epoch=start_epoch, set_aside=checkpoint.get("set_aside", 0),
              previous_status=checkpoint.get("previous_status", "interrupted"))
         carry_fwd, carry_s = _restore(checkpoint, model, optimizer, m, augment_gen, train_batches, chunks,
-                                      full_flops, input_shape, emit, getattr(torch, config.cache_dtype), views)
+                                      full_flops, input_shape, emit, getattr(torch, config.cache_dtype))
     m.previous = snapshot([model.unit(i) for i in range(len(names))], config.policy.measure == "directions")
 
     status, error, save_at_end = "completed", None, True
@@ -166,16 +166,15 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
                 if m.dropped and use_cache and m.cache_refused != m.dropped and not (
                         m.cache is not None and m.cache.covers(m.dropped, chunk)):
                     fwd += _update_cache(model, train_batches, m, chunk, chunk_index, config, emit, full_flops,
-                                         input_shape, views)
+                                         input_shape, view_sets)
 
                 # data: cached prefix output, or normalised (augmented) images
                 t_data = time.perf_counter()
                 cached = m.dropped > 0 and m.cache is not None and m.cache.covers(m.dropped, chunk)
                 if cached:
+                    views = m.cache.views
                     view = torch.randint(0, views, (len(idx),), generator=augment_gen) if views > 1 else None
-                    offset = (torch.randint(0, 2 * m.cache.margin + 1, (len(idx), 2), generator=augment_gen)
-                              if config.augment and m.cache.margin else None)
-                    x, y = m.cache.batch(idx, view, offset), train_batches.labels[idx.to(device)]
+                    x, y = m.cache.batch(idx, view), train_batches.labels[idx.to(device)]
                 else:
                     x, y = train_batches.get(idx, augment_gen)
                 data_s += time.perf_counter() - t_data
@@ -300,24 +299,27 @@ def _check(model: UnitNetwork, optimizer: torch.optim.Optimizer, m: Method, cont
 
 def _update_cache(model: UnitNetwork, batches: ImageBatches, m: Method, chunk: torch.Tensor, chunk_index: int,
                   config: RunConfig, emit: ev.Emitter, full_flops: StepFlops, input_shape: tuple[int, ...],
-                  views: int) -> int:
+                  view_sets: list[list]) -> int:
     """Extend the cache to the current prefix and add the rows of the current chunk; returns its FLOPs."""
     dtype = getattr(torch, config.cache_dtype)
     sample = batches.get(chunk[:1])[0]
-    pad, margin = crop_grid(model, sample, m.dropped, CROP_PADDING) if config.augment else (0, 0)
-    needed = ActivationCache.bytes_needed(model, sample, m.dropped, len(batches), dtype, views, pad)
-    if needed > config.cache_max_mb * 2**20:
+    cap = config.cache_max_mb * 2**20
+    if m.cache is not None and m.cache.rows:  # keep the views it has: extending must not change them
+        view_sets = [list(m.cache.transforms)]
+    sizes = [ActivationCache.bytes_needed(model, sample, m.dropped, len(batches), dtype, len(v)) for v in view_sets]
+    fitting = [v for v, size in zip(view_sets, sizes) if size <= cap]
+    if not fitting:
         m.cache, m.cache_refused = None, m.dropped
         m.step_flops = measure_step_flops(model, input_shape, m.dropped, cached=False)
-        emit(ev.CacheSkipped, bytes_needed=needed,
-             reason=f"the prefix output needs {needed / 2**20:.0f} MiB, over the {config.cache_max_mb:g} MiB cap; "
-                    "the prefix is recomputed every step under no_grad")
+        emit(ev.CacheSkipped, bytes_needed=min(sizes),
+             reason=f"the prefix output needs {min(sizes) / 2**20:.0f} MiB, over the {config.cache_max_mb:g} MiB "
+                    "cap; the prefix is recomputed every step under no_grad")
         return 0
     start = time.perf_counter()
     set_train_mode(model, m.dropped, m.frozen)
-    if m.cache is None or (m.cache.units != m.dropped and (m.cache.pad or pad)):
-        m.cache = ActivationCache(len(batches), dtype, views, pad, margin)  # padded caches are rebuilt
-        m.cache_ops.append(["new", pad, margin])
+    if m.cache is None:
+        m.cache = ActivationCache(len(batches), dtype, fitting[0])
+        m.cache_ops.append(["new", [list(t) for t in fitting[0]]])
     old_units, extended = m.cache.units, 0
     if m.cache.rows and m.cache.units != m.dropped:
         extended = m.cache.extend(model, m.dropped, EVAL_BATCH)
@@ -325,9 +327,9 @@ def _update_cache(model: UnitNetwork, batches: ImageBatches, m: Method, chunk: t
     added = m.cache.add(model, batches, chunk, m.dropped, EVAL_BATCH)
     if added:
         m.cache_ops.append(["add", m.dropped, chunk_index])
-    area = ((input_shape[-1] + 2 * pad) / input_shape[-1]) ** 2  # conv FLOPs grow with the padded area
+    views = m.cache.views
     cost = views * (sum(full_flops.fwd[n] for n in model.unit_names[old_units:m.dropped]) * extended
-                    + round(sum(full_flops.fwd[n] for n in model.unit_names[:m.dropped]) * area) * added)
+                    + sum(full_flops.fwd[n] for n in model.unit_names[:m.dropped]) * added)
     m.step_flops = measure_step_flops(model, input_shape, m.dropped, cached=True)
     emit(ev.CacheBuilt, units=m.dropped, extended_rows=extended, added_rows=added, rows=m.cache.rows,
          bytes=m.cache.nbytes, seconds=round(time.perf_counter() - start, 4), dtype=config.cache_dtype,
@@ -350,7 +352,7 @@ def _checkpoint(epoch: int, emit: ev.Emitter, events_written: int, model: UnitNe
 def _restore(ck: dict, model: UnitNetwork, optimizer: torch.optim.Optimizer, m: Method,
              augment_gen: torch.Generator, batches: ImageBatches, chunks: list[torch.Tensor],
              full_flops: StepFlops, input_shape: tuple[int, ...], emit: ev.Emitter,
-             cache_dtype: torch.dtype, views: int) -> tuple[int, float]:
+             cache_dtype: torch.dtype) -> tuple[int, float]:
     """Put a run back where its checkpoint left it; rebuild the cache the way it was built.
 
     Returns the FLOPs and seconds of that rebuild, which count towards the first resumed epoch.
@@ -372,16 +374,16 @@ def _restore(ck: dict, model: UnitNetwork, optimizer: torch.optim.Optimizer, m: 
     start, cost, cache = time.perf_counter(), 0, None
     for op in ck["cache_ops"]:
         if op[0] == "new":
-            cache = ActivationCache(len(batches), cache_dtype, views, op[1], op[2])
+            cache = ActivationCache(len(batches), cache_dtype, [tuple(t) for t in op[1]])
             continue
         set_train_mode(model, op[1], m.frozen)
         if op[0] == "extend":
             old = cache.units
             rows = cache.extend(model, op[1], EVAL_BATCH)
-            cost += views * sum(full_flops.fwd[n] for n in model.unit_names[old:op[1]]) * rows
+            cost += cache.views * sum(full_flops.fwd[n] for n in model.unit_names[old:op[1]]) * rows
         else:
             rows = cache.add(model, batches, chunks[op[2]], op[1], EVAL_BATCH)
-            cost += views * sum(full_flops.fwd[n] for n in model.unit_names[:op[1]]) * rows
+            cost += cache.views * sum(full_flops.fwd[n] for n in model.unit_names[:op[1]]) * rows
     m.cache, m.cache_ops = cache, [list(op) for op in ck["cache_ops"]]
     if cache.units == m.dropped:
         m.step_flops = measure_step_flops(model, input_shape, m.dropped, cached=True)

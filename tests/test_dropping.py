@@ -95,42 +95,23 @@ def test_float16_cache_is_half_the_size(small_net):
         assert torch.allclose(half.batch(torch.arange(10)), small_net.forward_units(x, 0, 1), atol=1e-2)
 
 
-def test_padded_cache_crops_on_the_stride_grid(small_net):
-    """With augmentation the cache holds the padded image's prefix output; a crop at the centre is the
-    unpadded image's output away from the border (the conv's 1 px reach), other offsets shift it."""
-    from learndrop.dropping import crop_grid
+def test_augmented_views_are_exact_prefix_outputs_of_the_transformed_images(small_net):
+    from learndrop.dropping import apply_transform, augmented_views
 
     x = torch.randn(6, 3, 8, 8)
     set_train_mode(small_net, dropped=1)
-    pad, margin = crop_grid(small_net, x, units=1, padding=4)
-    assert (pad, margin) == (4, 4)  # no pooling in unit 0: stride 1, so the grid is every pixel
-    cache = ActivationCache(6, torch.float32, views=2, pad=pad, margin=margin)
+    views = augmented_views(4, flip=True)
+    assert [len(v) for v in views] == [18, 10, 2]  # 3x3 crops x mirrors, centre + corners x mirrors, mirrors
+    assert augmented_views(4, flip=False)[-1] == [(0, 0, False)]  # digits: no mirror images
+    cache = ActivationCache(6, torch.float32, views[1])
     cache.add(small_net, _Images(x), torch.arange(6), units=1, batch_size=4)
-    assert cache.features.shape == (6, 2, 16, 16, 4)  # 8 + 2 * 4 px, both mirror views
-    idx = torch.arange(6)
+    assert cache.features.shape == (6, 10, 8, 8, 4) and cache.views == 10
+    pick = torch.tensor([0, 3, 5, 7, 9, 1])
     with torch.no_grad():
-        direct = small_net.forward_units(x, 0, 1)
-        mirrored = small_net.forward_units(x.flip(3), 0, 1)
-    centre = cache.batch(idx)
-    assert torch.allclose(centre[..., 1:-1, 1:-1], direct[..., 1:-1, 1:-1], atol=1e-5)
-    assert torch.allclose(cache.batch(idx, torch.ones(6, dtype=torch.long))[..., 1:-1, 1:-1],
-                          mirrored[..., 1:-1, 1:-1], atol=1e-5)
-    shifted = cache.batch(idx, None, torch.tensor([[4, 6]] * 6))  # 2 px to the right of the centre
-    assert torch.allclose(shifted[..., 1:-1, 1:-3], centre[..., 1:-1, 3:-1], atol=1e-5)
-    try:
-        cache.extend(small_net, 2, batch_size=4)
-        raise AssertionError("a padded cache must not be extended")
-    except ValueError:
-        pass
-
-
-def test_crop_grid_is_off_for_a_coarse_stride():
-    from learndrop.dropping import crop_grid
-    from learndrop.models import create_model
-
-    vgg = create_model("vgg11", 10, width=0.25).eval()
-    x = torch.randn(1, 3, 32, 32)
-    assert crop_grid(vgg, x, units=1, padding=4) == (4, 2)  # stride 2: 2 feature px = 4 image px
-    assert crop_grid(vgg, x, units=2, padding=4) == (4, 1)  # stride 4
-    assert crop_grid(vgg, x, units=4, padding=4) == (8, 1)  # stride 8: crops on an 8 px grid
-    assert crop_grid(vgg, x, units=6, padding=4) == (0, 0)  # stride 16: too coarse to crop
+        expected = torch.stack([small_net.forward_units(apply_transform(x[i:i + 1], views[1][v]), 0, 1)[0]
+                                for i, v in enumerate(pick.tolist())])
+    assert torch.allclose(cache.batch(torch.arange(6), pick), expected, atol=1e-6)
+    # a shift is the crop of the zero-padded image: the content moves, zeros come in at the edge
+    shifted = apply_transform(x, (0, 2, False))
+    assert torch.equal(shifted[..., :-2], x[..., 2:]) and (shifted[..., -2:] == 0).all()
+    assert torch.equal(apply_transform(x, (0, 0, True)), x.flip(3))
