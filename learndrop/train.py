@@ -165,8 +165,9 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
                 # the activation cache: fill or extend it when the prefix or the data has grown
                 if m.dropped and use_cache and m.cache_refused != m.dropped and not (
                         m.cache is not None and m.cache.covers(m.dropped, chunk)):
+                    epochs_left = config.epochs * len(chunks) - epoch
                     fwd += _update_cache(model, train_batches, m, chunk, chunk_index, config, emit, full_flops,
-                                         input_shape, view_sets)
+                                         input_shape, view_sets, epochs_left)
 
                 # data: cached prefix output, or normalised (augmented) images
                 t_data = time.perf_counter()
@@ -299,7 +300,7 @@ def _check(model: UnitNetwork, optimizer: torch.optim.Optimizer, m: Method, cont
 
 def _update_cache(model: UnitNetwork, batches: ImageBatches, m: Method, chunk: torch.Tensor, chunk_index: int,
                   config: RunConfig, emit: ev.Emitter, full_flops: StepFlops, input_shape: tuple[int, ...],
-                  view_sets: list[list]) -> int:
+                  view_sets: list[list], epochs_left: int) -> int:
     """Extend the cache to the current prefix and add the rows of the current chunk; returns its FLOPs."""
     dtype = getattr(torch, config.cache_dtype)
     sample = batches.get(chunk[:1])[0]
@@ -307,7 +308,9 @@ def _update_cache(model: UnitNetwork, batches: ImageBatches, m: Method, chunk: t
     if m.cache is not None and m.cache.rows:  # keep the views it has: extending must not change them
         view_sets = [list(m.cache.transforms)]
     sizes = [ActivationCache.bytes_needed(model, sample, m.dropped, len(batches), dtype, len(v)) for v in view_sets]
-    fitting = [v for v, size in zip(view_sets, sizes) if size <= cap]
+    # Building V views costs V prefix passes over the data; each remaining epoch saves one. Take the
+    # richest set that fits the cap and costs at most half of what it saves (always at least one view).
+    fitting = [v for v, size in zip(view_sets, sizes) if size <= cap and (len(v) <= epochs_left / 2 or len(v) <= 2)]
     if not fitting:
         m.cache, m.cache_refused = None, m.dropped
         m.step_flops = measure_step_flops(model, input_shape, m.dropped, cached=False)
