@@ -53,11 +53,12 @@ SCENARIOS: dict[str, dict[str, list[Pair]]] = {
     "scratch": {
         "full": [
             Pair("VGG-11 x0.25 / CIFAR-10", dict(model="vgg11", width=0.25, dataset=CIFAR, epochs=15)),
-            Pair("ResNet-20 / CIFAR-10", dict(model="resnet20", dataset=CIFAR, epochs=15, subset=25_000)),
-            Pair("VGG-16 x0.25 / CIFAR-10", dict(model="vgg16", width=0.25, dataset=CIFAR, epochs=15)),
+            Pair("ResNet-20 / CIFAR-10 (20k)", dict(model="resnet20", dataset=CIFAR, epochs=12, subset=20_000)),
+            Pair("VGG-16 x0.25 / CIFAR-10 (25k)", dict(model="vgg16", width=0.25, dataset=CIFAR, epochs=15,
+                                                       subset=25_000)),
             Pair("VGG-11 x0.25 / MNIST", dict(model="vgg11", width=0.25, dataset="mnist", epochs=6, augment=False)),
-            Pair("ResNet-20 / MNIST", dict(model="resnet20", dataset="mnist", epochs=4, subset=30_000,
-                                           augment=False)),
+            Pair("ResNet-20 / MNIST (30k)", dict(model="resnet20", dataset="mnist", epochs=4, subset=30_000,
+                                                 augment=False)),
         ],
         "quick": [
             Pair("VGG-11 x0.25 / CIFAR-10 (5k)", dict(model="vgg11", width=0.25, dataset=CIFAR, epochs=6,
@@ -70,7 +71,7 @@ SCENARIOS: dict[str, dict[str, list[Pair]]] = {
         "full": [
             Pair("VGG-11 x0.25 / CIFAR-10 0-4 -> 5-9",
                  dict(model="vgg11", width=0.25, dataset=CIFAR, classes=(5, 6, 7, 8, 9), epochs=8, lr=0.02),
-                 pretrain=dict(classes=(0, 1, 2, 3, 4), epochs=15)),
+                 pretrain=dict(classes=(0, 1, 2, 3, 4), epochs=15, lr=0.05)),
         ],
         "quick": [
             Pair("VGG-11 x0.25 / CIFAR-10 0-4 -> 5-9 (5k)",

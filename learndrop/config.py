@@ -26,8 +26,8 @@ class PolicyConfig:
     warmup: int = 1  # checks before any unit can be a candidate
     patience: int = 1  # consecutive candidate checks before a drop
     window: int = 2  # checks back for the continuation score
-    measure: str = "params"  # params: d on the raw parameters | directions: BN-followed conv filters at unit length
-    lr_normalized: bool = False  # divide d by the interval's mean learning rate (as a share of the peak)
+    measure: str = "directions"  # params: d on the raw parameters | directions: BN-followed conv filters at unit length
+    lr_normalized: bool = True  # divide d by the interval's mean learning rate (as a share of the peak)
     freeze_candidates: bool = False  # freeze (not drop) candidates behind a unit still training
 
     def validate(self) -> None:
