@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from learndrop.compare import find_baseline
 from learndrop.errors import LearnDropError
 from learndrop.registry import RunRegistry
 from learndrop.runs import RunStore, default_runs_dir, validate_run_id
@@ -59,6 +58,20 @@ def selected() -> str | None:
     return st.session_state.get("run")
 
 
+def require_app() -> None:
+    """Make sure the page runs through app.py (st.navigation), not on its own.
+
+    Streamlit keeps a legacy mode for apps with a ``pages/`` folder: until some session has called
+    ``st.navigation``, a page URL opened first on a fresh server runs the page file alone, without
+    app.py (no registry check of ``?run=``, no sidebar, narrow layout). Leave that mode and run again.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def run_label(run_id: str) -> str:
     return f"{run_id} · {registry().status(run_id)}"
 
@@ -78,27 +91,8 @@ def run_picker(current: str | None) -> None:
 
 
 def baseline_for(run_id: str) -> str | None:
-    """The run's linked baseline (queued with it), else the newest stored run that fits as one."""
-    reg = registry()
-    linked = reg.baseline_of(run_id)
-    if linked:
-        return linked
-    configs = _configs(str(reg.store.root), tuple(reg.store.run_ids()))
-    if run_id not in configs:
-        return None
-    return find_baseline(run_id, configs, {r: reg.status(r) or "" for r in configs
-                                           if (configs[r].get("policy") or {}).get("name") == "none"})
-
-
-@st.cache_data(show_spinner=False, max_entries=4)
-def _configs(root: str, run_ids: tuple[str, ...]) -> dict[str, dict]:
-    reg, out = registry(), {}
-    for run_id in run_ids:
-        try:
-            out[run_id] = reg.store.config(run_id).to_dict()
-        except (LearnDropError, ValueError, OSError):
-            continue  # a config from another version of the code: not a candidate
-    return out
+    """The run's linked baseline, else the newest stored run that fits as one."""
+    return registry().find_baseline(run_id)
 
 
 def show_error(exc: Exception) -> None:

@@ -14,10 +14,11 @@ LOG_PAGE = 15  # event log rows per page
 PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
 
 
-def chart(title: str, text: str, fig: go.Figure, key: str) -> None:
-    """A figure under its title, with one or two sentences that say what it shows."""
+def chart(title: str, text: str | None, fig: go.Figure, key: str) -> None:
+    """A figure under its title, with one or two sentences that say what it shows (``None``: said above)."""
     st.markdown(f"**{title}**")
-    st.caption(text)
+    if text:
+        st.caption(text)
     st.plotly_chart(fig, key=key, config=PLOTLY_CONFIG)
 
 

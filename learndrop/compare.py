@@ -69,10 +69,7 @@ def compare_table(summaries: Sequence[Mapping[str, Any]], epochs: Mapping[str, p
         acc = s.get("test_acc")
         base_acc = base.get("test_acc") if base else None
         rows.append({
-            "run": s["run_id"],
-            "policy": s.get("policy"),
-            "model": s.get("model"),
-            "dataset": s.get("dataset"),
+            "run": run_label(s),
             "status": s.get("status"),
             "epochs": s.get("epochs_done"),
             "training time (s)": s.get("train_time_s"),
@@ -82,6 +79,10 @@ def compare_table(summaries: Sequence[Mapping[str, Any]], epochs: Mapping[str, p
             "test accuracy (%)": None if acc is None else round(100 * acc, 2),
             "accuracy delta (pp)": None if acc is None or base_acc is None else round(100 * (acc - base_acc), 2),
             "units dropped": f"{len(s.get('dropped') or [])}/{s.get('units') or '?'}",
+            "policy": s.get("policy"),
+            "model": s.get("model"),
+            "dataset": s.get("dataset"),
+            "run id": s["run_id"],
         })
     return pd.DataFrame(rows)
 

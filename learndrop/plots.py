@@ -45,8 +45,8 @@ def si(value: float) -> str:
     """1234567 -> '1.23 M': FLOPs and bytes in SI units, three significant digits."""
     for factor, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(value) >= factor:
-            return f"{value / factor:.3g} {prefix}"
-    return f"{value:.3g}"
+            return f"{value / factor:#.3g}".rstrip(".") + f" {prefix}"
+    return f"{value:#.3g}".rstrip(".")
 
 
 def decimate(values: Sequence, max_n: int, keep: Sequence = ()) -> list:
@@ -235,7 +235,8 @@ def compare_lines(frames: Mapping[str, pd.DataFrame], x: str, y: str, x_title: s
     for (name, df), color in zip(frames.items(), colors):
         fig.add_trace(go.Scatter(x=df[x], y=df[y] * scale, mode="lines+markers", name=name, line=dict(color=color)))
     fig.update_xaxes(title=x_title)
-    fig.update_yaxes(title=y_title, type="log" if log_y else None, tickformat="~s" if "FLOPs" in y_title else None)
+    fig.update_yaxes(title=y_title, type="log" if log_y else None, tickformat="~s" if "FLOPs" in y_title else None,
+                     rangemode="tozero" if not log_y and ("FLOPs" in y_title or "time" in y_title) else None)
     _layout(fig, height=HEIGHT + 40)
     fig.update_layout(legend=dict(y=-0.25, yanchor="top"))
     return fig
@@ -272,8 +273,12 @@ def unit_story(scores: pd.DataFrame, unit: str, tau: float, kappa: float) -> go.
                              line=dict(color="#2a9d8f")), 2, 1)
     fig.add_trace(go.Scatter(x=rows["check"], y=rows["c"], name="continuation c = d(t) / d(t−w)",
                              mode="lines+markers", line=dict(color="#e76f51")), 2, 1)
+    top = min(3.0, max(1.1, 1.1 * kappa, 1.05 * float(rows["c"].max(skipna=True) or 0)))  # a huge kappa or c
     fig.add_hline(y=tau, line=dict(color="#2a9d8f", dash="dash"), annotation_text=f"tau {tau:g}", row=2, col=1)
-    fig.add_hline(y=kappa, line=dict(color="#e76f51", dash="dash"), annotation_text=f"kappa {kappa:g}", row=2, col=1)
+    if kappa <= top:
+        fig.add_hline(y=kappa, line=dict(color="#e76f51", dash="dash"), annotation_text=f"kappa {kappa:g}", row=2,
+                      col=1)
+    fig.update_yaxes(range=[0, top], row=2, col=1)
     fig.update_xaxes(title="check", row=2, col=1)
     fig.update_yaxes(title="change d", tickformat=".2~g", row=1, col=1)
     fig.update_yaxes(title="score", row=2, col=1)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import events as ev
+from .compare import find_baseline
 from .config import PolicyConfig, RunConfig
 from .control import TrainingControl
 from .errors import LearnDropError
@@ -74,6 +75,8 @@ class RunRegistry:
         self._views: collections.OrderedDict[str, _ViewEntry] = collections.OrderedDict()
         self._views_lock = threading.Lock()
         self._summaries: dict[str, tuple[Any, dict[str, Any]]] = {}
+        self._configs: dict[str, dict[str, Any] | None] = {}  # stored configs never change
+        self._baselines: dict[str, tuple[tuple[str, ...], str | None]] = {}  # run -> (runs then, its baseline)
 
     # --- starting ---------------------------------------------------------------------------------
     def submit(self, config: RunConfig, with_baseline: bool = False) -> str:
@@ -215,6 +218,31 @@ class RunRegistry:
     def baseline_of(self, run_id: str) -> str | None:
         run = self.get(run_id)
         return run.baseline_id if run else None
+
+    def find_baseline(self, run_id: str) -> str | None:
+        """The run's linked baseline (queued with it), else the newest stored run that fits as one
+        (``compare.find_baseline``); looked up again only when the set of runs changes."""
+        linked = self.baseline_of(run_id)
+        if linked:
+            return linked
+        run_ids = tuple(self.store.run_ids())
+        key = (*run_ids, "|", *self.live_run_ids())  # a run that finishes may become the better match
+        cached = self._baselines.get(run_id)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        configs = {r: c for r in run_ids if (c := self._stored_config(r)) is not None}
+        statuses = {r: self.status(r) or "" for r, c in configs.items() if (c.get("policy") or {}).get("name") == "none"}
+        found = find_baseline(run_id, configs, statuses) if run_id in configs else None
+        self._baselines[run_id] = (key, found)
+        return found
+
+    def _stored_config(self, run_id: str) -> dict[str, Any] | None:
+        if run_id not in self._configs:
+            try:
+                self._configs[run_id] = self.store.config(run_id).to_dict()
+            except (LearnDropError, ValueError, OSError):
+                self._configs[run_id] = None  # a config from another version of the code: never a match
+        return self._configs[run_id]
 
     def active_of(self, run_id: str) -> str | None:
         """The live one of a run and its linked baseline (the one Stop and Pause act on), if any."""

@@ -6,6 +6,7 @@ from dashboard import state, widgets
 from learndrop import plots
 from learndrop.compare import compare_table, export_json, run_label
 
+state.require_app()
 st.title("Compare runs")
 st.caption("Pick runs to overlay. Learn&Drop should reach the same accuracy as its baseline in less time.")
 
@@ -42,13 +43,21 @@ with right:
     widgets.chart("Accuracy per epoch", "The same accuracy against epochs: do the runs learn equally well per "
                   "pass over the data?", plots.compare_lines(named, "epoch_number", "val_acc", "epoch",
                                                               "test accuracy (%)", 100), "acc_by_epoch")
+    widgets.chart("Training time per epoch", "Wall-clock seconds each epoch took to train (evaluation excluded); "
+                  "where FLOPs fall, time should follow.",
+                  plots.compare_lines(named, "epoch_number", "epoch_time_s", "epoch", "training time (s)"),
+                  "time_per_epoch")
 
 table = compare_table([summaries[r] for r in chosen], epochs, baseline)
 st.markdown("**Summary**")
 st.caption("Speedup = the baseline's training time / the run's, over the epochs both ran; accuracy delta in "
            "percentage points against the baseline.")
-st.dataframe(table, hide_index=True, key="summary_table", width="stretch")
-c1, c2 = st.columns(2)
+short = {"training time (s)": "time (s)", "speedup": "speedup ×", "forward FLOPs reduction (%)": "fwd FLOPs −%",
+         "training FLOPs reduction (%)": "train FLOPs −%", "test accuracy (%)": "test acc. %",
+         "accuracy delta (pp)": "Δ acc. (pp)", "units dropped": "dropped"}
+st.dataframe(table, hide_index=True, key="summary_table", width="stretch",
+             column_config={k: st.column_config.Column(v) for k, v in short.items()})
+c1, c2, _ = st.columns([1, 1, 4])
 c1.download_button("Download CSV", table.to_csv(index=False), "learndrop-runs.csv", "text/csv", key="csv")
 c2.download_button("Download JSON", export_json([summaries[r] for r in chosen], epochs), "learndrop-runs.json",
                    "application/json", key="json")

@@ -9,6 +9,7 @@ from learndrop.config import PolicyConfig
 from learndrop.presets import thresholds_from_config
 from learndrop.whatif import recorded_schedule_flops, replay_run
 
+state.require_app()
 st.title("Threshold explorer")
 st.caption("The sliders replay a finished run's recorded changes through the same policy code the training loop "
            "uses, and show which units would have dropped when, and the forward FLOPs that would have saved.")
@@ -19,8 +20,12 @@ if not finished:
     st.info("No finished run yet: train one on the Train page (the Quick demo takes well under a minute).")
     st.stop()
 current = state.selected()
-run_id = st.selectbox("Run", finished, index=finished.index(current) if current in finished else 0, key="run",
-                      format_func=lambda r: run_label(registry.summary(r)))
+run_id = st.selectbox("Finished run", finished, index=finished.index(current) if current in finished else 0,
+                      format_func=lambda r: run_label(registry.summary(r)),
+                      help="A baseline run (policy none) recorded every unit at every check: replaying it is exact.")
+if run_id != current:  # the URL (and the sidebar) name the run shown
+    state.select(run_id)
+    st.rerun()
 view = registry.view(run_id)
 if view.started is None or view.table("scores").empty:
     st.info("This run recorded no checks, so there is nothing to replay.")
@@ -44,22 +49,22 @@ whatif = replay_run(scores, checks, policy, *args)
 estimate, full = recorded_schedule_flops(scores, checks, *args)
 
 m = st.columns(3)
-m[0].metric("Units dropped", f"{len(whatif.drops)} with these thresholds", f"{len(drops)} in the recorded run",
-            delta_color="off", delta_arrow="off")
+m[0].metric("Units dropped (these thresholds)", len(whatif.drops), f"recorded: {len(drops)}", delta_color="off",
+            delta_arrow="off")
 m[1].metric("Forward FLOPs saved (estimate)", f"{whatif.fwd_reduction_pct or 0:.1f} %",
             f"recorded: {summary.get('fwd_flops_reduction_pct') or 0:.1f} % measured", delta_color="off", delta_arrow="off")
 m[2].metric("First drop", f"check {int(whatif.drops['check'].min())}" if len(whatif.drops) else "none",
             f"recorded: check {int(drops['check'].min())}" if len(drops) else "recorded: none", delta_color="off", delta_arrow="off")
 
+st.caption("Left, what the run did; right, the same recorded changes replayed under the sliders' thresholds: "
+           "training (blue), candidates (orange), dropped (grey) units at each check. After a unit's recorded drop "
+           "its change is unknown and the replay counts it as not moving, so replay a baseline run to explore "
+           "thresholds stricter than the recorded ones.")
 left, right = st.columns(2)
 with left:
-    widgets.chart("What happened", "The recorded run: training (blue), candidates (orange), dropped (grey) units "
-                  "at each check.", plots.active_network(scores, drops), "recorded_network")
+    widgets.chart("What happened", None, plots.active_network(scores, drops), "recorded_network")
 with right:
-    widgets.chart("With these thresholds", "The same recorded changes replayed under the sliders' thresholds. After "
-                  "a unit's recorded drop its change is unknown; the replay counts it as not moving (a baseline run "
-                  "recorded every unit, so replaying one is exact).", plots.active_network(whatif.scores,
-                                                                                          whatif.drops), "replayed")
+    widgets.chart("With these thresholds", None, plots.active_network(whatif.scores, whatif.drops), "replayed")
 widgets.chart("Forward FLOPs of training", "Measured for the recorded run, and estimated from each unit's FLOPs for "
               "the recorded and the replayed drop schedules (the estimate's error shows in the first two bars). "
               "Conv/matmul FLOPs = 2·MAC.",
@@ -67,5 +72,5 @@ widgets.chart("Forward FLOPs of training", "Measured for the recorded run, and e
                                 "recorded drops (estimated)": estimate, "these thresholds (estimated)": whatif.fwd_flops},
                                summary.get("baseline_fwd_flops") or full), "whatif_flops")
 st.markdown("**Drops with these thresholds**")
-st.dataframe(whatif.drops[["unit", "epoch", "check", "reason"]].assign(epoch=lambda d: d["epoch"] + 1),
-             hide_index=True, key="whatif_drops", width="stretch")
+st.table(whatif.drops[["unit", "epoch", "check", "reason"]].assign(epoch=lambda d: d["epoch"] + 1), hide_index=True,
+         border="horizontal")

@@ -7,6 +7,7 @@ from learndrop import plots
 from learndrop.compare import run_label
 from learndrop.presets import thresholds_from_config
 
+state.require_app()
 st.title("How it works")
 registry = state.registry()
 candidates = [r for r in [state.selected(), *registry.run_ids()] if r and registry.status(r) not in

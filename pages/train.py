@@ -4,6 +4,7 @@ import streamlit as st
 
 from dashboard import state, train_ui
 
+state.require_app()
 st.title("Train")
 st.caption("Learn&Drop scores every block of the network at each check and stops training the front blocks "
            "once they have stopped learning. Start the Quick demo and watch it happen.")
@@ -15,17 +16,21 @@ train_ui.settings(run_id)
 train_ui.controls(run_id)
 
 # Drain new events only while the run (or its baseline) trains; a finished run is drawn once.
-live = run_id is not None and registry.active_of(run_id) is not None
+active = registry.active_of(run_id) if run_id else None
+live = active is not None
+paused = live and registry.is_paused(active)
+refresh = state.REFRESH_S * (5 if paused else 1)  # a paused run is polled less often
 
 
-@st.fragment(run_every=state.REFRESH_S if live else None)
+@st.fragment(run_every=refresh if live else None)
 def live_panel() -> None:
     if run_id is None:
         st.info("No run selected: choose a preset above and press **Start**, or pick a recorded run in the sidebar.")
         return
     train_ui.panel(run_id)
-    if live and registry.active_of(run_id) is None:
-        st.rerun()  # it just finished: redraw the whole page once, without the timer
+    now = registry.active_of(run_id)
+    if live and (now is None or registry.is_paused(now) != paused):
+        st.rerun()  # it finished (redraw once, without the timer), or another session paused or resumed it
 
 
 live_panel()

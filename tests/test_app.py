@@ -21,7 +21,7 @@ PAGES = ("pages/train.py", "pages/compare.py", "pages/explorer.py", "pages/how_i
 TRAIN_CHARTS = {"heatmap", "score_lines", "active", "epoch_times", "flops", "loss_acc"}
 PAGE_CHARTS = {
     "pages/train.py": TRAIN_CHARTS,
-    "pages/compare.py": {"time_to_acc", "acc_by_epoch", "flops_per_epoch"},
+    "pages/compare.py": {"time_to_acc", "acc_by_epoch", "flops_per_epoch", "time_per_epoch"},
     "pages/explorer.py": {"recorded_network", "replayed", "whatif_flops"},
     "pages/how_it_works.py": {"story", "prefix", "unit_flops"},
 }
