@@ -3,6 +3,7 @@
 import streamlit as st
 
 from dashboard import state
+from learndrop.errors import LearnDropError
 
 st.set_page_config(page_title="Learn&Drop", page_icon="✂️", layout="wide")
 
@@ -19,4 +20,7 @@ state.run_picker(run_id)
 live = state.registry().live_run_ids()
 if live:
     st.sidebar.caption(f"Training now: {', '.join(live)}")
-navigation.run()
+try:
+    navigation.run()
+except LearnDropError as exc:  # a user-facing error is one line, never a traceback
+    st.error(str(exc))

@@ -50,8 +50,11 @@ def init_fields(run_id: str | None) -> None:
         ss["_fields_of"] = run_id
         reg = state.registry()
         live = reg.get(run_id)
-        config = live.config.to_dict() if live else (reg.store.config(run_id).to_dict()
-                                                       if reg.store.exists(run_id) else None)
+        try:
+            config = live.config.to_dict() if live else (reg.store.config(run_id).to_dict()
+                                                           if reg.store.exists(run_id) else None)
+        except (LearnDropError, ValueError, OSError):
+            config = None  # a config this version cannot read: keep the form as it is
         if config:
             policy = reg.policy(run_id)
             _set_fields(fields_from_config(config), policy.thresholds() if policy else thresholds_from_config(config))
@@ -119,6 +122,14 @@ def _thresholds_changed(name: str) -> None:
             st.session_state["_threshold_error"] = str(exc)
 
 
+def _steer(action, run_id: str) -> None:
+    """A button's action on a live run; a run that ended meanwhile gives one line, not a traceback."""
+    try:
+        action(run_id)
+    except LearnDropError as exc:
+        st.session_state["_threshold_error"] = str(exc)
+
+
 def controls(run_id: str | None) -> None:
     """Start, Stop, Pause/Resume and the four thresholds, which also steer a running run."""
     reg = state.registry()
@@ -128,21 +139,26 @@ def controls(run_id: str | None) -> None:
         st.button("Start", type="primary", on_click=_start, key="start", width="stretch",
                   help="Queue a run with these settings; it starts when no other run trains.")
         b1, b2 = st.columns(2)
-        b1.button("Stop", key="stop", disabled=active is None, on_click=lambda: reg.stop(active), width="stretch")
+        b1.button("Stop", key="stop", disabled=active is None, on_click=_steer, args=(reg.stop, active),
+                  width="stretch")
         paused = active is not None and reg.is_paused(active)
-        b2.button("Resume" if paused else "Pause", key="pause", disabled=active is None or reg.phase(active) != "running",
-                  on_click=lambda: (reg.resume if paused else reg.pause)(active), width="stretch")
+        b2.button("Resume" if paused else "Pause", key="pause", width="stretch",
+                  disabled=active is None or reg.phase(active) != "running",
+                  on_click=_steer, args=(reg.resume if paused else reg.pause, active))
     with sliders:
         live = run_id is not None and reg.is_live(run_id)
         c, ss = st.columns(4), st.session_state
         c[0].slider("tau (change score ≤)", 0.01, 1.0, step=0.01, key="t_tau", on_change=_thresholds_changed,
                     args=("tau",), help="A unit may drop when its change is at most this share of its peak change.")
-        c[1].slider("kappa (continuation ≤)", 0.05, max(3.0, float(ss["t_kappa"])), step=0.05, key="t_kappa", on_change=_thresholds_changed,
-                    args=("kappa",), help="…and its change is not growing: d(t)/d(t−w) at most kappa.")
-        c[2].slider("warm-up (checks)", 0, max(20, int(ss["t_warmup"])), step=1, key="t_warmup", on_change=_thresholds_changed,
-                    args=("warmup",), help="Checks before any unit may drop.")
-        c[3].slider("patience (checks)", 1, max(10, int(ss["t_patience"])), step=1, key="t_patience", on_change=_thresholds_changed,
-                    args=("patience",), help="Consecutive checks a unit must meet the rule before it drops.")
+        # the upper ends stretch to a run's own larger values
+        c[1].slider("kappa (continuation ≤)", 0.05, max(3.0, float(ss["t_kappa"])), step=0.05, key="t_kappa",
+                    on_change=_thresholds_changed, args=("kappa",),
+                    help="…and its change is not growing: d(t)/d(t−w) at most kappa.")
+        c[2].slider("warm-up (checks)", 0, max(20, int(ss["t_warmup"])), step=1, key="t_warmup",
+                    on_change=_thresholds_changed, args=("warmup",), help="Checks before any unit may drop.")
+        c[3].slider("patience (checks)", 1, max(10, int(ss["t_patience"])), step=1, key="t_patience",
+                    on_change=_thresholds_changed, args=("patience",),
+                    help="Consecutive checks a unit must meet the rule before it drops.")
         st.caption("**Live:** moving a slider changes what this run drops from its next check; the charts mark "
                    "the moment with a dashed line." if live else "These thresholds apply to the next run you start.")
         if err := st.session_state.pop("_threshold_error", None):

@@ -57,7 +57,8 @@ def kpis(view: RunView, baseline: RunView | None) -> None:
                             "Measured time speedups are usually smaller (memory, overheads).")
     fwd, train = summary.get("fwd_flops_reduction_pct"), summary.get("train_flops_reduction_pct")
     cols[1].metric("Forward FLOPs saved", "—" if fwd is None else f"{fwd:.1f} %",
-                   delta=None if train is None else f"training FLOPs −{train:.1f} %", delta_color="off", delta_arrow="off",
+                   delta=None if train is None else f"training FLOPs −{train:.1f} %", delta_color="off",
+                   delta_arrow="off",
                    help="Against the full network for the same steps; conv/matmul FLOPs = 2·MAC, cache building "
                         "included.")
     acc = summary.get("test_acc")

@@ -37,7 +37,8 @@ THRESHOLDS = ("tau", "kappa", "warmup", "patience")
 
 # words in an error line -> the form field it is about (first match wins)
 _ERROR_FIELDS = [
-    ("data root", "data_root"), ("image folder", "data_root"), ("no images", "data_root"), ("class folder", "data_root"),
+    ("data root", "data_root"), ("image folder", "data_root"), ("no images", "data_root"),
+    ("class folder", "data_root"),
     ("data set", "dataset"), ("batch size", "batch_size"), ("batch_size", "batch_size"), ("training set", "batch_size"),
     ("checks_per_epoch", "checks_per_epoch"), ("epochs", "epochs"), ("width", "width"), ("lr ", "lr"),
     ("learning rate", "lr"), ("seed", "seed"), ("device", "device"), ("model", "model"), ("policy", "policy"),

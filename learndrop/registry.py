@@ -231,7 +231,8 @@ class RunRegistry:
         if cached is not None and cached[0] == key:
             return cached[1]
         configs = {r: c for r in run_ids if (c := self._stored_config(r)) is not None}
-        statuses = {r: self.status(r) or "" for r, c in configs.items() if (c.get("policy") or {}).get("name") == "none"}
+        statuses = {r: self.status(r) or "" for r, c in configs.items()
+                    if (c.get("policy") or {}).get("name") == "none"}
         found = find_baseline(run_id, configs, statuses) if run_id in configs else None
         self._baselines[run_id] = (key, found)
         return found

@@ -50,13 +50,15 @@ with right:
 
 table = compare_table([summaries[r] for r in chosen], epochs, baseline)
 st.markdown("**Summary**")
-st.caption("Speedup = the baseline's training time / the run's, over the epochs both ran; accuracy delta in "
-           "percentage points against the baseline.")
-short = {"training time (s)": "time (s)", "speedup": "speedup ×", "forward FLOPs reduction (%)": "fwd FLOPs −%",
-         "training FLOPs reduction (%)": "train FLOPs −%", "test accuracy (%)": "test acc. %",
-         "accuracy delta (pp)": "Δ acc. (pp)", "units dropped": "dropped"}
-st.dataframe(table, hide_index=True, key="summary_table", width="stretch",
-             column_config={k: st.column_config.Column(v) for k, v in short.items()})
+st.caption("Speedup = the baseline's training time / the run's, over the epochs both ran; fwd and train: forward "
+           "and training FLOPs saved; Δ: test accuracy against the baseline, in percentage points.")
+short = {"training time (s)": "time (s)", "speedup": "speedup ×", "forward FLOPs reduction (%)": "fwd −%",
+         "training FLOPs reduction (%)": "train −%", "test accuracy (%)": "acc. %", "accuracy delta (pp)": "Δ pp",
+         "units dropped": "dropped"}
+shown = ["run", "epochs", *short]  # status, policy, model, data set and full id are in the downloads
+st.dataframe(table, hide_index=True, key="summary_table", width="stretch", column_order=shown,
+             column_config={"run": st.column_config.Column(width="medium"),
+                            **{k: st.column_config.Column(v, width="small") for k, v in short.items()}})
 c1, c2, _ = st.columns([1, 1, 4])
 c1.download_button("Download CSV", table.to_csv(index=False), "learndrop-runs.csv", "text/csv", key="csv")
 c2.download_button("Download JSON", export_json([summaries[r] for r in chosen], epochs), "learndrop-runs.json",

@@ -1,5 +1,7 @@
 """Threshold explorer: replay a finished run's recorded scores under other thresholds, instantly."""
 
+import dataclasses
+
 import streamlit as st
 
 from dashboard import state, widgets
@@ -34,12 +36,15 @@ if view.started is None or view.table("scores").empty:
 recorded = thresholds_from_config(view.config)
 c = st.columns(4)
 tau = c[0].slider("tau", 0.01, 1.0, float(recorded["tau"]), 0.01, key=f"x_tau_{run_id}")
-kappa = c[1].slider("kappa", 0.05, max(3.0, float(recorded["kappa"])), float(recorded["kappa"]), 0.05, key=f"x_kappa_{run_id}")
-warmup = c[2].slider("warm-up (checks)", 0, max(20, int(recorded["warmup"])), int(recorded["warmup"]), key=f"x_warmup_{run_id}")
-patience = c[3].slider("patience (checks)", 1, max(10, int(recorded["patience"])), int(recorded["patience"]), key=f"x_patience_{run_id}")
-base = view.config.get("policy", {})
-policy = PolicyConfig(tau=tau, kappa=kappa, warmup=warmup, patience=patience, window=base.get("window", 2),
-                      freeze_candidates=base.get("freeze_candidates", False))
+kappa = c[1].slider("kappa", 0.05, max(3.0, float(recorded["kappa"])), float(recorded["kappa"]), 0.05,
+                    key=f"x_kappa_{run_id}")
+warmup = c[2].slider("warm-up (checks)", 0, max(20, int(recorded["warmup"])), int(recorded["warmup"]),
+                     key=f"x_warmup_{run_id}")
+patience = c[3].slider("patience (checks)", 1, max(10, int(recorded["patience"])), int(recorded["patience"]),
+                       key=f"x_patience_{run_id}")
+known = {f.name for f in dataclasses.fields(PolicyConfig)}
+recorded_policy = PolicyConfig(**{k: v for k, v in view.config.get("policy", {}).items() if k in known})
+policy = dataclasses.replace(recorded_policy, name="learndrop", tau=tau, kappa=kappa, warmup=warmup, patience=patience)
 
 scores, checks, drops, units = (view.table(n) for n in ("scores", "checks", "drops", "units"))
 started, summary = view.started, view.summary()
@@ -48,13 +53,12 @@ args = (started.units, started.steps_per_epoch, started.train_size, cached)
 whatif = replay_run(scores, checks, policy, *args)
 estimate, full = recorded_schedule_flops(scores, checks, *args)
 
-m = st.columns(3)
-m[0].metric("Units dropped (these thresholds)", len(whatif.drops), f"recorded: {len(drops)}", delta_color="off",
-            delta_arrow="off")
+m, quiet = st.columns(3), dict(delta_color="off", delta_arrow="off")
+m[0].metric("Units dropped (these thresholds)", len(whatif.drops), f"recorded: {len(drops)}", **quiet)
 m[1].metric("Forward FLOPs saved (estimate)", f"{whatif.fwd_reduction_pct or 0:.1f} %",
-            f"recorded: {summary.get('fwd_flops_reduction_pct') or 0:.1f} % measured", delta_color="off", delta_arrow="off")
+            f"recorded: {summary.get('fwd_flops_reduction_pct') or 0:.1f} % measured", **quiet)
 m[2].metric("First drop", f"check {int(whatif.drops['check'].min())}" if len(whatif.drops) else "none",
-            f"recorded: check {int(drops['check'].min())}" if len(drops) else "recorded: none", delta_color="off", delta_arrow="off")
+            f"recorded: check {int(drops['check'].min())}" if len(drops) else "recorded: none", **quiet)
 
 st.caption("Left, what the run did; right, the same recorded changes replayed under the sliders' thresholds: "
            "training (blue), candidates (orange), dropped (grey) units at each check. After a unit's recorded drop "
@@ -69,7 +73,8 @@ widgets.chart("Forward FLOPs of training", "Measured for the recorded run, and e
               "the recorded and the replayed drop schedules (the estimate's error shows in the first two bars). "
               "Conv/matmul FLOPs = 2·MAC.",
               plots.flops_bars({"recorded run (measured)": summary.get("fwd_flops"),
-                                "recorded drops (estimated)": estimate, "these thresholds (estimated)": whatif.fwd_flops},
+                                "recorded drops (estimated)": estimate,
+                                "these thresholds (estimated)": whatif.fwd_flops},
                                summary.get("baseline_fwd_flops") or full), "whatif_flops")
 st.markdown("**Drops with these thresholds**")
 st.table(whatif.drops[["unit", "epoch", "check", "reason"]].assign(epoch=lambda d: d["epoch"] + 1), hide_index=True,

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from dashboard import state, train_ui
+from learndrop.errors import LearnDropError
 
 state.require_app()
 st.title("Train")
@@ -27,7 +28,10 @@ def live_panel() -> None:
     if run_id is None:
         st.info("No run selected: choose a preset above and press **Start**, or pick a recorded run in the sidebar.")
         return
-    train_ui.panel(run_id)
+    try:
+        train_ui.panel(run_id)
+    except LearnDropError as exc:  # one line, never a traceback (the fragment reruns outside app.py)
+        st.error(str(exc))
     now = registry.active_of(run_id)
     if live and (now is None or registry.is_paused(now) != paused):
         st.rerun()  # it finished (redraw once, without the timer), or another session paused or resumed it

@@ -128,6 +128,17 @@ def test_sliders_stop_and_pause_reach_the_live_run(live):
     assert not at.exception
 
 
+def test_stop_of_a_run_that_ended_meanwhile_is_one_line(live):
+    """A Stop or Pause button drawn while the run was live, clicked after it ended."""
+    from dashboard.train_ui import _steer
+
+    registry = state.registry()
+    registry.stop(live)
+    assert registry.wait(live, 60)
+    _steer(registry.stop, live)  # the buttons' callback
+    assert "is not running" in st.session_state.pop("_threshold_error")
+
+
 def test_start_queues_the_form_run_and_its_baseline_and_stop_cancels_both(runs):
     registry = state.registry()
     at = open_page()

@@ -70,7 +70,8 @@ def test_baseline_is_queued_right_after_with_the_same_setup(registry):
     assert registry.status(run_id) == registry.status(base_id) == "completed"
     ld_end = registry.view(run_id).finished
     base_start = registry.store.path(base_id) / "config.json"
-    assert ld_end is not None and base_start.stat().st_mtime >= (registry.store.path(run_id) / "model.pt").stat().st_mtime
+    ld_model = registry.store.path(run_id) / "model.pt"
+    assert ld_end is not None and base_start.stat().st_mtime >= ld_model.stat().st_mtime
 
 
 def test_stop_cancels_a_queued_baseline_and_queued_runs(registry):
