@@ -63,6 +63,9 @@ def _train_args(p: argparse.ArgumentParser) -> None:
                    "on (default %(default)s)")
     p.add_argument("--lr-normalized", action=argparse.BooleanOptionalAction, default=dp.lr_normalized,
                    help="measure d per unit of learning rate (default %(default)s)")
+    p.add_argument("--inherit-peaks", action=argparse.BooleanOptionalAction, default=dp.inherit_peaks,
+                   help="with --init-from: start each unit's peak change at the one it reached in that run "
+                        "(default %(default)s)")
     p.add_argument("--freeze-candidates", action="store_true", help="freeze candidates behind the frontier")
     p.add_argument("--checks-per-epoch", type=int, default=d.checks_per_epoch)
     p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=d.cache,
@@ -80,7 +83,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 def config_from_args(a: argparse.Namespace) -> RunConfig:
     policy = PolicyConfig(name=a.policy, tau=a.tau, kappa=a.kappa, warmup=a.warmup, patience=a.patience,
                           window=a.window, measure=a.measure, lr_normalized=a.lr_normalized,
-                          freeze_candidates=a.freeze_candidates)
+                          inherit_peaks=a.inherit_peaks, freeze_candidates=a.freeze_candidates)
     return RunConfig(model=a.model, width=a.width, pretrained=a.pretrained, init_from=a.init_from,
                      dataset=a.dataset, data_root=a.data_root, download=a.download, image_size=a.image_size,
                      subset=a.subset, classes=parse_classes(a.classes), stream=a.stream, stream_by=a.stream_by,
@@ -227,7 +230,7 @@ def cmd_bench(a: argparse.Namespace) -> int:
     from .bench import bench  # torch-heavy
 
     policy = PolicyConfig(tau=a.tau, kappa=a.kappa, warmup=a.warmup, patience=a.patience, window=a.window,
-                          measure=a.measure, lr_normalized=a.lr_normalized)
+                          measure=a.measure, lr_normalized=a.lr_normalized, inherit_peaks=a.inherit_peaks)
     overrides = {"checks_per_epoch": a.checks_per_epoch} if a.checks_per_epoch else {}
     bench(a.scenario, quick=a.quick, repeats=a.repeats, data_root=a.data_root, only=a.only, policy=policy,
           overrides=overrides)
@@ -259,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--window", type=int, default=dp.window)
     p.add_argument("--measure", default=dp.measure)
     p.add_argument("--lr-normalized", action=argparse.BooleanOptionalAction, default=dp.lr_normalized)
+    p.add_argument("--inherit-peaks", action=argparse.BooleanOptionalAction, default=dp.inherit_peaks)
     p.add_argument("--checks-per-epoch", type=int, default=None)
     p.set_defaults(func=cmd_bench)
     p = sub.add_parser("show", help="one run: its summary, epochs and drops")

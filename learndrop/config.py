@@ -29,6 +29,7 @@ class PolicyConfig:
     measure: str = "directions"  # params: d on the raw parameters | directions: BN-followed conv filters at unit length
     lr_normalized: bool = True  # divide d by the interval's mean learning rate (as a share of the peak)
     freeze_candidates: bool = False  # freeze (not drop) candidates behind a unit still training
+    inherit_peaks: bool = True  # fine-tuning from a recorded run: start each unit's peak at the one it had there
 
     def validate(self) -> None:
         if self.measure not in MEASURES:

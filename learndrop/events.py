@@ -35,6 +35,7 @@ class RunStarted(Event):
     input_shape: list[int]  # C, H, W
     total_steps: int = 0  # all steps of the run (0 in recordings that predate it)
     data_notes: list[str] = field(default_factory=list)  # what loading the data had to fix
+    reference_peaks: dict[str, float] = field(default_factory=dict)  # fine-tuning: peaks carried over (policy.py)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -41,6 +41,7 @@ class PolicyState:
     streak: tuple[int, ...] = ()  # per unit, consecutive checks that met the rule
     dropped: int = 0  # length of the dropped prefix
     frozen: tuple[int, ...] = ()  # indices frozen behind the frontier (freeze_candidates)
+    reference: tuple[float, ...] = ()  # per unit, a peak carried over from an earlier run (fine-tuning)
 
 
 @dataclass(frozen=True)
@@ -51,9 +52,14 @@ class Decision:
     frozen: tuple[str, ...]  # units newly frozen at this check
 
 
-def initial_state(units: Sequence[str]) -> PolicyState:
+def initial_state(units: Sequence[str], reference: Sequence[float] | None = None) -> PolicyState:
+    """``reference``: per unit, the peak change it reached while it learned in an earlier run, in this
+    run's units (fine-tuning from a recorded run); a unit's peak is then the larger of that and its own."""
     n = len(units)
-    return PolicyState(tuple(units), 0, tuple(() for _ in range(n)), (0,) * n, 0, ())
+    if reference is not None and len(reference) != n:
+        raise ValueError(f"{len(reference)} reference peaks for {n} units")
+    return PolicyState(tuple(units), 0, tuple(() for _ in range(n)), (0,) * n, 0, (),
+                       tuple(float(r) for r in reference) if reference is not None else ())
 
 
 def step(state: PolicyState, d: Sequence[float | None], cfg: PolicyConfig, allow_drop: bool = True
@@ -71,7 +77,8 @@ def step(state: PolicyState, d: Sequence[float | None], cfg: PolicyConfig, allow
         if i < state.dropped or i in state.frozen or d[i] is None:
             continue
         history[i] = (*history[i], float(d[i]))
-        s_now[i] = change_score(history[i][-1], max(history[i]))
+        peak = max(max(history[i]), state.reference[i]) if state.reference else max(history[i])
+        s_now[i] = change_score(history[i][-1], peak)
         c_now[i] = continuation_score(history[i], cfg.window)
         rule = t > cfg.warmup and s_now[i] <= cfg.tau and c_now[i] is not None and c_now[i] <= cfg.kappa
         streak[i] = streak[i] + 1 if rule else 0
@@ -108,13 +115,15 @@ def step(state: PolicyState, d: Sequence[float | None], cfg: PolicyConfig, allow
     return new_state, Decision(t, tuple(scores), tuple(drops), tuple(newly_frozen))
 
 
-def replay(units: Sequence[str], d_rows: Sequence[Sequence[float | None]], cfg: PolicyConfig) -> list[Decision]:
-    """Run a recorded history of changes through ``step`` with other thresholds.
+def replay(units: Sequence[str], d_rows: Sequence[Sequence[float | None]], cfg: PolicyConfig,
+           reference: Sequence[float] | None = None) -> list[Decision]:
+    """Run a recorded history of changes through ``step`` with other thresholds (and the run's
+    ``reference`` peaks, when it was fine-tuned from a recorded run).
 
     A unit that the recorded run dropped has no changes after its drop (``None``); the replay treats it
     as still meeting the rule from then on, since a dropped unit's parameters no longer move.
     """
-    state, decisions = initial_state(units), []
+    state, decisions = initial_state(units, reference), []
     for row in d_rows:
         state, decision = step(state, _fill_dropped(state, row), cfg)
         decisions.append(decision)

@@ -3,13 +3,15 @@ from an earlier run for fine-tuning), and the full-network evaluation."""
 
 from __future__ import annotations
 
+import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import events as ev
 from .config import RunConfig
 from .data import ImageData, create_dataset
 from .device import resolve_device
@@ -27,6 +29,7 @@ class Setup:
     train_data: ImageData
     test_data: ImageData
     model: UnitNetwork
+    reference_peaks: dict[str, float] = field(default_factory=dict)  # fine-tuning: see inherited_peaks
 
 
 def seed_everything(seed: int) -> None:
@@ -67,9 +70,13 @@ def prepare(config: RunConfig, store: RunStore | None = None, data: tuple[ImageD
     seed_everything(config.seed)
     model = create_model(config.model, len(train_data.classes), train_data.channels, train_data.size,
                          config.width, config.pretrained)
+    peaks: dict[str, float] = {}
     if config.init_from:
-        load_backbone(model, config, store or RunStore())
-    return Setup(device, train_data, test_data, model)
+        store = store or RunStore()
+        load_backbone(model, config, store)
+        if config.policy.inherit_peaks:
+            peaks = inherited_peaks(store, config, model.unit_names, len(train_data) / config.stream)
+    return Setup(device, train_data, test_data, model, peaks)
 
 
 def load_backbone(model: UnitNetwork, config: RunConfig, store: RunStore) -> None:
@@ -86,6 +93,37 @@ def load_backbone(model: UnitNetwork, config: RunConfig, store: RunStore) -> Non
         raise LearnDropError(f"--init-from {config.init_from}: its saved model does not fit this network "
                              "(different input channels or image size?)")
     model.load_state_dict(backbone, strict=False)
+
+
+def inherited_peaks(store: RunStore, config: RunConfig, units: list[str], images_per_epoch: float
+                    ) -> dict[str, float]:
+    """Fine-tuning: each unit's peak change in the run its weights come from, in this run's units.
+
+    A pretrained unit moves little from the first step, so measured against its own peak it never
+    looks converged; measured against the peak it reached while it learned, it does. The recorded
+    peak (change over one check, already per unit of learning rate where ``lr_normalized``) is scaled
+    by this run's learning rate and steps per check over that run's: early in training the change
+    grows linearly with both. Empty (own peaks only) where the runs measured d differently.
+    """
+    source = store.config(config.init_from)
+    if (source.policy.measure, source.policy.lr_normalized) != (config.policy.measure, config.policy.lr_normalized):
+        return {}
+    peaks: dict[str, float] = {}
+    started = None
+    for e in store.events(config.init_from).events:
+        if isinstance(e, ev.RunStarted):
+            started = e
+            peaks.update(e.reference_peaks)  # a run that was itself fine-tuned passes its reference on
+        elif isinstance(e, ev.LayerScores):
+            for u in e.scores:
+                if u["d"] is not None:
+                    peaks[u["unit"]] = max(peaks.get(u["unit"], 0.0), u["d"])
+    if started is None or not set(units) <= set(peaks):
+        return {}
+    source_steps = started.steps_per_epoch / source.checks_per_epoch
+    steps = math.ceil(images_per_epoch / config.batch_size) / config.checks_per_epoch
+    scale = (config.lr * steps) / (source.lr * source_steps)
+    return {u: peaks[u] * scale for u in units}
 
 
 @torch.no_grad()

@@ -105,14 +105,15 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
     use_cache = config.cache
     view_sets = (augmented_views(CROP_PADDING, setup.train_data.flip) if config.augment else [[(0, 0, False)]])
     full_flops = measure_step_flops(model, input_shape)
-    m = Method(control.policy(), initial_state(names), [], full_flops)
+    reference = [setup.reference_peaks[n] for n in names] if setup.reference_peaks else None
+    m = Method(control.policy(), initial_state(names, reference), [], full_flops)
 
     start_epoch, carry_fwd, carry_s = 0, 0, 0.0
     if checkpoint is None:
         emit(ev.RunStarted, config=config.to_dict(), device=str(device), train_size=len(train_batches),
              test_size=len(test_batches), classes=list(setup.train_data.classes),
              steps_per_epoch=steps_per_epoch[0], total_steps=total_steps, input_shape=list(input_shape),
-             data_notes=list(setup.train_data.notes + setup.test_data.notes),
+             data_notes=list(setup.train_data.notes + setup.test_data.notes), reference_peaks=setup.reference_peaks,
              units=[{"name": n, "params": sum(p.numel() for p in model.get_submodule(n).parameters()),
                      "fwd_flops": full_flops.fwd[n], "bwd_flops": full_flops.bwd[n]}
                     for n in (*names, model.head_name)])
@@ -366,7 +367,7 @@ def _restore(ck: dict, model: UnitNetwork, optimizer: torch.optim.Optimizer, m: 
     optimizer.load_state_dict(ck["optimizer"])
     ps = ck["policy_state"]
     m.state = PolicyState(tuple(ps["units"]), ps["check"], tuple(tuple(h) for h in ps["history"]),
-                          tuple(ps["streak"]), ps["dropped"], tuple(ps["frozen"]))
+                          tuple(ps["streak"]), ps["dropped"], tuple(ps["frozen"]), tuple(ps.get("reference", ())))
     m.policy = PolicyConfig(**ck["policy"])
     torch.set_rng_state(ck["rng"]["torch"])
     augment_gen.set_state(ck["rng"]["augment"])

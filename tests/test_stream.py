@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 from helpers import fast_config
@@ -87,3 +89,36 @@ def test_init_from_a_different_architecture_is_refused(store):
         prepare(fast_config(model="vgg11", width=0.25, init_from=writer.run_id), store)
     with pytest.raises(LearnDropError, match="no run"):
         prepare(fast_config(init_from="20990101-000000-nothing-here"), store)
+
+
+def test_fine_tuning_inherits_each_units_peak_from_the_source_run_scaled_to_this_run(store):
+    source = fast_config(epochs=2, classes=(0, 1, 2, 3, 4), policy=PolicyConfig(name="none"))
+    writer = store.create(source)
+    recorded = []
+    train(source, [writer, recorded.append], run_id=writer.run_id, run_dir=writer.dir)
+    started = next(e for e in recorded if isinstance(e, ev.RunStarted))
+    peak = {}
+    for e in recorded:
+        if isinstance(e, ev.LayerScores):
+            for u in e.scores:
+                peak[u["unit"]] = max(peak.get(u["unit"], 0.0), u["d"])
+
+    # half the learning rate and twice the checks per epoch: the change per check scales with lr x steps
+    target = fast_config(epochs=1, classes=(5, 6, 7, 8, 9), init_from=writer.run_id, lr=source.lr / 2,
+                         checks_per_epoch=source.checks_per_epoch * 2)
+    setup = prepare(target, store)
+    steps = -(-len(setup.train_data) // target.batch_size) / target.checks_per_epoch
+    scale = 0.5 * steps / (started.steps_per_epoch / source.checks_per_epoch)
+    assert scale < 0.5
+    assert setup.reference_peaks == pytest.approx({u: p * scale for u, p in peak.items()})
+    events = []
+    train(target, [events.append], setup=setup)
+    first = next(e for e in events if isinstance(e, ev.LayerScores))
+    assert next(e for e in events if isinstance(e, ev.RunStarted)).reference_peaks == setup.reference_peaks
+    for u in first.scores:  # s is measured against the larger of the inherited and the own peak
+        assert u["s"] == pytest.approx(u["d"] / max(u["d"], setup.reference_peaks[u["unit"]]))
+
+    no_inherit = replace(target, policy=replace(target.policy, inherit_peaks=False))
+    assert prepare(no_inherit, store).reference_peaks == {}
+    other_measure = replace(target, policy=replace(target.policy, measure="params"))
+    assert prepare(other_measure, store).reference_peaks == {}  # d measured differently: not comparable
