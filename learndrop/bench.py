@@ -77,7 +77,7 @@ SCENARIOS: dict[str, dict[str, list[Pair]]] = {
             Pair("VGG-11 x0.25 / CIFAR-10 0-4 -> 5-9 (5k)",
                  dict(model="vgg11", width=0.25, dataset=CIFAR, classes=(5, 6, 7, 8, 9), epochs=4, lr=0.02,
                       subset=5_000),
-                 pretrain=dict(classes=(0, 1, 2, 3, 4), epochs=4)),
+                 pretrain=dict(classes=(0, 1, 2, 3, 4), epochs=6, lr=0.05)),
         ],
     },
     "stream": {
@@ -213,8 +213,10 @@ def metrics(result: PairResult, scenario: str) -> dict[str, Any]:
         "fwd_flops_reduction_pct": round(mean(s["fwd_flops_reduction_pct"] for s in ld), 2),
         "train_flops_reduction_pct": round(mean(s["train_flops_reduction_pct"] for s in ld), 2),
         "time_efficiency": round(time_saved / flops_saved, 3) if flops_saved > 0 else None,
-        "overhead_pct": round(100 * (t_base - t_plain) / t_plain, 2),
-        "overhead_in_run_pct": round(100 * mean(s["instrument_time_s"] / s["train_time_s"] for s in ld), 2),
+        # the share of training time timed inside scores, events and FLOPs measurement; and the A/B check,
+        # baseline with them against baseline without (one run each: on a shared machine mostly noise)
+        "overhead_pct": round(100 * mean(s["instrument_time_s"] / s["train_time_s"] for s in ld), 2),
+        "overhead_ab_pct": round(100 * (t_base - t_plain) / t_plain, 2),
         "data_loading_pct": round(100 * mean(s["data_time_s"] / s["train_time_s"] for s in base + ld), 2),
         "images_per_s_base": round(mean(s["images_per_s"] for s in base), 1),
         "images_per_s_ld": round(mean(s["images_per_s"] for s in ld), 1),
@@ -232,7 +234,7 @@ def check_targets(row: dict[str, Any], scenario: str) -> dict[str, bool]:
         "speedup": row["speedup"] >= targets["speedup"],
         "acc_drop_pts": row["acc_drop_pts"] <= targets["acc_drop_pts"],
         "time_efficiency": (row["time_efficiency"] or 0) >= targets["time_efficiency"],
-        "overhead_pct": row["overhead_in_run_pct"] <= targets["overhead_pct"],
+        "overhead_pct": row["overhead_pct"] <= targets["overhead_pct"],
         "data_loading_pct": row["data_loading_pct"] < targets["data_loading_pct"],
     }
 
@@ -263,13 +265,13 @@ def to_markdown(report: dict[str, Any]) -> str:
         mark = lambda key, text: f"**{text}**" if not ok[key] else text  # noqa: E731  (misses in bold)
         drops = ", ".join(f"{d['unit']} ({d['epoch']})" for d in row["dropped"]) or "none"
         speedup, drop = f"{row['speedup']:.2f}x", f"{row['acc_drop_pts']:+.2f}"
-        overhead, data = f"{row['overhead_in_run_pct']:.2f}", f"{row['data_loading_pct']:.2f}"
+        overhead, data = f"{row['overhead_pct']:.2f}", f"{row['data_loading_pct']:.2f}"
         lines.append(
             f"| {row['label']} | {row['epochs']} | {row['train_time_base_s']:.0f} | {row['train_time_ld_s']:.0f} | "
             f"{mark('speedup', speedup)} | {100 * row['acc_base']:.2f} | {100 * row['acc_ld']:.2f} | "
             f"{mark('acc_drop_pts', drop)} | {row['fwd_flops_reduction_pct']:.1f} | "
             f"{row['train_flops_reduction_pct']:.1f} | {mark('time_efficiency', str(row['time_efficiency']))} | "
-            f"{mark('overhead_pct', overhead)} ({row['overhead_pct']:+.1f} A/B) | "
+            f"{mark('overhead_pct', overhead)} ({row['overhead_ab_pct']:+.1f} A/B) | "
             f"{mark('data_loading_pct', data)} | {drops} |")
     lines += ["", "Bold: a target missed (speedup >= 2.0x, or 2.5x fine-tuning; accuracy drop <= 1.0 point, or 0.5 "
               "fine-tuning; time efficiency >= 0.9; instrumentation <= 3 % of training time; data loading < 5 %)."]
