@@ -5,7 +5,9 @@ Streamlit. Each live run keeps its events in one in-memory list that readers pag
 cursor (``events_since``), so many viewers share it without copies; once a run ends its events are
 read back from the run store. ``view(run_id)`` gives the one ``RunView`` (events by type, cached
 tables) that every session watching a run shares. A run may be submitted with a baseline (policy
-``none``, same config, seed and data order), queued right after it and linked to it.
+``none``, same config, seed and data order), queued right after it and linked to it. A stopped,
+failed or interrupted run with a checkpoint can be queued again to continue under its own id
+(``resume_run``; ``pause``/``resume`` only hold and release a live run).
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ from . import events as ev
 from .compare import find_baseline
 from .config import PolicyConfig, RunConfig
 from .control import TrainingControl
+from .checkpoint import FILENAME as CHECKPOINT
 from .errors import LearnDropError
 from .runs import RunStore, iter_new_events, validate_run_id
 from .view import RunView
 
 QUEUED, RUNNING, FINISHED = "queued", "running", "finished"
+RESUMABLE = ("stopped", "failed", "interrupted")  # stored statuses a run can continue from
 MAX_VIEWS = 32  # runs whose views stay in memory (live runs always do)
 
 
@@ -40,6 +44,7 @@ class LiveRun:
     lock: threading.Lock = field(default_factory=threading.Lock)
     baseline_id: str | None = None  # the baseline queued right after this run
     baseline_for: str | None = None  # this run is the baseline of that run
+    continues: bool = False  # a stopped, failed or interrupted run continued from its checkpoint (resume_run)
 
     def append(self, event: ev.Event) -> None:
         with self.lock:
@@ -100,6 +105,44 @@ class RunRegistry:
         self._start_next()
         return run.run_id
 
+    def resume_problem(self, run_id: str) -> str | None:
+        """Why the run cannot continue from its checkpoint (one line), or None when ``resume_run`` may."""
+        validate_run_id(run_id)
+        if self.is_live(run_id):
+            return f"run {run_id} is {self.status(run_id)}: it continues by itself"
+        if not self.store.exists(run_id):
+            return f"run {run_id} has no folder in {str(self.store.root)!r} (it never started): nothing to resume"
+        status = self.summary(run_id)["status"]
+        if status == "completed":
+            return f"run {run_id} already completed: nothing to resume"
+        if status not in RESUMABLE:
+            return f"run {run_id} is {status}: only a stopped, failed or interrupted run can resume"
+        if not (self.store.path(run_id) / CHECKPOINT).is_file():
+            return (f"run {run_id} has no checkpoint to resume from: it {status} before its first epoch ended "
+                    "(a checkpoint is written at the end of each epoch)")
+        return None
+
+    def resume_run(self, run_id: str) -> str:
+        """Queue a stopped, failed or interrupted run to continue from its last checkpoint, under its own id.
+
+        It waits for its turn like any run (one training at a time); the events written after the
+        checkpoint are set aside when it starts (``resume.open_for_resume``). ``LearnDropError`` with
+        ``resume_problem``'s reason when it cannot.
+        """
+        problem = self.resume_problem(run_id)
+        if problem:
+            raise LearnDropError(problem)
+        config = self.store.config(run_id)
+        run = LiveRun(run_id, config, TrainingControl(config.policy), continues=True)
+        with self._lock:
+            if run_id in self._runs and self._runs[run_id].phase != FINISHED:
+                raise LearnDropError(f"run {run_id} is already queued or running")
+            self._runs.pop(run_id, None)  # the ended run it continues; re-inserted last (newest)
+            self._runs[run_id] = run
+            self._queue.append(run_id)
+        self._start_next()
+        return run_id
+
     def _start_next(self) -> None:
         with self._lock:
             running = sum(1 for r in self._runs.values() if r.phase == RUNNING)
@@ -122,9 +165,18 @@ class RunRegistry:
         writer = None
         try:
             setup = prepare(run.config, self.store)  # the store: where init_from runs are looked up
-            writer = self.store.create(run.config, run.run_id)
-            train(run.config, [writer, run.append], control=run.control, run_id=run.run_id, run_dir=writer.dir,
-                  setup=setup)
+            if run.continues:  # the events up to the checkpoint come first, as they are on disk
+                from .resume import open_for_resume
+
+                checkpoint, history, writer = open_for_resume(self.store, run.run_id)
+                with run.lock:
+                    run.events[:0] = history
+                train(run.config, [writer, run.append], control=run.control, run_id=run.run_id,
+                      run_dir=writer.dir, setup=setup, checkpoint=checkpoint, history=history)
+            else:
+                writer = self.store.create(run.config, run.run_id)
+                train(run.config, [writer, run.append], control=run.control, run_id=run.run_id,
+                      run_dir=writer.dir, setup=setup)
         except LearnDropError as exc:
             run.error = str(exc)
         except Exception as exc:  # a bug of ours: keep the message for the page, the run is recorded failed
@@ -265,7 +317,7 @@ class RunRegistry:
     def events_since(self, run_id: str, cursor: int = 0) -> tuple[list[ev.Event], int]:
         """Events after position ``cursor`` and the new cursor: from memory while live, else from disk."""
         run = self.get(run_id)
-        if run is not None and (run.phase != FINISHED or run.events):
+        if _in_memory(run):
             with run.lock:
                 new = run.events[cursor:]
                 return list(new), cursor + len(new)
@@ -287,7 +339,7 @@ class RunRegistry:
             self._evict_views()
         with entry.lock:
             run = self.get(run_id)
-            if run is not None and (run.phase != FINISHED or run.events):
+            if _in_memory(run):
                 if entry.source is not run:
                     entry.view, entry.source, entry.cursor = RunView(run_id), run, 0
                 with run.lock:
@@ -349,6 +401,16 @@ class RunRegistry:
         if thread is not None:
             thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         return True
+
+
+def _in_memory(run: LiveRun | None) -> bool:
+    """Whether a run's events are read from the registry's list rather than from its events.jsonl: while it
+    is live, and after it ended while they are kept. A continued run reads its old record from disk until
+    its worker has put the events up to the checkpoint in the list."""
+    if run is None:
+        return False
+    with run.lock:
+        return bool(run.events) or (run.phase != FINISHED and not run.continues)
 
 
 def _stat(path) -> tuple[int, int] | None:

@@ -134,3 +134,48 @@ def test_malformed_run_ids_are_refused(registry):
             registry.view(bad)
         with pytest.raises(LearnDropError):
             registry.stop(bad)
+
+
+def _stopped_after_first_epoch(registry, epochs: int) -> str:
+    """A real run stopped once its first epoch has ended (so it has a checkpoint), through the registry."""
+    run_id = registry.submit(fast_config(epochs=epochs, progress_every=1))
+    deadline = time.monotonic() + 120
+    while registry.view(run_id).table("epochs").empty and time.monotonic() < deadline:
+        time.sleep(0.005)
+    registry.stop(run_id)
+    assert registry.wait(run_id, 60) and registry.status(run_id) == "stopped"
+    return run_id
+
+
+def test_a_stopped_run_resumes_under_its_id_and_finishes(registry, store):
+    run_id = _stopped_after_first_epoch(registry, epochs=4)
+    done = store.summary(run_id)["epochs_done"]
+    assert 1 <= done < 4 and registry.resume_problem(run_id) is None
+    other = registry.submit(fast_config(epochs=20))  # one training at a time: the continuation waits its turn
+    assert registry.resume_run(run_id) == run_id
+    assert registry.status(run_id) == "queued" and registry.queued_behind(run_id) == [other]
+    assert "is queued" in registry.resume_problem(run_id)
+    registry.stop(other)
+    assert registry.wait(other, 60) and registry.wait(run_id, 120)
+    assert registry.get(run_id).error is None and registry.status(run_id) == "completed"
+    view = registry.view(run_id)
+    restored = view.last("checkpoint_restored")
+    assert restored.from_epoch == done and restored.previous_status == "stopped"
+    assert view.table("epochs")["epoch"].tolist() == [0, 1, 2, 3]  # each epoch once, the first from before
+    assert [e.type for e in view.of_type("run_started", "run_finished")] == ["run_started", "run_finished"]
+    on_disk = store.events(run_id).events
+    assert [e.type for e in on_disk] == [e.type for e in registry.events_since(run_id)[0]]
+    assert store.summary(run_id)["status"] == "completed" and store.summary(run_id)["epochs_done"] == 4
+    assert "already completed" in registry.resume_problem(run_id)
+    with pytest.raises(LearnDropError, match="already completed"):
+        registry.resume_run(run_id)
+
+
+def test_a_run_without_a_checkpoint_cannot_resume(registry):
+    run_id = registry.submit(fast_config(epochs=30))
+    registry.pause(run_id)
+    registry.stop(run_id)  # at its first step: no epoch ended, no checkpoint
+    assert registry.wait(run_id, 60) and registry.status(run_id) == "stopped"
+    with pytest.raises(LearnDropError, match="no checkpoint"):
+        registry.resume_run(run_id)
+    assert not registry.is_live(run_id)
