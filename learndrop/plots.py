@@ -22,6 +22,8 @@ STATES = ("training", "candidate", "frozen", "dropped")
 STATE_COLORS = ("#3b6fb6", "#f28e2b", "#9c6ade", "#d4d4d4")
 METHOD, BASELINE, FULL = "#3b6fb6", "#8c8c8c", "#c44e52"
 FLOPS_AXIS = "FLOPs (conv/matmul, 2·MAC)"
+CHUNK = "#333333"  # the line where a streaming run's next data chunk arrives
+MAX_CHUNK_LABELS = 8  # "chunk k" labels per chart; more chunks get a line each, every n-th a label
 
 
 def _layout(fig: go.Figure, height: int = HEIGHT, legend: bool = True) -> go.Figure:
@@ -85,6 +87,52 @@ def _mark_threshold_changes(fig: go.Figure, checks: pd.DataFrame, **where) -> No
                            yanchor="top", font=dict(size=11, color=FULL), bgcolor="rgba(255,255,255,0.8)")
 
 
+def chunk_starts(chunks: pd.DataFrame | None, axis: str, frame: pd.DataFrame | None = None) -> list[tuple[float, str]]:
+    """Where each data chunk of a streaming run starts on a chart's x axis, with its label ("chunk k").
+
+    ``axis`` is the chart's x: "check" (between the chunk's first check and the one before; ``frame`` has the
+    columns check and epoch, as the scores and checks frames do), "epoch" (between epoch bars numbered from 1),
+    "epochs_trained" (epochs done so far, 0 at the start: the loss chart) or "time" (training seconds spent
+    before the chunk; ``frame`` is the epochs frame). Empty for a run that does not stream.
+    """
+    if chunks is None or chunks.empty:
+        return []
+    out = []
+    for chunk, epoch in zip(chunks["chunk"].astype(int), chunks["epoch"].astype(int)):
+        if axis == "check":
+            if frame is None or frame.empty:
+                continue
+            later = frame.loc[frame["epoch"] >= epoch, "check"]
+            x = float(later.min()) - 0.5 if len(later) else float(frame["check"].max()) + 0.5
+        elif axis == "epoch":
+            x = epoch + 0.5
+        elif axis == "epochs_trained":
+            x = float(epoch)
+        elif axis == "time":
+            if frame is None:
+                continue
+            before = frame.loc[frame["epoch"] < epoch, "train_time_s"]
+            if len(before) < epoch:
+                continue  # the epochs before it are not all recorded: no place on this axis
+            x = float(before.iloc[-1]) if len(before) else 0.0
+        else:
+            raise ValueError(f"unknown axis {axis!r}")
+        out.append((x, f"chunk {chunk + 1}"))
+    return out
+
+
+def mark_chunks(fig: go.Figure, starts: Sequence[tuple[float, str]], color: str = CHUNK, **where) -> go.Figure:
+    """A thin vertical line at each chunk's start, labelled at the bottom (at most ``MAX_CHUNK_LABELS``
+    labels: with many chunks every n-th); ``where`` picks subplots (row=, col=)."""
+    every = max(1, -(-len(starts) // MAX_CHUNK_LABELS))
+    for i, (x, label) in enumerate(starts):
+        text = dict(annotation_text=label, annotation_position="bottom right",
+                    annotation=dict(font=dict(size=11, color="#333"), bgcolor="rgba(255,255,255,0.75)"))
+        fig.add_vline(x=x, line=dict(color=color, width=1.5), layer="above", **(text if i % every == 0 else {}),
+                      **where)
+    return fig
+
+
 def _grid(scores: pd.DataFrame, value: str, keep: Sequence[int]) -> pd.DataFrame:
     """units (rows, forward order) x checks (columns, decimated) of one score column."""
     grid = scores.pivot_table(index="unit", columns="check", values=value, aggfunc="first", dropna=False)
@@ -93,8 +141,10 @@ def _grid(scores: pd.DataFrame, value: str, keep: Sequence[int]) -> pd.DataFrame
 
 
 # --- (a) change-score heatmap ------------------------------------------------------------------------
-def change_heatmap(scores: pd.DataFrame, drops: pd.DataFrame, checks: pd.DataFrame) -> go.Figure:
-    """Change score s of each unit (rows, input side on top) at each check, drops marked with an x."""
+def change_heatmap(scores: pd.DataFrame, drops: pd.DataFrame, checks: pd.DataFrame,
+                   chunks: pd.DataFrame | None = None) -> go.Figure:
+    """Change score s of each unit (rows, input side on top) at each check, drops marked with an x, and
+    where each data chunk of a streaming run arrived."""
     if scores.empty:
         return empty_figure("Waiting for the first check: each unit's change score appears here.")
     grid = _grid(scores, "s", drops["check"].tolist())
@@ -106,13 +156,15 @@ def change_heatmap(scores: pd.DataFrame, drops: pd.DataFrame, checks: pd.DataFra
                                  marker=dict(symbol="x", size=13, color=FULL, line=dict(width=2, color="white")),
                                  text=drops["reason"], hovertemplate="%{text}<extra></extra>"))
     _mark_threshold_changes(fig, checks)
+    mark_chunks(fig, chunk_starts(chunks, "check", scores), color="white")
     fig.update_yaxes(autorange="reversed", title=None, type="category")
     fig.update_xaxes(title="check")
     return _layout(fig, height=max(HEIGHT, 22 * len(grid) + 90))
 
 
 # --- (b) change score per unit over time, with tau ---------------------------------------------------
-def score_lines(scores: pd.DataFrame, checks: pd.DataFrame, drops: pd.DataFrame) -> go.Figure:
+def score_lines(scores: pd.DataFrame, checks: pd.DataFrame, drops: pd.DataFrame,
+                chunks: pd.DataFrame | None = None) -> go.Figure:
     """s per unit against checks (colour: depth), the tau threshold as a step line, drops marked."""
     if scores.empty:
         return empty_figure("Waiting for the first check: one line per unit will appear here.")
@@ -132,13 +184,15 @@ def score_lines(scores: pd.DataFrame, checks: pd.DataFrame, drops: pd.DataFrame)
         at = drops.merge(scores[["check", "unit", "s"]], on=["check", "unit"], how="left", suffixes=("_drop", ""))
         fig.add_trace(go.Scatter(x=at["check"], y=at["s"], mode="markers", name="dropped", text=at["reason"],
                                  marker=dict(symbol="x", size=12, color=FULL), hovertemplate="%{text}<extra></extra>"))
+    mark_chunks(fig, chunk_starts(chunks, "check", scores))
     fig.update_yaxes(title="change score s", range=[0, 1.05])
     fig.update_xaxes(title="check")
     return _layout(fig, legend=len(units) <= 12)
 
 
 # --- (c) the active network over time ----------------------------------------------------------------
-def active_network(scores: pd.DataFrame, drops: pd.DataFrame | None = None) -> go.Figure:
+def active_network(scores: pd.DataFrame, drops: pd.DataFrame | None = None,
+                   chunks: pd.DataFrame | None = None) -> go.Figure:
     """Which units train, are candidates, are frozen or dropped, at each check."""
     if scores.empty:
         return empty_figure("Waiting for the first check: the network's state per unit appears here.")
@@ -152,13 +206,15 @@ def active_network(scores: pd.DataFrame, drops: pd.DataFrame | None = None) -> g
                                zmax=len(STATES) - 0.5, colorscale=scale, text=names, xgap=1, ygap=1,
                                hovertemplate="%{y}<br>check %{x}: %{text}<extra></extra>",
                                colorbar=dict(tickvals=list(range(len(STATES))), ticktext=list(STATES), thickness=12)))
+    mark_chunks(fig, chunk_starts(chunks, "check", scores))
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(title="check")
     return _layout(fig, height=max(HEIGHT, 22 * len(grid) + 90), legend=False)
 
 
 # --- (d) epoch times ---------------------------------------------------------------------------------
-def epoch_times(epochs: pd.DataFrame, baseline: pd.DataFrame | None = None, label: str = "Learn&Drop") -> go.Figure:
+def epoch_times(epochs: pd.DataFrame, baseline: pd.DataFrame | None = None, label: str = "Learn&Drop",
+                chunks: pd.DataFrame | None = None) -> go.Figure:
     """Training seconds per epoch (evaluation excluded), the baseline's beside them when there is one."""
     if epochs.empty:
         return empty_figure("Waiting for the first epoch to end.")
@@ -168,13 +224,14 @@ def epoch_times(epochs: pd.DataFrame, baseline: pd.DataFrame | None = None, labe
         fig.add_trace(go.Bar(x=baseline["epoch_number"], y=baseline["epoch_time_s"], name="baseline (full training)",
                              marker_color=BASELINE, hovertemplate="epoch %{x}: %{y:.2f} s<extra></extra>"))
     fig.update_layout(barmode="group", bargap=0.25)
+    mark_chunks(fig, chunk_starts(chunks, "epoch"))
     fig.update_yaxes(title="training time (s)")
     fig.update_xaxes(title="epoch", dtick=1 if len(epochs) <= 30 else None)
     return _layout(fig)
 
 
 # --- (e) FLOPs per epoch and cumulative --------------------------------------------------------------
-def flops_chart(epochs: pd.DataFrame, label: str = "Learn&Drop") -> go.Figure:
+def flops_chart(epochs: pd.DataFrame, label: str = "Learn&Drop", chunks: pd.DataFrame | None = None) -> go.Figure:
     """Forward and backward FLOPs per epoch (stacked) against the full network's for the same steps,
     and cumulative training FLOPs against the full network's."""
     if epochs.empty:
@@ -191,6 +248,7 @@ def flops_chart(epochs: pd.DataFrame, label: str = "Learn&Drop") -> go.Figure:
     fig.add_trace(go.Scatter(x=x, y=epochs["cum_baseline_flops"], name="full network", mode="lines+markers", line=full,
                              legendgroup="full", showlegend=False), 1, 2)
     fig.update_layout(barmode="stack")
+    mark_chunks(fig, chunk_starts(chunks, "epoch"), row="all", col="all")
     fig.update_yaxes(tickformat="~s", title="FLOPs per epoch (2·MAC)", rangemode="tozero", row=1, col=1)
     fig.update_yaxes(tickformat="~s", title="cumulative FLOPs", rangemode="tozero", row=1, col=2)
     fig.update_xaxes(title="epoch", dtick=1 if len(epochs) <= 12 else None)
@@ -198,14 +256,19 @@ def flops_chart(epochs: pd.DataFrame, label: str = "Learn&Drop") -> go.Figure:
 
 
 # --- (f) loss and accuracy ---------------------------------------------------------------------------
-def loss_accuracy(epochs: pd.DataFrame, progress: pd.DataFrame, steps_per_epoch: int) -> go.Figure:
-    """Training loss as it goes, and training and test accuracy per epoch."""
+def loss_accuracy(epochs: pd.DataFrame, progress: pd.DataFrame, steps_per_epoch: int,
+                  chunks: pd.DataFrame | None = None) -> go.Figure:
+    """Training loss as it goes, and training and test accuracy per epoch (x: epochs trained)."""
     if epochs.empty and progress.empty:
         return empty_figure("Waiting for the first steps: loss appears here, accuracy after each epoch.")
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.14)
     if not progress.empty:
         shown = progress.iloc[decimate(range(len(progress)), MAX_POINTS * 2)]
-        fig.add_trace(go.Scatter(x=shown["step"] / max(1, steps_per_epoch), y=shown["loss"], mode="lines",
+        if "epoch_steps" in shown and shown["epoch_steps"].notna().all() and (shown["epoch_steps"] > 0).all():
+            x = shown["epoch"] + shown["epoch_step"] / shown["epoch_steps"]  # exact, also for chunks of other sizes
+        else:
+            x = shown["step"] / max(1, steps_per_epoch)
+        fig.add_trace(go.Scatter(x=x, y=shown["loss"], mode="lines",
                                  name="training loss, running", line=dict(color="#9ec1e6")), 1, 1)
     if not epochs.empty:
         x = epochs["epoch_number"]
@@ -217,16 +280,38 @@ def loss_accuracy(epochs: pd.DataFrame, progress: pd.DataFrame, steps_per_epoch:
                                  line=dict(color=METHOD)), 1, 2)
         fig.add_trace(go.Scatter(x=x, y=100 * epochs["val_acc"], name="test accuracy", mode="lines+markers",
                                  line=dict(color=FULL)), 1, 2)
+    mark_chunks(fig, chunk_starts(chunks, "epochs_trained"), row="all", col="all")
     fig.update_xaxes(title="epoch")
     fig.update_yaxes(title="loss", row=1, col=1)
     fig.update_yaxes(title="accuracy (%)", row=1, col=2)
     return _layout(fig, height=HEIGHT + 20)
 
 
+# --- (g) streaming: accuracy after each data chunk ---------------------------------------------------
+def chunk_accuracy(chunks: pd.DataFrame) -> go.Figure:
+    """Test accuracy after each chunk was trained: on the whole test set, and on the classes seen so far."""
+    done = chunks.dropna(subset=["val_acc"]) if not chunks.empty else chunks
+    if done.empty:
+        return empty_figure("Waiting for the first data chunk to be trained.")
+    x = done["chunk"].astype(int) + 1
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=x, y=100 * done["seen_acc"], name="classes seen so far", mode="lines+markers",
+                             line=dict(color=METHOD, width=3),
+                             hovertemplate="after chunk %{x}: %{y:.1f} %<extra>classes seen</extra>"))
+    fig.add_trace(go.Scatter(x=x, y=100 * done["val_acc"], name="all classes", mode="lines+markers",
+                             line=dict(color=FULL, width=3),
+                             hovertemplate="after chunk %{x}: %{y:.1f} %<extra>all classes</extra>"))
+    fig.update_xaxes(title="data chunk", dtick=1, range=[0.5, int(chunks["chunks"].iloc[0]) + 0.5])
+    fig.update_yaxes(title="test accuracy (%)", range=[0, 101])
+    return _layout(fig, height=HEIGHT - 40)
+
+
 # --- Compare runs ------------------------------------------------------------------------------------
 def compare_lines(frames: Mapping[str, pd.DataFrame], x: str, y: str, x_title: str, y_title: str,
-                  scale: float = 1.0, log_y: bool = False) -> go.Figure:
-    """One line per run: column ``y`` (times ``scale``) against column ``x`` of each run's epochs frame."""
+                  scale: float = 1.0, log_y: bool = False, chunks: Mapping[str, pd.DataFrame] | None = None
+                  ) -> go.Figure:
+    """One line per run: column ``y`` (times ``scale``) against column ``x`` of each run's epochs frame; where
+    ``chunks`` (by the same names) has a streaming run's chunks, their starts on the x axis (epochs or time)."""
     frames = {k: v for k, v in frames.items() if not v.empty}
     if not frames:
         return empty_figure("Choose runs that have finished at least one epoch.")
@@ -234,6 +319,10 @@ def compare_lines(frames: Mapping[str, pd.DataFrame], x: str, y: str, x_title: s
     colors = sample_colorscale("Turbo", [0.1 + 0.8 * i / max(1, len(frames) - 1) for i in range(len(frames))])
     for (name, df), color in zip(frames.items(), colors):
         fig.add_trace(go.Scatter(x=df[x], y=df[y] * scale, mode="lines+markers", name=name, line=dict(color=color)))
+    axis = {"epoch_number": "epoch", "train_time_s": "time"}.get(x)
+    if axis and chunks:
+        starts = [s for name, df in frames.items() for s in chunk_starts(chunks.get(name), axis, df)]
+        mark_chunks(fig, sorted(set(starts)))  # runs chunked alike share their lines
     fig.update_xaxes(title=x_title)
     fig.update_yaxes(title=y_title, type="log" if log_y else None, tickformat="~s" if "FLOPs" in y_title else None,
                      rangemode="tozero" if not log_y and ("FLOPs" in y_title or "time" in y_title) else None)
@@ -259,7 +348,8 @@ def flops_bars(values: Mapping[str, float | None], full: float) -> go.Figure:
 
 
 # --- How it works ------------------------------------------------------------------------------------
-def unit_story(scores: pd.DataFrame, unit: str, tau: float, kappa: float) -> go.Figure:
+def unit_story(scores: pd.DataFrame, unit: str, tau: float, kappa: float,
+               chunks: pd.DataFrame | None = None) -> go.Figure:
     """One unit's change d with its running peak (top), and its scores s and c against tau and kappa (bottom)."""
     rows = scores[(scores["unit"] == unit) & scores["d"].notna()]
     if rows.empty:
@@ -278,6 +368,8 @@ def unit_story(scores: pd.DataFrame, unit: str, tau: float, kappa: float) -> go.
     if kappa <= top:
         fig.add_hline(y=kappa, line=dict(color="#e76f51", dash="dash"), annotation_text=f"kappa {kappa:g}", row=2,
                       col=1)
+    last = float(rows["check"].max()) + 0.5  # the unit's chart ends where it stopped being measured
+    mark_chunks(fig, [(x, label) for x, label in chunk_starts(chunks, "check", scores) if x <= last], row="all", col=1)
     fig.update_yaxes(range=[0, top], row=2, col=1)
     fig.update_xaxes(title="check", row=2, col=1)
     fig.update_yaxes(title="change d", tickformat=".2~g", row=1, col=1)

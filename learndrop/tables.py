@@ -50,10 +50,30 @@ def thresholds_frame(events: Iterable[ev.Event]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+PROGRESS_COLUMNS = ["epoch", "step", "time_s", "loss", "images_per_s", "lr", "epoch_step", "epoch_steps"]
+
+
 def progress_frame(events: Iterable[ev.Event]) -> pd.DataFrame:
-    rows = [{"epoch": e.epoch, "step": e.step, "time_s": e.time_s, "loss": e.loss, "images_per_s": e.images_per_s,
-             "lr": e.lr} for e in events if isinstance(e, ev.Progress)]
-    return pd.DataFrame(rows, columns=["epoch", "step", "time_s", "loss", "images_per_s", "lr"])
+    rows = [{k: getattr(e, k) for k in PROGRESS_COLUMNS} for e in events if isinstance(e, ev.Progress)]
+    return pd.DataFrame(rows, columns=PROGRESS_COLUMNS)
+
+
+CHUNK_COLUMNS = ["chunk", "chunks", "epoch", "step", "time_s", "images", "classes", "end_epoch", "val_acc",
+                 "seen_acc", "per_class_acc"]
+
+
+def chunks_frame(events: Iterable[ev.Event]) -> pd.DataFrame:
+    """One row per data chunk of a streaming run: where it started (``epoch``, 0-based, ``step``, ``time_s``),
+    what it brought, and once trained its test accuracy on all classes and on the classes seen so far."""
+    rows: dict[int, dict] = {}
+    for e in events:
+        if isinstance(e, ev.ChunkStarted):
+            rows[e.chunk] = {"chunk": e.chunk, "chunks": e.chunks, "epoch": e.epoch, "step": e.step,
+                             "time_s": e.time_s, "images": e.images, "classes": list(e.classes)}
+        elif isinstance(e, ev.ChunkEnded) and e.chunk in rows:
+            rows[e.chunk].update(end_epoch=e.epoch, val_acc=e.val_acc, seen_acc=e.seen_acc,
+                                 per_class_acc=dict(e.per_class_acc))
+    return pd.DataFrame([rows[k] for k in sorted(rows)], columns=CHUNK_COLUMNS)
 
 
 def units_frame(events: Iterable[ev.Event]) -> pd.DataFrame:
@@ -79,6 +99,34 @@ def checks_frame(events: Iterable[ev.Event]) -> pd.DataFrame:
                          "training": states.count("training"), "candidates": states.count("candidate"),
                          "frozen": states.count("frozen"), "dropped": states.count("dropped")})
     return pd.DataFrame(rows, columns=CHECK_COLUMNS)
+
+
+def format_classes(classes: Iterable[int] | None) -> str:
+    """(5, 6, 7, 8, 9) -> "5-9", (0, 2, 4) -> "0,2,4" (the CLI's --classes syntax); empty for None."""
+    values = list(classes or ())
+    if not values:
+        return ""
+    parts, start, prev = [], values[0], values[0]
+    for c in [*values[1:], None]:
+        if c is not None and c == prev + 1:
+            prev = c
+            continue
+        parts.append(str(start) if start == prev else f"{start}-{prev}")
+        if c is not None:
+            start = prev = c
+    return ",".join(parts)
+
+
+def chunk_table(chunks: pd.DataFrame, epochs_per_chunk: int) -> pd.DataFrame:
+    """The per-chunk evaluation of a streaming run as the Train page shows it (accuracies in %)."""
+    pct = lambda v: "—" if v is None or pd.isna(v) else f"{100 * float(v):.2f}"  # noqa: E731
+    rows = [{"chunk": f"{int(r.chunk) + 1} of {int(r.chunks)}",
+             "epochs": f"{int(r.epoch) + 1}–{int(r.epoch) + epochs_per_chunk}",
+             "images": f"{int(r.images):,}", "classes": format_classes(r.classes),
+             "test accuracy, all classes (%)": pct(r.val_acc), "test accuracy, classes seen (%)": pct(r.seen_acc)}
+            for r in chunks.itertuples(index=False)]
+    return pd.DataFrame(rows, columns=["chunk", "epochs", "images", "classes", "test accuracy, all classes (%)",
+                                       "test accuracy, classes seen (%)"])
 
 
 LOG_TYPES = ("run_started", "layer_dropped", "layer_frozen", "thresholds_changed", "cache_built", "cache_skipped",

@@ -28,6 +28,7 @@ TABLES: dict[str, tuple[tuple[str, ...], Callable[[Iterable[ev.Event]], pd.DataF
     "drops": (("layer_dropped",), tables.drops_frame),
     "progress": (("progress",), tables.progress_frame),
     "units": (("run_started",), tables.units_frame),
+    "chunks": (("chunk_started", "chunk_ended"), tables.chunks_frame),
     "log": (tables.LOG_TYPES, tables.event_log_frame),
 }
 SUMMARY_TYPES = ("run_started", "epoch_ended", "layer_dropped", "run_finished", "cache_built")

@@ -17,9 +17,12 @@ from learndrop.policy import initial_state, step
 from learndrop.runs import RunStore
 
 
-def fake_config(units: int, epochs: int, checks_per_epoch: int = 1, policy: str = "learndrop") -> RunConfig:
+def fake_config(units: int, epochs: int, checks_per_epoch: int = 1, policy: str = "learndrop",
+                stream: int = 1) -> RunConfig:
+    """``epochs`` per data chunk: a streaming run (``stream`` > 1 chunks, by class) trains epochs x stream."""
     return RunConfig(model="resnet56", dataset="shapes", epochs=epochs, checks_per_epoch=checks_per_epoch,
-                     batch_size=128, device="cpu", policy=PolicyConfig(name=policy))
+                     batch_size=128, device="cpu", policy=PolicyConfig(name=policy), stream=stream,
+                     stream_by="class")
 
 
 def fake_events(run_id: str, config: RunConfig, units: int = 50, train_size: int = 10_000, seed: int = 0,
@@ -32,15 +35,22 @@ def fake_events(run_id: str, config: RunConfig, units: int = 50, train_size: int
     head = {"name": "head", "params": 650, "fwd_flops": 1_280, "bwd_flops": 2_560}
     full_fwd = sum(u["fwd_flops"] for u in per_unit) + head["fwd_flops"]
     full_bwd = sum(u["bwd_flops"] for u in per_unit) + head["bwd_flops"]
-    steps = math.ceil(train_size / config.batch_size)
+    chunks = config.stream
+    chunk_size = train_size // chunks
+    steps = math.ceil(chunk_size / config.batch_size)
+    classes_of = [list(range(10))[k * 10 // chunks:(k + 1) * 10 // chunks] for k in range(chunks)]
     checks = config.checks_per_epoch
     t, step_no, check = 0.0, 0, 0
     state = initial_state(names)
     policy = config.policy
     yield ev.RunStarted(run_id=run_id, epoch=0, step=0, time_s=0.0, config=config.to_dict(), units=[*per_unit, head],
                         device="cpu", train_size=train_size, test_size=2_000, classes=[str(c) for c in range(10)],
-                        steps_per_epoch=steps, input_shape=[3, 32, 32])
-    for epoch in range(config.epochs):
+                        steps_per_epoch=steps, input_shape=[3, 32, 32], total_steps=steps * config.epochs * chunks)
+    for epoch in range(config.epochs * chunks):
+        chunk, of_chunk = divmod(epoch, config.epochs)
+        if chunks > 1 and of_chunk == 0:
+            yield ev.ChunkStarted(run_id=run_id, epoch=epoch, step=step_no, time_s=round(t, 3), chunk=chunk,
+                                  chunks=chunks, images=chunk_size, classes=classes_of[chunk])
         yield ev.EpochStarted(run_id=run_id, epoch=epoch, step=step_no, time_s=round(t, 3), lr=config.lr)
         fwd = bwd = 0
         epoch_time = 0.0
@@ -48,14 +58,15 @@ def fake_events(run_id: str, config: RunConfig, units: int = 50, train_size: int
             span = steps // checks
             dropped = state.dropped
             cost = 1.0 - 0.8 * dropped / units
-            fwd += int((full_fwd - sum(u["fwd_flops"] for u in per_unit[:dropped])) * train_size / checks)
-            bwd += int((full_bwd - sum(u["bwd_flops"] for u in per_unit[:dropped])) * train_size / checks)
+            fwd += int((full_fwd - sum(u["fwd_flops"] for u in per_unit[:dropped])) * chunk_size / checks)
+            bwd += int((full_bwd - sum(u["bwd_flops"] for u in per_unit[:dropped])) * chunk_size / checks)
             for k in range(0, span, max(1, span // 4)):
                 step_no += max(1, span // 4)
                 t += 0.05 * cost * max(1, span // 4)
                 yield ev.Progress(run_id=run_id, epoch=epoch, step=step_no, time_s=round(t, 3),
                                   loss=2.3 * math.exp(-step_no / (steps * 3)) + 0.05, images_per_s=2_000 / cost,
-                                  lr=config.lr, epoch_step=min(steps, k + span // 4), epoch_steps=steps)
+                                  lr=config.lr, epoch_step=min(steps, j * span + k + max(1, span // 4)),
+                                  epoch_steps=steps)
             epoch_time += 0.05 * cost * span
             check += 1
             d = [None if i < state.dropped else
@@ -70,17 +81,22 @@ def fake_events(run_id: str, config: RunConfig, units: int = 50, train_size: int
         yield ev.EpochEnded(run_id=run_id, epoch=epoch, step=step_no, time_s=round(t, 3), train_loss=0.3, train_acc=acc,
                             val_loss=0.35, val_acc=acc - 0.02, epoch_time_s=epoch_time, eval_time_s=0.1,
                             instrument_time_s=0.01, data_time_s=0.01, fwd_flops=fwd, bwd_flops=bwd,
-                            baseline_fwd_flops=full_fwd * train_size, baseline_bwd_flops=full_bwd * train_size,
-                            trainable_params=1, active_units=units - state.dropped, images=train_size)
+                            baseline_fwd_flops=full_fwd * chunk_size, baseline_bwd_flops=full_bwd * chunk_size,
+                            trainable_params=1, active_units=units - state.dropped, images=chunk_size)
+        if chunks > 1 and of_chunk == config.epochs - 1:
+            seen = [c for k in range(chunk + 1) for c in classes_of[k]]
+            yield ev.ChunkEnded(run_id=run_id, epoch=epoch, step=step_no, time_s=round(t, 3), chunk=chunk,
+                                val_acc=(acc - 0.02) * len(seen) / 10, seen_acc=acc - 0.02,
+                                per_class_acc={str(c): acc - 0.02 for c in seen})
     if finished:
-        yield ev.RunFinished(run_id=run_id, epoch=config.epochs - 1, step=step_no, time_s=round(t, 3),
+        yield ev.RunFinished(run_id=run_id, epoch=config.epochs * chunks - 1, step=step_no, time_s=round(t, 3),
                              status="completed")
 
 
 def write_fake_run(store: RunStore, units: int = 50, epochs: int = 100, checks_per_epoch: int = 1,
-                   policy: str = "learndrop", finished: bool = True) -> str:
+                   policy: str = "learndrop", finished: bool = True, stream: int = 1) -> str:
     """Record a synthetic run in ``store``; returns its id."""
-    config = fake_config(units, epochs, checks_per_epoch, policy)
+    config = fake_config(units, epochs, checks_per_epoch, policy, stream)
     writer = store.create(config)
     for event in fake_events(writer.run_id, config, units, finished=finished):
         writer(event)

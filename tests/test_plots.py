@@ -225,3 +225,91 @@ def test_speedups_and_compare_table(small):
     assert table["speedup"].tolist() == [3.0, 1.0] and table["accuracy delta (pp)"].iloc[0] == pytest.approx(1.0)
     assert json.loads(export_json([summary], {summary["run_id"]: epochs}))[0]["epochs"][0]["epoch"] == 0
     assert run_label(summary) == "learndrop · resnet56 · shapes · 02:08:15 df10"
+
+
+# --- streaming: chunk boundaries ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def streamed() -> RunView:
+    """3 chunks of 3 epochs each, 2 checks per epoch: 9 epochs, 18 checks."""
+    view = RunView("r")
+    view.extend(fake_events("r", fake_config(6, 3, 2, stream=3), 6))
+    return view
+
+
+def vlines(fig: go.Figure) -> list[tuple[float, str]]:
+    """(x, axis) of the figure's vertical lines."""
+    return [(s.x0, s.xref) for s in fig.layout.shapes if s.x0 == s.x1]
+
+
+def chunk_labels(fig: go.Figure) -> list[tuple[float, str]]:
+    return [(a.x, a.text) for a in fig.layout.annotations if a.text and a.text.startswith("chunk ")]
+
+
+def test_chunks_table(streamed):
+    chunks = streamed.table("chunks")
+    assert chunks["chunk"].tolist() == [0, 1, 2] and chunks["epoch"].tolist() == [0, 3, 6]
+    assert chunks["end_epoch"].tolist() == [2, 5, 8] and chunks["classes"].iloc[1] == [3, 4, 5]
+    assert (chunks["seen_acc"] >= chunks["val_acc"]).all()
+    shown = tables.chunk_table(chunks, 3)
+    assert shown["chunk"].tolist() == ["1 of 3", "2 of 3", "3 of 3"]
+    assert shown["epochs"].tolist() == ["1–3", "4–6", "7–9"]
+    assert shown["classes"].tolist() == ["0-2", "3-5", "6-9"]
+    assert shown["test accuracy, classes seen (%)"].iloc[0] == f"{100 * chunks['seen_acc'].iloc[0]:.2f}"
+    assert tables.format_classes((0, 2, 4)) == "0,2,4" and tables.format_classes(None) == ""
+
+
+def test_chunk_starts_are_marked_on_every_time_axis(streamed):
+    f, chunks = frames(streamed), streamed.table("chunks")
+    labels = ["chunk 1", "chunk 2", "chunk 3"]
+    # checks: chunk k starts at epoch 3k, whose first check is 2 x 3k + 1: lines between checks 6k and 6k+1
+    for fig in (plots.change_heatmap(f["scores"], f["drops"], f["checks"], chunks),
+                plots.score_lines(f["scores"], f["checks"], f["drops"], chunks),
+                plots.active_network(f["scores"], f["drops"], chunks)):
+        assert vlines(fig) == [(0.5, "x"), (6.5, "x"), (12.5, "x")]
+        assert chunk_labels(fig) == list(zip([0.5, 6.5, 12.5], labels))
+    # epoch bars numbered from 1: chunk k's first bar is 3k + 1, the line just before it
+    times = plots.epoch_times(f["epochs"], None, "Learn&Drop", chunks)
+    assert vlines(times) == [(0.5, "x"), (3.5, "x"), (6.5, "x")] and [t for _, t in chunk_labels(times)] == labels
+    flops = plots.flops_chart(f["epochs"], "Learn&Drop", chunks)  # both panels
+    assert sorted(vlines(flops)) == sorted((x, a) for x in (0.5, 3.5, 6.5) for a in ("x", "x2"))
+    # loss and accuracy against epochs trained: chunk k starts after 3k epochs
+    loss = plots.loss_accuracy(f["epochs"], f["progress"], 79, chunks)
+    assert sorted(vlines(loss)) == sorted((x, a) for x in (0.0, 3.0, 6.0) for a in ("x", "x2"))
+    story = plots.unit_story(f["scores"], streamed.unit_names()[-1], 0.25, 1.0, chunks)
+    assert {x for x, _ in vlines(story)} == {0.5, 6.5, 12.5}
+    # compare: epochs as above; training time spent before the chunk (cumulative seconds after epoch 3k)
+    by_epoch = plots.compare_lines({"a": f["epochs"], "b": f["epochs"]}, "epoch_number", "val_acc", "epoch", "%",
+                                   100, chunks={"a": chunks, "b": chunks})
+    assert vlines(by_epoch) == [(0.5, "x"), (3.5, "x"), (6.5, "x")]  # two runs chunked alike share their lines
+    by_time = plots.compare_lines({"a": f["epochs"]}, "train_time_s", "val_acc", "s", "%", 100, chunks={"a": chunks})
+    cum = f["epochs"]["train_time_s"]
+    assert vlines(by_time) == [(0.0, "x"), (cum.iloc[2], "x"), (cum.iloc[5], "x")]
+
+
+def test_chunk_marks_while_a_chunk_has_just_started_and_with_many_chunks(streamed):
+    events = list(fake_events("r", fake_config(6, 3, 2, stream=3), 6))
+    second = next(i for i, e in enumerate(events) if e.type == "chunk_started" and e.chunk == 1)
+    live = RunView("r")
+    live.extend(events[:second + 1])  # chunk 2 arrived, no check in it yet: its line follows the last check
+    f = frames(live)
+    fig = plots.score_lines(f["scores"], f["checks"], f["drops"], live.table("chunks"))
+    assert vlines(fig) == [(0.5, "x"), (6.5, "x")]
+    many = pd.DataFrame({"chunk": range(20), "epoch": range(20)})
+    fig = plots.epoch_times(streamed.table("epochs"), chunks=many)
+    assert len(vlines(fig)) == 20 and len(chunk_labels(fig)) <= plots.MAX_CHUNK_LABELS  # every n-th labelled
+
+
+def test_runs_that_do_not_stream_get_no_chunk_marks(small):
+    f = frames(small)
+    assert small.table("chunks").empty
+    assert not vlines(plots.epoch_times(f["epochs"], chunks=small.table("chunks")))
+    assert not vlines(plots.change_heatmap(f["scores"], f["drops"], f["checks"], small.table("chunks")))
+
+
+def test_chunk_accuracy_figure(streamed):
+    chunks = streamed.table("chunks")
+    fig = plots.chunk_accuracy(chunks)
+    seen, every = fig.data
+    assert list(seen.x) == [1, 2, 3] and list(every.y) == pytest.approx(list(100 * chunks["val_acc"]))
+    assert not plots.chunk_accuracy(chunks.iloc[:0]).data  # says what will appear instead
+    json.loads(fig.to_json())
