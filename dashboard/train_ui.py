@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from learndrop import plots
+from learndrop import plots, tables
 from learndrop.config import PolicyConfig
 from learndrop.errors import LearnDropError
 from learndrop.models import list_models
-from learndrop.presets import (DATASET_CHOICES, DEVICE_CHOICES, POLICY_CHOICES, PRESETS, QUICK_DEMO, THRESHOLDS,
-                               config_from_fields, error_field, fields_from_config, thresholds_from_config)
+from learndrop.presets import (DATASET_CHOICES, DEVICE_CHOICES, POLICY_CHOICES, PRESETS, PRETRAINED, QUICK_DEMO,
+                               SCRATCH, STREAM_BY_CHOICES, THRESHOLDS, config_from_fields, error_field,
+                               fields_from_config, thresholds_from_config)
+from learndrop.registry import RESUMABLE
 from learndrop.view import progress_status
 
 from . import state, widgets
@@ -20,10 +22,18 @@ HELP = {
     "dataset": "'shapes' is generated here (offline). 'folder' trains on an ImageFolder you type as data root.",
     "data_root": "Folder the data set lives in (or is downloaded to); for 'folder', the image folder itself.",
     "download": "Let torchvision download the data set when it is missing (needs internet).",
-    "augment": "Random crop and flip. Turns the activation cache off: the dropped prefix is recomputed each step.",
+    "augment": "Random crop and flip. The activation cache then holds a fixed set of exact crops and mirror "
+               "images of each image.",
     "checks_per_epoch": "How often the units are scored and the policy decides.",
     "baseline": "Train the same run with policy 'none' right after, same seed and data order, to measure the speedup.",
+    "init": "Fine-tuning: torchvision's ImageNet weights (ResNet-18/50/152 at width 1; downloaded once), or the "
+            "model an earlier run of the same model and width saved. The head is always new, for this run's classes.",
+    "classes": "Train and test on these class indices only, e.g. 5-9 or 0,2,4 (renumbered from 0). Empty: all.",
+    "stream": "Online training: 1 = all the data from the start. K > 1: the training set arrives in K chunks, one "
+              "after another, each trained for 'Epochs' epochs; scores, drops and the cache carry over.",
+    "stream_by": "order: chunks in the data's order; class: each chunk brings new classes.",
 }
+STREAM_BY_LABELS = {"order": "in data order", "class": "by class (new classes arrive)"}
 
 
 # --- settings -----------------------------------------------------------------------------------------
@@ -65,7 +75,7 @@ def _start() -> None:
     ss = st.session_state
     fields = {name: ss[f"f_{name}"] for name in QUICK_DEMO}
     try:
-        config = config_from_fields(fields, {name: ss[f"t_{name}"] for name in THRESHOLDS})
+        config = config_from_fields(fields, {name: ss[f"t_{name}"] for name in THRESHOLDS}, state.registry().store)
     except LearnDropError as exc:
         ss["_form_error"] = (error_field(str(exc)), str(exc))
         return
@@ -101,15 +111,54 @@ def settings(run_id: str | None) -> None:
              ("baseline", lambda k: st.checkbox("Also train the baseline for comparison", key=k))],
         ]
         for col, fields in zip(cols, layout):
-            with col:
-                for name, draw in fields:
-                    draw(f"f_{name}")
-                    if HELP.get(name) and name in ("dataset", "augment", "baseline"):
-                        st.caption(HELP[name])
-                    if error and error[0] == name:
-                        st.error(error[1])
+            _draw(col, fields, error)
+        sources = start_from_choices(st.session_state.get("f_init"))
+        cols = st.columns([2, 1, 1, 1])
+        layout = [
+            # its help is a caption: a help button would be named "Help for Start from", a second "Start" button
+            [("init", lambda k: st.selectbox("Start from", sources, key=k, format_func=lambda v: sources[v]))],
+            [("classes", lambda k: st.text_input("Classes", key=k, placeholder="all (or e.g. 5-9)",
+                                                 help=HELP["classes"]))],
+            [("stream", lambda k: st.number_input("Data chunks (streaming)", min_value=1, max_value=10_000, step=1,
+                                                  key=k, help=HELP["stream"]))],
+            [("stream_by", lambda k: st.selectbox("Chunks arrive", STREAM_BY_CHOICES, key=k, help=HELP["stream_by"],
+                                                  format_func=STREAM_BY_LABELS.get))],
+        ]
+        for col, fields in zip(cols, layout):
+            _draw(col, fields, error)
         if error and error[0] not in QUICK_DEMO:
             st.error(error[1])
+
+
+def _draw(col, fields: list, error: tuple[str | None, str] | None) -> None:
+    """One column of the form; a field's error right under it."""
+    with col:
+        for name, draw in fields:
+            draw(f"f_{name}")
+            if HELP.get(name) and name in ("dataset", "augment", "baseline", "init"):
+                st.caption(HELP[name])
+            if error and error[0] == name:
+                st.error(error[1])
+
+
+def start_from_choices(current: str | None) -> dict[str, str]:
+    """The "Start from" options and their labels: scratch, torchvision's weights, and every ended run of
+    this runs folder that saved a model (newest first), labelled with its model, data set and accuracy."""
+    reg = state.registry()
+    choices = {SCRATCH: "scratch (random weights)", PRETRAINED: "torchvision pretrained weights (ImageNet)"}
+    for run_id in reg.run_ids()[:state.PICKER_RUNS]:
+        if reg.is_live(run_id) or not (reg.store.path(run_id) / "model.pt").is_file():
+            continue
+        summary = reg.summary(run_id)
+        acc = summary.get("test_acc")
+        status = summary.get("status")
+        choices[run_id] = " · ".join(p for p in (
+            f"{summary.get('model')} on {summary.get('dataset')}",
+            "accuracy —" if acc is None else f"accuracy {100 * acc:.1f} %",
+            None if status == "completed" else str(status), run_id) if p)
+    if current and current not in choices:  # a run's config names a source that is gone: keep it, Start says so
+        choices[current] = f"{current} (not in this runs folder)"
+    return choices
 
 
 # --- thresholds and buttons ---------------------------------------------------------------------------
@@ -130,8 +179,16 @@ def _steer(action, run_id: str) -> None:
         st.session_state["_threshold_error"] = str(exc)
 
 
+def _resume_run(run_id: str) -> None:
+    try:
+        state.registry().resume_run(run_id)
+    except LearnDropError as exc:  # it changed since the button was drawn (resumed elsewhere, completed)
+        st.session_state["_resume_error"] = str(exc)
+
+
 def controls(run_id: str | None) -> None:
-    """Start, Stop, Pause/Resume and the four thresholds, which also steer a running run."""
+    """Start, Stop, Pause/Resume, Resume training (a stopped, failed or interrupted run with a checkpoint)
+    and the four thresholds, which also steer a running run."""
     reg = state.registry()
     active = reg.active_of(run_id) if run_id else None
     buttons, sliders = st.columns([1, 4])
@@ -145,6 +202,12 @@ def controls(run_id: str | None) -> None:
         b2.button("Resume" if paused else "Pause", key="pause", width="stretch",
                   disabled=active is None or reg.phase(active) != "running",
                   on_click=_steer, args=(reg.resume if paused else reg.pause, active))
+        ended = run_id is not None and active is None and reg.status(run_id) in RESUMABLE
+        problem = reg.resume_problem(run_id) if ended else None
+        if ended and problem is None:
+            st.button("Resume training", key="resume_run", on_click=_resume_run, args=(run_id,), width="stretch",
+                      icon=":material/replay:", help="Continue this run from its last checkpoint (the end of its "
+                      "last finished epoch), under the same id; it waits its turn if another run trains.")
     with sliders:
         live = run_id is not None and reg.is_live(run_id)
         c, ss = st.columns(4), st.session_state
@@ -163,6 +226,8 @@ def controls(run_id: str | None) -> None:
                    "the moment with a dashed line." if live else "These thresholds apply to the next run you start.")
         if err := st.session_state.pop("_threshold_error", None):
             st.error(err)
+    if err := st.session_state.pop("_resume_error", None) or problem:
+        st.error(f"Cannot resume: {err}")
 
 
 # --- the live panel -----------------------------------------------------------------------------------
@@ -198,21 +263,25 @@ def panel(run_id: str) -> None:
     if base is not None and reg.is_live(base_id):
         progress(base, f"baseline · {reg.status(base_id)}")
     widgets.kpis(view, base)
-    scores, drops, checks, epochs = (view.table(n) for n in ("scores", "drops", "checks", "epochs"))
+    scores, drops, checks, epochs, chunks = (view.table(n) for n in ("scores", "drops", "checks", "epochs", "chunks"))
     base_epochs = base.table("epochs") if base is not None else None
     label = "Learn&Drop" if view.config.get("policy", {}).get("name") != "none" else "this run (baseline)"
     steps = view.started.steps_per_epoch if view.started else 1
-    # figures are built once per change of their data, for every viewer of the run
+    # figures are built once per change of their data, for every viewer of the run; a streaming run's
+    # chunk starts are marked on every chart with a time axis
     fig = {
-        "heatmap": view.derived("heatmap", ("scores", "drops", "checks"),
-                                lambda: plots.change_heatmap(scores, drops, checks)),
-        "lines": view.derived("lines", ("scores", "drops", "checks"), lambda: plots.score_lines(scores, checks, drops)),
-        "active": view.derived("active", ("scores", "drops"), lambda: plots.active_network(scores, drops)),
-        "times": view.derived("times", ("epochs",), lambda: plots.epoch_times(epochs, base_epochs, label),
+        "heatmap": view.derived("heatmap", ("scores", "drops", "checks", "chunks"),
+                                lambda: plots.change_heatmap(scores, drops, checks, chunks)),
+        "lines": view.derived("lines", ("scores", "drops", "checks", "chunks"),
+                              lambda: plots.score_lines(scores, checks, drops, chunks)),
+        "active": view.derived("active", ("scores", "drops", "chunks"),
+                               lambda: plots.active_network(scores, drops, chunks)),
+        "times": view.derived("times", ("epochs", "chunks"),
+                              lambda: plots.epoch_times(epochs, base_epochs, label, chunks),
                               extra=(base_id, None if base_epochs is None else len(base_epochs))),
-        "flops": view.derived("flops", ("epochs",), lambda: plots.flops_chart(epochs, label)),
-        "loss": view.derived("loss", ("epochs", "progress"),
-                             lambda: plots.loss_accuracy(epochs, view.table("progress"), steps)),
+        "flops": view.derived("flops", ("epochs", "chunks"), lambda: plots.flops_chart(epochs, label, chunks)),
+        "loss": view.derived("loss", ("epochs", "progress", "chunks"),
+                             lambda: plots.loss_accuracy(epochs, view.table("progress"), steps, chunks)),
     }
     left, right = st.columns(2)
     with left:
@@ -236,5 +305,22 @@ def panel(run_id: str) -> None:
         widgets.chart("FLOPs per epoch and in total", "Forward and backward FLOPs actually run, against the full "
                       "network's for the same steps (dashed); the gap on the right is the compute saved. "
                       "Conv/matmul FLOPs = 2·MAC.", fig["flops"], "flops")
+    if int(view.config.get("stream") or 1) > 1:
+        stream_panel(view, chunks)
     st.markdown("**Event log**")
     widgets.event_log(view, "event_log")
+
+
+def stream_panel(view, chunks) -> None:
+    """A streaming run's evaluation after each data chunk: on the whole test set and on the classes seen."""
+    per_chunk = int(view.config.get("epochs") or 1)
+    by = "new classes" if view.config.get("stream_by") == "class" else "more images"
+    left, right = st.columns([2, 3])
+    with left:
+        widgets.chart("Accuracy after each data chunk", f"The data arrive in chunks ({by} each), each trained "
+                      f"{per_chunk} epoch(s); a thin line marks each chunk's start on the charts above. After each "
+                      "chunk the network is tested on the whole test set and on the classes it has seen so far.",
+                      view.derived("chunk_acc", ("chunks",), lambda: plots.chunk_accuracy(chunks)), "chunk_acc")
+    with right:
+        st.markdown("**Per data chunk**")
+        st.table(tables.chunk_table(chunks, per_chunk), hide_index=True, border="horizontal")

@@ -13,16 +13,23 @@ import torch
 
 from .config import PolicyConfig, RunConfig
 from .errors import LearnDropError
+from .runs import RunStore, validate_run_id
+from .tables import format_classes
 
 DATASET_CHOICES = ("shapes", "mnist", "fashion-mnist", "cifar10", "imagenette", "folder")
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 POLICY_CHOICES = ("learndrop", "none")
+SCRATCH, PRETRAINED = "scratch", "pretrained"  # the "Start from" field's values besides a run id
+STREAM_BY_CHOICES = ("order", "class")
+# channels and side (px) of the built-in data sets, to check a fine-tuning source before queueing
+INPUT_SHAPES = {"shapes": (3, 32), "mnist": (1, 28), "fashion-mnist": (1, 28), "cifar10": (3, 32),
+                "imagenette": (3, 64)}
 
 # the form's fields, in the order the page shows them, with the Quick demo's values
 QUICK_DEMO: dict[str, Any] = {
     "model": "tiny", "width": 1.0, "dataset": "shapes", "data_root": "data", "download": False, "epochs": 8,
     "batch_size": 128, "lr": 0.05, "augment": False, "device": "auto", "seed": 0, "policy": "learndrop",
-    "checks_per_epoch": 2, "baseline": True,
+    "checks_per_epoch": 2, "baseline": True, "init": SCRATCH, "classes": "", "stream": 1, "stream_by": "order",
 }
 PRESETS: dict[str, dict[str, Any]] = {
     # 10,000 synthetic 32 px images, a 6-unit CNN: about 15 s of training on a laptop CPU, then its baseline
@@ -37,6 +44,8 @@ THRESHOLDS = ("tau", "kappa", "warmup", "patience")
 
 # words in an error line -> the form field it is about (first match wins)
 _ERROR_FIELDS = [
+    ("start from", "init"), ("pretrained", "init"), ("init-from", "init"), ("classes", "classes"),
+    ("stream_by", "stream_by"), ("stream", "stream"),
     ("data root", "data_root"), ("image folder", "data_root"), ("no images", "data_root"),
     ("class folder", "data_root"),
     ("data set", "dataset"), ("batch size", "batch_size"), ("batch_size", "batch_size"), ("training set", "batch_size"),
@@ -46,9 +55,13 @@ _ERROR_FIELDS = [
 ]
 
 
-def config_from_fields(fields: dict[str, Any], thresholds: dict[str, Any]) -> RunConfig:
-    """Build and validate the run the form describes; ``LearnDropError`` (one line) when it can't run."""
+def config_from_fields(fields: dict[str, Any], thresholds: dict[str, Any], store: RunStore | None = None
+                       ) -> RunConfig:
+    """Build and validate the run the form describes; ``LearnDropError`` (one line) when it can't run.
+
+    ``store`` is where a fine-tuning source run (field ``init``: a run id) is looked up."""
     dataset = fields["dataset"]
+    init = fields.get("init") or SCRATCH
     root = str(fields.get("data_root") or "").strip()
     if dataset == "folder":
         if not root:
@@ -59,17 +72,40 @@ def config_from_fields(fields: dict[str, Any], thresholds: dict[str, Any]) -> Ru
                        download=bool(fields["download"]), epochs=int(fields["epochs"]),
                        batch_size=int(fields["batch_size"]), lr=float(fields["lr"]), augment=bool(fields["augment"]),
                        device=fields["device"], seed=int(fields["seed"]), policy=policy,
-                       checks_per_epoch=int(fields["checks_per_epoch"]))
+                       checks_per_epoch=int(fields["checks_per_epoch"]), pretrained=init == PRETRAINED,
+                       init_from=None if init in (SCRATCH, PRETRAINED) else init,
+                       classes=parse_classes(fields.get("classes")), stream=int(fields.get("stream", 1)),
+                       stream_by=fields.get("stream_by", "order"))
     config.validate()
-    check_setup(config)
+    check_setup(config, store)
     return config
 
 
-def check_setup(config: RunConfig) -> None:
-    """The quick checks worth doing before queueing: the model exists, data and device are there."""
-    from .models import model_info  # the registry of models, no torch work
+def parse_classes(text: str | None) -> tuple[int, ...] | None:
+    """The classes field: ``"5-9"`` -> (5, 6, 7, 8, 9), ``"0,2,4"`` -> (0, 2, 4); empty -> None (all)."""
+    from .cli import parse_classes as parse  # the CLI's --classes syntax
+
+    text = str(text or "").strip()
+    if not text:
+        return None
+    try:
+        return parse(text)
+    except LearnDropError:
+        raise LearnDropError(f"classes {text!r}: type class indices like 5-9 or 0,2,4 (or leave it empty for "
+                             "all)") from None
+
+
+def check_setup(config: RunConfig, store: RunStore | None = None) -> None:
+    """The quick checks worth doing before queueing: the model exists, data and device are there, the
+    pretrained weights can be had, the fine-tuning source run fits."""
+    from .models import create_model, model_info  # the registry of models
 
     model_info(config.model)
+    shape = _input_shape(config)
+    if config.pretrained:  # builds the network once: torchvision loads (or downloads) the weights, or says why not
+        create_model(config.model, 10, *(shape or (3, 32)), config.width, pretrained=True)
+    if config.init_from:
+        _check_source(config, store or RunStore(), shape)
     if config.dataset.startswith("folder:"):
         folder = Path(config.dataset[len("folder:"):])
         if not folder.is_dir():
@@ -81,6 +117,36 @@ def check_setup(config: RunConfig) -> None:
         raise LearnDropError("device cuda asked for, but no CUDA GPU is available here; choose auto or cpu")
     if config.device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise LearnDropError("device mps asked for, but Apple's MPS backend is not available here")
+
+
+def _input_shape(config: RunConfig) -> tuple[int, int] | None:
+    """(channels, side) of a built-in data set's images; None for an image folder (known once loaded)."""
+    shape = INPUT_SHAPES.get(config.dataset)
+    if shape is None:
+        return None
+    return (shape[0], config.image_size) if config.image_size else shape
+
+
+def _check_source(config: RunConfig, store: RunStore, shape: tuple[int, int] | None) -> None:
+    """The run to fine-tune from exists, saved its model, and that model's backbone fits this network."""
+    from .models import create_model
+    from .setup import load_backbone
+
+    run_id = config.init_from
+    try:
+        validate_run_id(run_id)
+        if not store.exists(run_id):
+            raise LearnDropError(f"there is no run {run_id} in {str(store.root)!r}")
+        if not (store.path(run_id) / "model.pt").is_file():
+            raise LearnDropError(f"run {run_id} saved no model (model.pt) to start from")
+        source = store.config(run_id)
+        if (source.model, source.width) != (config.model, config.width):
+            raise LearnDropError(f"run {run_id} trained {source.model} at width {source.width:g}; set Model and "
+                                 "Width to those to fine-tune it")
+        if shape is not None:  # same model: does its saved backbone fit these images?
+            load_backbone(create_model(config.model, 10, *shape, config.width), config, store)
+    except LearnDropError as exc:
+        raise LearnDropError("start from: " + str(exc).replace(f"--init-from {run_id}: ", f"run {run_id}: ")) from None
 
 
 def error_field(message: str) -> str | None:
@@ -99,7 +165,9 @@ def fields_from_config(config: dict[str, Any]) -> dict[str, Any]:
     fields = {k: config.get(k, v) for k, v in QUICK_DEMO.items() if k in config}
     fields.update(dataset="folder" if folder else dataset,
                   data_root=dataset[len("folder:"):] if folder else config.get("data_root", "data"),
-                  policy=(config.get("policy") or {}).get("name", "learndrop"))
+                  policy=(config.get("policy") or {}).get("name", "learndrop"),
+                  init=config.get("init_from") or (PRETRAINED if config.get("pretrained") else SCRATCH),
+                  classes=format_classes(config.get("classes")))
     return fields
 
 

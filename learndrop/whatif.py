@@ -3,8 +3,12 @@
 The replay uses the very code the training loop uses. Its forward FLOPs are an estimate from the
 per-unit FLOPs of ``run_started``: before a drop every image costs the full network; once a prefix is
 dropped and cached, it costs the suffix only, plus one pass of the newly dropped units over the
-training set to build the cache. Without a cache (augmentation on, or over the cap) the prefix still
-runs forward under no_grad, so forward FLOPs are not saved at all.
+training set to build the cache. Without a cache (turned off, or over its cap) the prefix still runs
+forward under no_grad, so forward FLOPs are not saved at all. Augmentation keeps the cache: it then
+holds a fixed set of exact augmented views of every image (crops and mirror images, see
+``dropping.ActivationCache``), and building it costs one pass of the prefix per view; the estimate
+counts one pass, so for an augmented run it is somewhat low (the explorer shows it next to the
+measured FLOPs).
 
 A unit the recorded run dropped has no change recorded afterwards; the replay counts it as not moving.
 A baseline run (policy ``none``) recorded every unit at every check, so replaying it is exact.

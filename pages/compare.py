@@ -29,24 +29,25 @@ baseline = st.selectbox("Baseline for speedup and accuracy delta", list(dict.fro
 
 epochs = {r: registry.view(r).table("epochs") for r in chosen}
 named = {run_label(summaries[r]): epochs[r] for r in chosen}
+chunks = {run_label(summaries[r]): registry.view(r).table("chunks") for r in chosen}  # streaming runs' chunk starts
 left, right = st.columns(2)
 with left:
     widgets.chart("Time to accuracy", "Test accuracy after each epoch against the training time spent so far "
                   "(evaluation excluded): the further left a curve reaches an accuracy, the faster the run got there.",
                   plots.compare_lines(named, "train_time_s", "val_acc", "training time (s)", "test accuracy (%)",
-                                      100), "time_to_acc")
+                                      100, chunks=chunks), "time_to_acc")
     widgets.chart("Training FLOPs per epoch", "Forward plus backward FLOPs of each epoch (conv/matmul FLOPs = 2·MAC); "
                   "Learn&Drop's fall as the front of the network drops, the baseline's stay flat.",
-                  plots.compare_lines(named, "epoch_number", "flops", "epoch", "training FLOPs per epoch"),
-                  "flops_per_epoch")
+                  plots.compare_lines(named, "epoch_number", "flops", "epoch", "training FLOPs per epoch",
+                                      chunks=chunks), "flops_per_epoch")
 with right:
     widgets.chart("Accuracy per epoch", "The same accuracy against epochs: do the runs learn equally well per "
                   "pass over the data?", plots.compare_lines(named, "epoch_number", "val_acc", "epoch",
-                                                              "test accuracy (%)", 100), "acc_by_epoch")
+                                                              "test accuracy (%)", 100, chunks=chunks), "acc_by_epoch")
     widgets.chart("Training time per epoch", "Wall-clock seconds each epoch took to train (evaluation excluded); "
                   "where FLOPs fall, time should follow.",
-                  plots.compare_lines(named, "epoch_number", "epoch_time_s", "epoch", "training time (s)"),
-                  "time_per_epoch")
+                  plots.compare_lines(named, "epoch_number", "epoch_time_s", "epoch", "training time (s)",
+                                      chunks=chunks), "time_per_epoch")
 
 table = compare_table([summaries[r] for r in chosen], epochs, baseline)
 st.markdown("**Summary**")

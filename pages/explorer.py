@@ -46,9 +46,10 @@ known = {f.name for f in dataclasses.fields(PolicyConfig)}
 recorded_policy = PolicyConfig(**{k: v for k, v in view.config.get("policy", {}).items() if k in known})
 policy = dataclasses.replace(recorded_policy, name="learndrop", tau=tau, kappa=kappa, warmup=warmup, patience=patience)
 
-scores, checks, drops, units = (view.table(n) for n in ("scores", "checks", "drops", "units"))
+scores, checks, drops, units, chunks = (view.table(n) for n in ("scores", "checks", "drops", "units", "chunks"))
 started, summary = view.started, view.summary()
-cached = bool(view.config.get("cache", True)) and not view.config.get("augment") and not view.of_type("cache_skipped")
+# the cache also serves augmented runs (a fixed set of exact views per image): off only when turned off or too big
+cached = bool(view.config.get("cache", True)) and not view.of_type("cache_skipped")
 args = (started.units, started.steps_per_epoch, started.train_size, cached)
 whatif = replay_run(scores, checks, policy, *args)
 estimate, full = recorded_schedule_flops(scores, checks, *args)
@@ -66,9 +67,9 @@ st.caption("Left, what the run did; right, the same recorded changes replayed un
            "thresholds stricter than the recorded ones.")
 left, right = st.columns(2)
 with left:
-    widgets.chart("What happened", None, plots.active_network(scores, drops), "recorded_network")
+    widgets.chart("What happened", None, plots.active_network(scores, drops, chunks), "recorded_network")
 with right:
-    widgets.chart("With these thresholds", None, plots.active_network(whatif.scores, whatif.drops), "replayed")
+    widgets.chart("With these thresholds", None, plots.active_network(whatif.scores, whatif.drops, chunks), "replayed")
 widgets.chart("Forward FLOPs of training", "Measured for the recorded run, and estimated from each unit's FLOPs for "
               "the recorded and the replayed drop schedules (the estimate's error shows in the first two bars). "
               "Conv/matmul FLOPs = 2·MAC.",

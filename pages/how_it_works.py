@@ -40,7 +40,8 @@ if view is not None and not view.table("scores").empty:
     t = thresholds_from_config(view.config)
     widgets.chart(f"{unit}: change, and its two scores", "Top: the unit's change per check and its running peak. "
                   "Bottom: s falls as the change shrinks against its peak; the unit may drop once both scores are "
-                  "under their dashed thresholds.", plots.unit_story(scores, unit, t["tau"], t["kappa"]), "story")
+                  "under their dashed thresholds.", plots.unit_story(scores, unit, t["tau"], t["kappa"],
+                                                                  view.table("chunks")), "story")
 
 st.header("2 · Why only a prefix can be dropped")
 st.markdown(

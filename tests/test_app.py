@@ -5,6 +5,9 @@ traceback."""
 from __future__ import annotations
 
 import json
+import shutil
+import time
+import urllib.error
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,7 @@ from helpers import ROOT, fast_config
 from streamlit.testing.v1 import AppTest
 
 from dashboard import state
+from learndrop import events as ev
 from learndrop.config import PolicyConfig
 from learndrop.runs import RUNS_DIR_ENV, RunStore
 
@@ -193,3 +197,124 @@ def test_a_run_left_running_by_a_dead_process_shows_as_interrupted(runs):
     at = open_page(PAGES[0], run_id)
     assert any("Interrupted" in w.value for w in at.warning)
     assert TRAIN_CHARTS <= chart_keys(at)
+
+
+# --- fine-tuning, streaming, resuming -------------------------------------------------------------------
+def _trained(epochs: int = 2, stop_after_first_epoch: bool = False) -> str:
+    """A real small run through the registry (tiny at width 0.5 on 512 shapes images): it saves model.pt
+    and a checkpoint per epoch; optionally stopped once its first epoch has ended."""
+    registry = state.registry()
+    run_id = registry.submit(fast_config(epochs=epochs, progress_every=1))
+    if stop_after_first_epoch:
+        while registry.view(run_id).table("epochs").empty and registry.is_live(run_id):
+            time.sleep(0.005)
+        registry.stop(run_id)
+    assert registry.wait(run_id, 120)
+    return run_id
+
+
+def _form_column(at: AppTest, key: str):
+    return next(c for c in at.columns if any(w.key == key for w in (*c.selectbox, *c.text_input, *c.number_input)))
+
+
+def test_fine_tune_a_finished_run_on_some_classes_streamed(runs):
+    source = _trained()
+    registry = state.registry()
+    at = open_page()
+    init = at.selectbox(key="f_init")
+    assert init.options[:2] == ["scratch (random weights)", "torchvision pretrained weights (ImageNet)"]
+    label = next(o for o in init.options if source in o)
+    assert "tiny on shapes" in label and "accuracy" in label and "%" in label  # model, data set, accuracy, id
+    init.set_value(source)
+    at.selectbox(key="f_model").set_value("tiny")
+    at.number_input(key="f_width").set_value(0.5)
+    at.text_input(key="f_classes").set_value("5-9")
+    at.number_input(key="f_stream").set_value(2)
+    at.selectbox(key="f_stream_by").set_value("class")
+    at.checkbox(key="f_baseline").uncheck()
+    at.number_input(key="f_epochs").set_value(1)
+    at.button(key="start").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    run_id = at.query_params["run"]
+    config = registry.get(run_id).config
+    assert (config.init_from, config.pretrained, config.classes) == (source, False, (5, 6, 7, 8, 9))
+    assert (config.stream, config.stream_by) == (2, "class")
+    deadline = time.monotonic() + 120  # the backbone is loaded before run_started: then it trains
+    while registry.view(run_id).started is None and registry.is_live(run_id) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert registry.view(run_id).started is not None and registry.get(run_id).error is None
+    registry.stop(run_id)
+
+
+@pytest.mark.parametrize("problem", ["other model", "missing run", "tiny pretrained", "offline pretrained",
+                                     "bad classes"])
+def test_fine_tuning_errors_are_one_line_next_to_the_field_and_nothing_starts(runs, monkeypatch, problem):
+    source = write_fake_run(runs, units=5, epochs=2)  # a resnet56 run
+    (runs.path(source) / "model.pt").write_bytes(b"")  # offered as a source; fits only resnet56 at width 1
+    at = open_page()
+    field, message = "f_init", "start from: "
+    if problem == "other model":  # the form says tiny
+        at.selectbox(key="f_init").set_value(source)
+        message += f"run {source} trained resnet56 at width 1"
+    elif problem == "missing run":  # gone between drawing the form and pressing Start
+        at.selectbox(key="f_init").set_value(source).run()
+        shutil.rmtree(runs.path(source))
+        message += f"there is no run {source}"
+    elif problem == "tiny pretrained":
+        at.selectbox(key="f_init").set_value("pretrained")
+        message = "torchvision has no pretrained weights for tiny"
+    elif problem == "offline pretrained":
+        import torchvision.models._api
+
+        def offline(*args, **kwargs):
+            raise urllib.error.URLError("[Errno -2] Name or service not known")
+
+        monkeypatch.setattr(torchvision.models._api, "load_state_dict_from_url", offline)
+        at.selectbox(key="f_model").set_value("resnet18")
+        at.selectbox(key="f_init").set_value("pretrained")
+        message = "could not get torchvision's pretrained weights"
+    else:
+        field, message = "f_classes", "classes 'five': type class indices like 5-9"
+        at.text_input(key="f_classes").set_value("five")
+    at.button(key="start").click().run()
+    assert not at.exception and state.registry().live_run_ids() == []
+    errors = [e.value for e in _form_column(at, field).error]
+    assert len(errors) == 1 and message in errors[0], errors
+
+
+def test_a_streaming_run_shows_its_chunks_on_the_train_page(runs):
+    run_id = write_fake_run(runs, units=6, epochs=2, checks_per_epoch=2, stream=3)
+    at = open_page(PAGES[0], run_id)
+    assert not at.error and TRAIN_CHARTS | {"chunk_acc"} <= chart_keys(at)
+    spec = charts(at)
+    for key in TRAIN_CHARTS:
+        assert {"chunk 1", "chunk 2", "chunk 3"} <= {a.get("text") for a in spec[key]["layout"]["annotations"]}, key
+    assert [s["x0"] for s in spec["heatmap"]["layout"]["shapes"]] == [0.5, 4.5, 8.5]  # 2 epochs x 2 checks each
+    table = next(t.value for t in at.table if "classes seen" in " ".join(map(str, t.value.columns)))
+    assert table["chunk"].tolist() == ["1 of 3", "2 of 3", "3 of 3"]
+
+
+def test_resume_button_continues_a_stopped_run(runs):
+    registry = state.registry()
+    run_id = _trained(epochs=3, stop_after_first_epoch=True)
+    assert registry.status(run_id) == "stopped"
+    at = open_page(PAGES[0], run_id)
+    assert at.button(key="resume_run").label == "Resume training" and not at.error
+    at.button(key="resume_run").click().run()
+    assert not at.exception and registry.get(run_id).continues
+    assert registry.wait(run_id, 120) and registry.status(run_id) == "completed"
+    assert registry.view(run_id).table("epochs")["epoch"].tolist() == [0, 1, 2]
+    at = open_page(PAGES[0], run_id)  # the completed run: nothing to resume any more
+    assert not [b for b in at.button if b.key == "resume_run"] and not at.error
+
+
+def test_a_stopped_run_without_a_checkpoint_says_why_it_cannot_resume(runs):
+    run_id = write_fake_run(runs, units=5, epochs=2, finished=False)
+    writer_path = runs.path(run_id) / "events.jsonl"
+    with open(writer_path, "a", encoding="utf-8") as f:
+        f.write(ev.to_json(ev.RunFinished(run_id=run_id, epoch=1, step=1, time_s=1.0, status="stopped")) + "\n")
+    (runs.path(run_id) / "process.json").unlink(missing_ok=True)
+    at = open_page(PAGES[0], run_id)
+    assert state.registry().status(run_id) == "stopped"
+    assert not [b for b in at.button if b.key == "resume_run"]
+    assert len(at.error) == 1 and "Cannot resume" in at.error[0].value and "no checkpoint" in at.error[0].value
