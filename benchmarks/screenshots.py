@@ -1,10 +1,12 @@
-"""Screenshots of every page with a finished Quick demo run (and its baseline), at 1280x800.
+"""Screenshots of every page with a finished Quick demo run (and its baseline), and of a streaming run
+with its chunk boundaries, at 1280x800.
 
     .venv/bin/python benchmarks/screenshots.py [--out docs/screenshots] [--runs-dir DIR]
 
 Starts its own streamlit server (a temporary runs folder unless --runs-dir names one that already
-holds a finished demo), runs the Quick demo from the Train page and waits for its baseline, then
-saves what a 1280x800 window shows, scrolled to each part of each page.
+holds a finished demo), runs the Quick demo from the Train page and waits for its baseline, trains a
+streaming run (the demo's data arriving in 3 chunks of new classes) in this process, then saves what a
+1280x800 window shows, scrolled to each part of each page.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 from playwright.sync_api import sync_playwright  # noqa: E402
 from ui_latency import ARGS, CHROMIUM, start_server  # noqa: E402
 
+from learndrop.config import RunConfig  # noqa: E402
 from learndrop.runs import RunStore  # noqa: E402
 
 # page path -> the parts to show, as (file name, element to scroll to the top or None)
@@ -32,6 +35,14 @@ SHOTS = {
     "how_it_works": [("how-it-works", None), ("how-it-works-scores", ".st-key-story"),
                      ("how-it-works-cache", ".st-key-unit_flops")],
 }
+# the streaming run: chunk boundaries on the time axes, and its evaluation after each chunk
+STREAM_SHOTS = {
+    "": [("stream-charts", ".st-key-heatmap"), ("stream-time-flops", ".st-key-epoch_times"),
+         ("stream-chunks", ".st-key-chunk_acc")],
+    "compare": [("stream-compare", None)],
+}
+# the demo's data (10 classes of shapes) arriving in 3 chunks of new classes, each trained 3 epochs
+STREAM_CONFIG = RunConfig(epochs=3, stream=3, stream_by="class", checks_per_epoch=2)
 
 
 def finished_demo(runs: Path) -> str | None:
@@ -42,9 +53,26 @@ def finished_demo(runs: Path) -> str | None:
     return None
 
 
+def finished_stream(runs: Path) -> str:
+    """A completed streaming run in ``runs``, trained here if there is none."""
+    from learndrop.setup import prepare
+    from learndrop.train import train
+
+    store = RunStore(runs)
+    for run_id in store.run_ids():
+        if store.config(run_id).stream > 1 and store.summary(run_id)["status"] == "completed":
+            return run_id
+    writer = store.create(STREAM_CONFIG)
+    try:
+        train(STREAM_CONFIG, [writer], run_id=writer.run_id, run_dir=writer.dir, setup=prepare(STREAM_CONFIG, store))
+    finally:
+        writer.close()
+    return writer.run_id
+
+
 def run_demo(page, url: str) -> str:
     page.goto(url)
-    page.get_by_role("button", name="Start").click()
+    page.get_by_role("button", name="Start", exact=True).click()
     page.wait_for_url("**/?run=*", timeout=60_000)
     # the baseline trains right after the demo; the page stops polling when both are done
     page.get_by_text("Speedup vs baseline").wait_for(timeout=900_000)
@@ -52,13 +80,16 @@ def run_demo(page, url: str) -> str:
     return page.url.split("run=")[1]
 
 
-def shoot(page, url: str, run_id: str, out: Path) -> list[Path]:
+def shoot(page, url: str, run_id: str | None, out: Path, shots: dict = SHOTS) -> list[Path]:
     saved = []
-    for path, parts in SHOTS.items():
-        page.goto(f"{url}/{path}?run={run_id}")
-        page.wait_for_function(f"""() => [...document.querySelectorAll('.js-plotly-plot')].length > 0 &&
-            [...document.querySelectorAll('[class*="st-key-"] .js-plotly-plot')].every(el =>
-                el._fullData && el._fullData.length > 0)""", timeout=120_000)
+    for path, parts in shots.items():
+        page.goto(f"{url}/{path}?run={run_id}" if run_id else f"{url}/{path}")
+        if run_id:
+            page.wait_for_function(f"""() => [...document.querySelectorAll('.js-plotly-plot')].length > 0 &&
+                [...document.querySelectorAll('[class*="st-key-"] .js-plotly-plot')].every(el =>
+                    el._fullData && el._fullData.length > 0)""", timeout=120_000)
+        else:
+            page.get_by_text("Start from").first.wait_for(timeout=60_000)
         page.mouse.move(0, 0)
         time.sleep(1.0)
         for name, anchor in parts:
@@ -88,7 +119,11 @@ def main() -> None:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
                 page = browser.new_page(viewport={"width": 1280, "height": 800})
                 run_id = finished_demo(runs) or run_demo(page, url)
-                for path in shoot(page, url, run_id, args.out):
+                stream_id = finished_stream(runs)
+                shots = [*shoot(page, url, run_id, args.out), *shoot(page, url, stream_id, args.out, STREAM_SHOTS),
+                         *shoot(browser.new_page(viewport={"width": 1280, "height": 800}), url, None, args.out,
+                                {"": [("train-settings", ".st-key-preset")]})]  # a new session: the form open
+                for path in shots:
                     print(path)
                 browser.close()
         finally:

@@ -109,7 +109,7 @@ def test_quick_demo_live_stop_reload_and_every_page(server, browser):
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.goto(server)
     expect(page.get_by_role("heading", name="Train")).to_be_visible(timeout=60_000)
-    page.get_by_role("button", name="Start").click()
+    page.get_by_role("button", name="Start", exact=True).click()
     page.wait_for_url(re.compile(r"\?run="), timeout=30_000)
     run_id = page.url.split("run=")[1]
     mark(f"started {run_id}")
