@@ -16,7 +16,7 @@ A baseline run (policy ``none``) recorded every unit at every check, so replayin
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -78,11 +78,13 @@ def estimate_fwd_flops(unit_fwd: Sequence[int], head_fwd: int, prefix: Sequence[
 
 
 def replay_run(scores: pd.DataFrame, checks: pd.DataFrame, policy: PolicyConfig, units: Sequence[dict],
-               steps_per_epoch: int, train_size: int, cached: bool) -> WhatIf:
-    """Replay a run's recorded changes under ``policy``; ``units`` as in run_started (the head last)."""
+               steps_per_epoch: int, train_size: int, cached: bool,
+               reference_peaks: Mapping[str, float] | None = None) -> WhatIf:
+    """Replay a run's recorded changes under ``policy``; ``units`` as in run_started (the head last),
+    ``reference_peaks`` too (the peaks a fine-tuned run inherited; empty for the others)."""
     names = [u["name"] for u in units[:-1]]
     check_ids, rows = d_rows(scores, names)
-    decisions = replay(names, rows, policy)
+    decisions = replay(names, rows, policy, [reference_peaks[n] for n in names] if reference_peaks else None)
     epoch_of = dict(zip(checks["check"], checks["epoch"])) if not checks.empty else {}
     step_of = dict(zip(checks["check"], checks["step"])) if not checks.empty else {}
     score_rows, drop_rows = _frames(decisions, check_ids, epoch_of, step_of)

@@ -9,11 +9,13 @@ import torch
 from helpers import fast_config
 
 from learndrop import events as ev
+from learndrop import tables
 from learndrop.config import PolicyConfig
 from learndrop.errors import LearnDropError
 from learndrop.loader import ImageBatches, stream_chunks
 from learndrop.setup import prepare
 from learndrop.train import train
+from learndrop.whatif import replay_run
 
 
 def test_stream_chunks_by_order_and_by_class():
@@ -117,6 +119,13 @@ def test_fine_tuning_inherits_each_units_peak_from_the_source_run_scaled_to_this
     assert next(e for e in events if isinstance(e, ev.RunStarted)).reference_peaks == setup.reference_peaks
     for u in first.scores:  # s is measured against the larger of the inherited and the own peak
         assert u["s"] == pytest.approx(u["d"] / max(u["d"], setup.reference_peaks[u["unit"]]))
+
+    # the Threshold explorer replays it through the same policy, with the same inherited peaks
+    recorded = tables.scores_frame(events)
+    started = next(e for e in events if isinstance(e, ev.RunStarted))
+    args = (started.units, started.steps_per_epoch, started.train_size, True)
+    same = replay_run(recorded, tables.checks_frame(events), target.policy, *args, started.reference_peaks)
+    assert same.scores["s"].tolist() == pytest.approx(recorded["s"].tolist(), nan_ok=True)  # NaN once dropped
 
     no_inherit = replace(target, policy=replace(target.policy, inherit_peaks=False))
     assert prepare(no_inherit, store).reference_peaks == {}
