@@ -21,7 +21,7 @@ class PolicyConfig:
     """The drop rule of SPEC §3. Frozen: live changes make a new one (``dataclasses.replace``)."""
 
     name: str = "learndrop"  # learndrop | none (baseline: scores recorded, nothing dropped)
-    tau: float = 0.25  # change score s = d / peak(d) at or below which a unit may drop, in (0, 1]
+    tau: float = 0.4  # change score s = d / peak(d) at or below which a unit may drop, in (0, 1]
     kappa: float = 1.0  # continuation score c = d(t) / d(t - window) at or below which it may drop, > 0
     warmup: int = 1  # checks before any unit can be a candidate
     patience: int = 1  # consecutive candidate checks before a drop

@@ -87,13 +87,14 @@ def test_heatmap_units_top_to_bottom_checks_across_with_drop_markers(small):
 def test_threshold_change_is_marked_on_the_score_charts(small):
     f = frames(small)
     checks = f["checks"].copy()
+    before = checks["tau"].iloc[0]
     checks.loc[checks["check"] >= 5, "tau"] = 0.5
     heat = plots.change_heatmap(f["scores"], f["drops"], checks)
     lines = plots.score_lines(f["scores"], checks, f["drops"])
     assert [s.x0 for s in heat.layout.shapes] == [4.5]
-    assert "tau 0.25→0.5" in heat.layout.annotations[0].text
+    assert f"tau {before:g}→0.5" in heat.layout.annotations[0].text
     tau = next(t for t in lines.data if t.name == "tau")
-    assert list(tau.y)[3:5] == [0.25, 0.5]
+    assert list(tau.y)[3:5] == [before, 0.5]
 
 
 def test_long_runs_are_decimated(big):
