@@ -48,8 +48,9 @@ STREAM_CONFIG = RunConfig(epochs=3, stream=3, stream_by="class", checks_per_epoc
 def finished_demo(runs: Path) -> str | None:
     store = RunStore(runs)
     for run_id in store.run_ids():
-        if "-learndrop-" in run_id and store.summary(run_id)["status"] == "completed":
-            return run_id
+        if ("-learndrop-" in run_id and store.config(run_id).stream == 1
+                and store.summary(run_id)["status"] == "completed"):
+            return run_id  # the newest finished demo-like run that does not stream
     return None
 
 

@@ -92,14 +92,14 @@ def tail_epochs(path: Path, written: dict[int, float], stop: threading.Event) ->
 def epoch_latency(browser, url: str, runs: Path, epochs: int) -> list[float]:
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.goto(url)
-    page.get_by_role("button", name="Start").wait_for(timeout=60_000)
+    page.get_by_role("button", name="Start", exact=True).wait_for(timeout=60_000)
     page.get_by_text("Also train the baseline for comparison").click()  # off: time the Learn&Drop run alone
     page.get_by_label("Epochs").fill(str(epochs))
     page.get_by_label("Epochs").press("Enter")
     time.sleep(1)
     written: dict[int, float] = {}
     stop = threading.Event()
-    page.get_by_role("button", name="Start").click()
+    page.get_by_role("button", name="Start", exact=True).click()
     page.wait_for_url("**/?run=*", timeout=30_000)
     page.evaluate(WATCH_JS)
     run_id = page.url.split("run=")[1]
@@ -186,7 +186,7 @@ def main() -> None:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
                 warm_up = browser.new_page()
                 warm_up.goto(url)  # the server's first script run imports torch; not part of a page's draw
-                warm_up.get_by_role("button", name="Start").wait_for(timeout=120_000)
+                warm_up.get_by_role("button", name="Start", exact=True).wait_for(timeout=120_000)
                 warm_up.close()
                 draws = draw_time(browser, url, big)
                 switches = switch_time(browser, url, small, big)
