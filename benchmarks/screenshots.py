@@ -86,7 +86,7 @@ def shoot(page, url: str, run_id: str | None, out: Path, shots: dict = SHOTS) ->
     for path, parts in shots.items():
         page.goto(f"{url}/{path}?run={run_id}" if run_id else f"{url}/{path}")
         if run_id:
-            page.wait_for_function(f"""() => [...document.querySelectorAll('.js-plotly-plot')].length > 0 &&
+            page.wait_for_function("""() => [...document.querySelectorAll('.js-plotly-plot')].length > 0 &&
                 [...document.querySelectorAll('[class*="st-key-"] .js-plotly-plot')].every(el =>
                     el._fullData && el._fullData.length > 0)""", timeout=120_000)
         else:

@@ -284,7 +284,8 @@ def bench(scenario: str = "scratch", quick: bool = False, repeats: int = 1, data
     if scenario not in SCENARIOS:
         raise LearnDropError(f"unknown scenario {scenario!r}; choose one of: {', '.join(SCENARIOS)}")
     root = data_root or _default_root()
-    pairs = [p for p in SCENARIOS[scenario]["quick" if quick else "full"] if not only or only.lower() in p.label.lower()]
+    pairs = [p for p in SCENARIOS[scenario]["quick" if quick else "full"]
+             if not only or only.lower() in p.label.lower()]
     if not pairs:
         raise LearnDropError(f"no pair matches {only!r}")
     policy = policy or PolicyConfig()

@@ -50,7 +50,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (default %(default)s)")
-    p.add_argument("--lr-schedule", default=d.lr_schedule, help="constant, cosine, onecycle or wsd (default %(default)s)")
+    p.add_argument("--lr-schedule", default=d.lr_schedule,
+                   help="constant, cosine, onecycle or wsd (default %(default)s)")
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
     p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
     p.add_argument("--policy", default=dp.name, help=f"{' or '.join(POLICIES)} (default %(default)s)")

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import events as ev
+from .checkpoint import FILENAME as CHECKPOINT
 from .compare import find_baseline
 from .config import PolicyConfig, RunConfig
 from .control import TrainingControl
-from .checkpoint import FILENAME as CHECKPOINT
 from .errors import LearnDropError
 from .runs import RunStore, iter_new_events, validate_run_id
 from .view import RunView

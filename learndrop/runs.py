@@ -122,7 +122,8 @@ class RunStore:
         """Newest first (ids start with their creation time)."""
         if not self.root.is_dir():
             return []
-        ids = [p.name for p in self.root.iterdir() if RUN_ID_PATTERN.fullmatch(p.name) and (p / "config.json").is_file()]
+        ids = [p.name for p in self.root.iterdir()
+               if RUN_ID_PATTERN.fullmatch(p.name) and (p / "config.json").is_file()]
         return sorted(ids, reverse=True)
 
     def config(self, run_id: str) -> RunConfig:

@@ -21,8 +21,7 @@ from . import events as ev
 from .checkpoint import save_checkpoint
 from .config import PolicyConfig, RunConfig
 from .control import TrainingControl
-from .dropping import (ActivationCache, augmented_views, freeze_units, param_groups, set_train_mode,
-                       trainable_parameters)
+from .dropping import ActivationCache, augmented_views, freeze_units, param_groups, set_train_mode, trainable_parameters
 from .errors import LearnDropError
 from .flops import StepFlops, measure_step_flops
 from .loader import CROP_PADDING, ImageBatches, Normalizer, epoch_batches, stream_chunks
@@ -32,7 +31,6 @@ from .policy import step as policy_step
 from .scores import relative_changes, snapshot
 from .setup import EVAL_BATCH, Setup, evaluate, prepare
 from .summary import summarize
-
 
 MIN_LR_FACTOR = 0.01  # the lr normalisation never scales d up more than 100x (the end of a decay to 0)
 

@@ -2,9 +2,11 @@
 
 The replay uses the very code the training loop uses. Its forward FLOPs are an estimate from the
 per-unit FLOPs of ``run_started``: before a drop every image costs the full network; once a prefix is
-dropped and cached, it costs the suffix only, plus one pass of the newly dropped units over the
-training set to build the cache. Without a cache (turned off, or over its cap) the prefix still runs
-forward under no_grad, so forward FLOPs are not saved at all. Augmentation keeps the cache: it then
+dropped and cached, it costs the suffix only, plus what the cache costs as the training loop builds it:
+one pass of the prefix over the data the run has (for a streaming run, each chunk as it arrives),
+and one pass of newly dropped units over the rows already cached when the prefix grows. Without a
+cache (turned off, or over its cap) the prefix still runs forward under no_grad, so forward FLOPs are
+not saved at all. Augmentation keeps the cache: it then
 holds a fixed set of exact augmented views of every image (crops and mirror images, see
 ``dropping.ActivationCache``), and building it costs one pass of the prefix per view; the estimate
 counts one pass, so for an augmented run it is somewhat low (the explorer shows it next to the
@@ -16,11 +18,14 @@ A baseline run (policy ``none``) recorded every unit at every check, so replayin
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 
+from . import events as ev
 from .config import PolicyConfig
 from .policy import Decision, replay
 from .summary import reduction_pct
@@ -57,45 +62,86 @@ def prefix_fwd_costs(unit_fwd: Sequence[int]) -> list[int]:
     return out
 
 
+@dataclass(frozen=True)
+class DataChunk:
+    """Training data as it arrived: all of it at once, or one chunk of a streaming run."""
+    start_step: int  # steps trained before it arrived
+    images: int
+    steps_per_epoch: int
+
+
+def data_chunks(started: ev.RunStarted, chunks: pd.DataFrame) -> list[DataChunk]:
+    """The run's training data as it arrived (``chunks`` as tables.chunks_frame; empty unless streaming)."""
+    if chunks.empty:
+        return [DataChunk(0, started.train_size, started.steps_per_epoch)]
+    batch = started.config["batch_size"]
+    return [DataChunk(int(c.step), int(c.images), math.ceil(int(c.images) / batch)) for c in chunks.itertuples()]
+
+
+def intervals(check_steps: Sequence[int], data: Sequence[DataChunk]) -> tuple[list[float], list[int]]:
+    """Images trained between consecutive checks (the first from the start), and the chunk they came from.
+
+    Checks fall inside epochs (the last at an epoch's last step), so an interval never spans two chunks."""
+    starts = [c.start_step for c in data]
+    images, chunk_of, previous = [], [], 0
+    for step in check_steps:
+        i = max(0, bisect_left(starts, step) - 1)  # the last chunk that started before this step
+        images.append((step - previous) * data[i].images / max(1, data[i].steps_per_epoch))
+        chunk_of.append(i)
+        previous = step
+    return images, chunk_of
+
+
 def estimate_fwd_flops(unit_fwd: Sequence[int], head_fwd: int, prefix: Sequence[int], images: Sequence[float],
-                       cached: bool, train_size: int) -> tuple[int, int]:
+                       cached: bool, chunk_of: Sequence[int], chunk_images: Sequence[int]) -> tuple[int, int]:
     """(forward FLOPs, full-network forward FLOPs) of training.
 
     ``prefix[i]`` is the dropped prefix length while the ``images[i]`` images of interval i are trained
-    (interval i ends at check i+1); ``unit_fwd`` are per-image forward FLOPs of the units.
+    (interval i ends at check i+1), drawn from data chunk ``chunk_of[i]`` of ``chunk_images[c]`` images;
+    ``unit_fwd`` are per-image forward FLOPs of the units. The cache grows as the training loop grows it:
+    the newly dropped units over the rows it holds when the prefix grows, the whole prefix over a chunk
+    it does not hold yet.
     """
     costs = prefix_fwd_costs(unit_fwd)
     full = costs[-1] + head_fwd
     total = base = 0.0
-    built = 0  # prefix length the cache holds
-    for k, n in zip(prefix, images):
+    built, rows, held = 0, 0, set()  # prefix length the cache holds, its rows, the chunks among them
+    for k, n, c in zip(prefix, images, chunk_of):
         base += full * n
         if cached and k > built:
-            total += (costs[k] - costs[built]) * train_size  # extend the cache by the newly dropped units
+            total += (costs[k] - costs[built]) * rows  # extend the cached rows by the newly dropped units
             built = k
+        if cached and k > 0 and c not in held:
+            total += costs[k] * chunk_images[c]  # the chunk's rows through the whole prefix
+            rows += chunk_images[c]
+            held.add(c)
         total += (full - (costs[k] if cached else 0)) * n
     return int(total), int(base)
 
 
 def replay_run(scores: pd.DataFrame, checks: pd.DataFrame, policy: PolicyConfig, units: Sequence[dict],
-               steps_per_epoch: int, train_size: int, cached: bool,
+               data: Sequence[DataChunk], cached: bool,
                reference_peaks: Mapping[str, float] | None = None) -> WhatIf:
     """Replay a run's recorded changes under ``policy``; ``units`` as in run_started (the head last),
-    ``reference_peaks`` too (the peaks a fine-tuned run inherited; empty for the others)."""
+    ``data`` as ``data_chunks`` gives it, ``reference_peaks`` as in run_started (the peaks a fine-tuned run
+    inherited; empty for the others)."""
     names = [u["name"] for u in units[:-1]]
     check_ids, rows = d_rows(scores, names)
     decisions = replay(names, rows, policy, [reference_peaks[n] for n in names] if reference_peaks else None)
     epoch_of = dict(zip(checks["check"], checks["epoch"])) if not checks.empty else {}
     step_of = dict(zip(checks["check"], checks["step"])) if not checks.empty else {}
     score_rows, drop_rows = _frames(decisions, check_ids, epoch_of, step_of)
-    # images trained between checks, and the prefix dropped while they were trained
-    steps = [step_of.get(c, 0) for c in check_ids]
-    images = [(b - a) / max(1, steps_per_epoch) * train_size for a, b in zip([0, *steps[:-1]], steps)]
     prefix = [0] + [sum(1 for s in d.scores if s.state == "dropped") for d in decisions[:-1]]
-    fwd, base = estimate_fwd_flops([u["fwd_flops"] for u in units[:-1]], units[-1]["fwd_flops"], prefix, images,
-                                   cached, train_size)
+    fwd, base = _schedule_flops(units, prefix, [step_of.get(c, 0) for c in check_ids], data, cached)
     return WhatIf(pd.DataFrame(score_rows, columns=SCORE_COLUMNS), pd.DataFrame(drop_rows, columns=DROP_COLUMNS),
                   fwd, base)
+
+
+def _schedule_flops(units: Sequence[dict], prefix: Sequence[int], check_steps: Sequence[int],
+                    data: Sequence[DataChunk], cached: bool) -> tuple[int, int]:
+    images, chunk_of = intervals(check_steps, data)
+    return estimate_fwd_flops([u["fwd_flops"] for u in units[:-1]], units[-1]["fwd_flops"], prefix, images, cached,
+                              chunk_of, [c.images for c in data])
 
 
 def _frames(decisions: Sequence[Decision], check_ids: Sequence[int], epoch_of: dict, step_of: dict
@@ -113,15 +159,11 @@ def _frames(decisions: Sequence[Decision], check_ids: Sequence[int], epoch_of: d
 
 
 def recorded_schedule_flops(scores: pd.DataFrame, checks: pd.DataFrame, units: Sequence[dict],
-                            steps_per_epoch: int, train_size: int, cached: bool) -> tuple[int, int]:
+                            data: Sequence[DataChunk], cached: bool) -> tuple[int, int]:
     """The same estimate for what the run actually dropped (to calibrate the estimate against the measurement)."""
     if scores.empty:
         return 0, 0
     dropped = scores.assign(is_dropped=scores["state"] == "dropped").groupby("check")["is_dropped"].sum()
-    check_ids = [int(c) for c in dropped.index]
     step_of = dict(zip(checks["check"], checks["step"]))
-    steps = [step_of.get(c, 0) for c in check_ids]
-    images = [(b - a) / max(1, steps_per_epoch) * train_size for a, b in zip([0, *steps[:-1]], steps)]
     prefix = [0] + [int(v) for v in dropped.tolist()[:-1]]
-    return estimate_fwd_flops([u["fwd_flops"] for u in units[:-1]], units[-1]["fwd_flops"], prefix, images, cached,
-                              train_size)
+    return _schedule_flops(units, prefix, [step_of.get(int(c), 0) for c in dropped.index], data, cached)

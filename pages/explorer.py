@@ -9,7 +9,7 @@ from learndrop import plots
 from learndrop.compare import run_label
 from learndrop.config import PolicyConfig
 from learndrop.presets import thresholds_from_config
-from learndrop.whatif import recorded_schedule_flops, replay_run
+from learndrop.whatif import data_chunks, recorded_schedule_flops, replay_run
 
 state.require_app()
 st.title("Threshold explorer")
@@ -50,7 +50,7 @@ scores, checks, drops, units, chunks = (view.table(n) for n in ("scores", "check
 started, summary = view.started, view.summary()
 # the cache also serves augmented runs (a fixed set of exact views per image): off only when turned off or too big
 cached = bool(view.config.get("cache", True)) and not view.of_type("cache_skipped")
-args = (started.units, started.steps_per_epoch, started.train_size, cached)
+args = (started.units, data_chunks(started, chunks), cached)
 whatif = replay_run(scores, checks, policy, *args, started.reference_peaks)
 estimate, full = recorded_schedule_flops(scores, checks, *args)
 

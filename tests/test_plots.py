@@ -14,7 +14,7 @@ from learndrop import plots, tables
 from learndrop.compare import compare_table, export_json, find_baseline, flops_speedup, run_label, time_speedup
 from learndrop.config import PolicyConfig
 from learndrop.view import RunView, progress_status
-from learndrop.whatif import estimate_fwd_flops, recorded_schedule_flops, replay_run
+from learndrop.whatif import DataChunk, data_chunks, estimate_fwd_flops, intervals, recorded_schedule_flops, replay_run
 
 
 def make_view(units=6, epochs=8, checks=2, finished=True, policy="learndrop") -> RunView:
@@ -35,7 +35,8 @@ def big() -> RunView:
 
 
 def frames(view: RunView) -> dict[str, pd.DataFrame]:
-    return {name: view.table(name) for name in ("scores", "drops", "checks", "epochs", "progress", "units", "log")}
+    return {name: view.table(name) for name in ("scores", "drops", "checks", "epochs", "progress", "units", "log",
+                                                "chunks")}
 
 
 def all_figures(view: RunView) -> dict[str, go.Figure]:
@@ -168,19 +169,35 @@ def test_event_log_and_checks_tables(small):
 
 # --- what-if replay ------------------------------------------------------------------------------------
 def test_estimate_fwd_flops_by_hand():
-    # units 10, 20, 30 FLOPs per image, head 5: the full network is 65 per image
+    # units 10, 20, 30 FLOPs per image, head 5: the full network is 65 per image; one chunk of 100 images
     # interval 1, nothing dropped:                65 x 100            = 6500
     # interval 2, unit 1 dropped and cached:      10 x 100 (build) + 55 x 100 = 6500
     # interval 3, units 1-2 dropped, cache grown: 20 x 100 (extend) + 35 x 100 = 5500
-    assert estimate_fwd_flops([10, 20, 30], 5, [0, 1, 2], [100, 100, 100], True, 100) == (18_500, 19_500)
+    one_chunk = ([0, 0, 0], [100])
+    assert estimate_fwd_flops([10, 20, 30], 5, [0, 1, 2], [100, 100, 100], True, *one_chunk) == (18_500, 19_500)
     # without a cache the prefix still runs forward (under no_grad): nothing saved
-    assert estimate_fwd_flops([10, 20, 30], 5, [0, 1, 2], [100, 100, 100], False, 100) == (19_500, 19_500)
+    assert estimate_fwd_flops([10, 20, 30], 5, [0, 1, 2], [100, 100, 100], False, *one_chunk) == (19_500, 19_500)
+
+
+def test_estimate_fwd_flops_of_a_stream_by_hand():
+    # the same network, data in two chunks of 100 images, one interval of 100 images each:
+    # chunk 0, nothing dropped:                    65 x 100                      = 6500
+    # chunk 0, unit 1 dropped: cache chunk 0       10 x 100 + 55 x 100           = 6500
+    # chunk 1 arrives, unit 1 dropped: add it      10 x 100 + 55 x 100           = 6500
+    # chunk 1, units 1-2: extend both chunks' rows 20 x 200 + 35 x 100           = 7500
+    streamed = estimate_fwd_flops([10, 20, 30], 5, [0, 1, 1, 2], [100] * 4, True, [0, 0, 1, 1], [100, 100])
+    assert streamed == (27_000, 26_000)  # the cache costs more than this short stream saves
+
+
+def test_intervals_count_images_per_chunk():
+    data = [DataChunk(0, 100, 4), DataChunk(8, 30, 1)]  # 2 epochs of 4 steps, then 30 images in one step
+    assert intervals([2, 4, 8, 9, 10], data) == ([50.0, 50.0, 100.0, 30.0, 30.0], [0, 0, 0, 1, 1])
 
 
 def test_replay_with_the_recorded_thresholds_reproduces_the_run(small):
     f = frames(small)
     started = small.started
-    args = (started.units, started.steps_per_epoch, started.train_size, True)
+    args = (started.units, data_chunks(started, f["chunks"]), True)
     same = replay_run(f["scores"], f["checks"], PolicyConfig(), *args)
     assert same.drops[["unit", "check"]].values.tolist() == f["drops"][["unit", "check"]].values.tolist()
     assert same.fwd_flops == recorded_schedule_flops(f["scores"], f["checks"], *args)[0]
@@ -196,7 +213,7 @@ def test_replaying_a_baseline_is_exact():
     f = frames(base)
     assert f["drops"].empty and f["scores"]["d"].notna().all()  # every unit measured at every check
     started = base.started
-    args = (started.units, started.steps_per_epoch, started.train_size, True)
+    args = (started.units, data_chunks(started, f["chunks"]), True)
     never = replay_run(f["scores"], f["checks"], PolicyConfig(tau=0.01, kappa=0.05), *args)
     assert never.drops.empty and never.fwd_reduction_pct == 0
     some = replay_run(f["scores"], f["checks"], PolicyConfig(), *args)

@@ -14,8 +14,9 @@ from learndrop.config import PolicyConfig
 from learndrop.errors import LearnDropError
 from learndrop.loader import ImageBatches, stream_chunks
 from learndrop.setup import prepare
+from learndrop.summary import summarize
 from learndrop.train import train
-from learndrop.whatif import replay_run
+from learndrop.whatif import data_chunks, recorded_schedule_flops, replay_run
 
 
 def test_stream_chunks_by_order_and_by_class():
@@ -68,6 +69,11 @@ def test_dropped_prefix_stays_dropped_and_the_cache_grows_by_the_new_chunk_only(
     assert all(b.extended_rows == 0 and b.units == len(drops) for b in builds)
     later = [e.active_units for e in events if isinstance(e, ev.EpochEnded) and e.epoch >= 3]
     assert later and set(later) == {1}  # still dropped in chunks 1 and 2
+    # the Threshold explorer's estimate of this schedule (cache grown chunk by chunk) is the measured figure
+    started = next(e for e in events if isinstance(e, ev.RunStarted))
+    estimate, _ = recorded_schedule_flops(tables.scores_frame(events), tables.checks_frame(events), started.units,
+                                          data_chunks(started, tables.chunks_frame(events)), True)
+    assert estimate == pytest.approx(summarize(events)["fwd_flops"], rel=1e-6)
 
 
 def test_init_from_loads_the_backbone_and_replaces_the_head(store):
@@ -123,7 +129,7 @@ def test_fine_tuning_inherits_each_units_peak_from_the_source_run_scaled_to_this
     # the Threshold explorer replays it through the same policy, with the same inherited peaks
     recorded = tables.scores_frame(events)
     started = next(e for e in events if isinstance(e, ev.RunStarted))
-    args = (started.units, started.steps_per_epoch, started.train_size, True)
+    args = (started.units, data_chunks(started, tables.chunks_frame(events)), True)
     same = replay_run(recorded, tables.checks_frame(events), target.policy, *args, started.reference_peaks)
     assert same.scores["s"].tolist() == pytest.approx(recorded["s"].tolist(), nan_ok=True)  # NaN once dropped
 

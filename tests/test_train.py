@@ -5,14 +5,13 @@ from __future__ import annotations
 import threading
 
 import pytest
+from helpers import fast_config
 
 from learndrop import events as ev
 from learndrop.config import PolicyConfig
 from learndrop.control import TrainingControl
 from learndrop.errors import LearnDropError
 from learndrop.train import lr_at, prepare, train
-
-from helpers import fast_config
 
 
 def record(config, control=None, **kw):
