@@ -164,7 +164,9 @@ def run_pair(pair: Pair, root: str, repeats: int, store: RunStore, policy: Polic
     data = (train_data, test_data)
     init_from = None
     if pair.pretrain is not None:
-        pre = _config(pair, root, PolicyConfig(name="none"), overrides, **pair.pretrain)
+        # the pre-training keeps its own epochs: an --epochs override is about the fine-tuning
+        pre_overrides = {k: v for k, v in (overrides or {}).items() if k != "epochs"}
+        pre = _config(pair, root, PolicyConfig(name="none"), pre_overrides, **pair.pretrain)
         log(f"  pre-training {pre.model} on classes {pre.classes} for {pre.epochs} epochs")
         init_from = _run(pre, data, store).summary["run_id"]
     result = PairResult(pair)

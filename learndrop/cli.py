@@ -232,7 +232,7 @@ def cmd_bench(a: argparse.Namespace) -> int:
 
     policy = PolicyConfig(tau=a.tau, kappa=a.kappa, warmup=a.warmup, patience=a.patience, window=a.window,
                           measure=a.measure, lr_normalized=a.lr_normalized, inherit_peaks=a.inherit_peaks)
-    overrides = {"checks_per_epoch": a.checks_per_epoch} if a.checks_per_epoch else {}
+    overrides = {k: v for k, v in (("checks_per_epoch", a.checks_per_epoch), ("epochs", a.epochs)) if v is not None}
     bench(a.scenario, quick=a.quick, repeats=a.repeats, data_root=a.data_root, only=a.only, policy=policy,
           overrides=overrides)
     return 0
@@ -265,6 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr-normalized", action=argparse.BooleanOptionalAction, default=dp.lr_normalized)
     p.add_argument("--inherit-peaks", action=argparse.BooleanOptionalAction, default=dp.inherit_peaks)
     p.add_argument("--checks-per-epoch", type=int, default=None)
+    p.add_argument("--epochs", type=int, default=None, help="train every pair this many epochs (fine-tuning: "
+                   "the fine-tuning; its pre-training keeps its own)")
     p.set_defaults(func=cmd_bench)
     p = sub.add_parser("show", help="one run: its summary, epochs and drops")
     p.add_argument("run_id")

@@ -54,7 +54,7 @@ def test_a_tiny_benchmark_end_to_end(tmp_path, monkeypatch):
                                       batch_size=64, lr=0.05, augment=False, checks_per_epoch=2, device="cpu"))
     monkeypatch.setitem(bench.SCENARIOS, "scratch", {"full": [pair], "quick": [pair]})
     report = bench.bench("scratch", quick=True, out_dir=tmp_path / "results",
-                         policy=PolicyConfig(tau=0.9, kappa=10.0), log=lambda _: None)
+                         policy=PolicyConfig(tau=0.9, kappa=10.0), overrides={"epochs": 3}, log=lambda _: None)
     files = sorted(p.name for p in (tmp_path / "results").iterdir())
     assert len(files) == 2 and files[0].endswith(".json") and files[1].endswith(".md")
     written = json.loads((tmp_path / "results" / files[0]).read_text())
@@ -64,6 +64,7 @@ def test_a_tiny_benchmark_end_to_end(tmp_path, monkeypatch):
                 "data_loading_pct"):
         assert key in row
     assert row["scenario"] == "scratch" and row["model"] == "tiny" and row["dropped"]
+    assert row["epochs"] == 3  # the override, not the pair's 4
     assert row["fwd_flops_reduction_pct"] > 0 and report["machine"]["cpus"] >= 1
     runs = tmp_path / "runs"
     assert {row["runs"]["base"][0], row["runs"]["ld"][0], row["runs"]["plain"][0]} <= {p.name for p in runs.iterdir()}
