@@ -292,6 +292,8 @@ def test_a_streaming_run_shows_its_chunks_on_the_train_page(runs):
     assert [s["x0"] for s in spec["heatmap"]["layout"]["shapes"]] == [0.5, 4.5, 8.5]  # 2 epochs x 2 checks each
     table = next(t.value for t in at.table if "classes seen" in " ".join(map(str, t.value.columns)))
     assert table["chunk"].tolist() == ["1 of 3", "2 of 3", "3 of 3"]
+    at = open_page(PAGES[2], run_id)  # the Threshold explorer replays it, chunk by chunk
+    assert not at.exception and not at.error and "chunk 1" in str(charts(at)["recorded_network"]["layout"])
 
 
 def test_resume_button_continues_a_stopped_run(runs):
