@@ -6,11 +6,10 @@ dropped and cached, it costs the suffix only, plus what the cache costs as the t
 one pass of the prefix over the data the run has (for a streaming run, each chunk as it arrives),
 and one pass of newly dropped units over the rows already cached when the prefix grows. Without a
 cache (turned off, or over its cap) the prefix still runs forward under no_grad, so forward FLOPs are
-not saved at all. Augmentation keeps the cache: it then
-holds a fixed set of exact augmented views of every image (crops and mirror images, see
-``dropping.ActivationCache``), and building it costs one pass of the prefix per view; the estimate
-counts one pass, so for an augmented run it is somewhat low (the explorer shows it next to the
-measured FLOPs).
+not saved at all. Augmentation keeps the cache: it then holds a fixed set of exact augmented views of
+every image (crops and mirror images, see ``dropping.ActivationCache``), and building it costs one
+pass of the prefix per view; the estimate counts one pass, so for an augmented run it is somewhat low
+(the explorer shows it next to the measured FLOPs).
 
 A unit the recorded run dropped has no change recorded afterwards; the replay counts it as not moving.
 A baseline run (policy ``none``) recorded every unit at every check, so replaying it is exact.
