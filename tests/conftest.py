@@ -19,3 +19,11 @@ def small_net() -> UnitNetwork:
 @pytest.fixture
 def store(tmp_path: Path) -> RunStore:
     return RunStore(tmp_path / "runs")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item (``item.rep_call``), for fixtures that act on a failure."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
