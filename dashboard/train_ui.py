@@ -42,7 +42,7 @@ def _set_fields(fields: dict, thresholds: dict | None = None) -> None:
         kind = type(QUICK_DEMO[name])  # number inputs refuse a value of another type than their bounds
         st.session_state[f"f_{name}"] = kind(value) if kind in (int, float, bool) else value
     for name, value in (thresholds or {}).items():
-        st.session_state[f"t_{name}"] = value
+        st.session_state[f"t_{name}"] = st.session_state[f"_sent_t_{name}"] = value
 
 
 def _apply_preset() -> None:
@@ -82,6 +82,8 @@ def _start() -> None:
     ss["_form_error"] = None
     run_id = state.registry().submit(config, with_baseline=bool(fields["baseline"]))
     ss["_fields_of"] = run_id
+    for name in THRESHOLDS:  # the run starts with the sliders' values
+        ss[f"_sent_t_{name}"] = ss[f"t_{name}"]
     state.select(run_id)
 
 
@@ -162,13 +164,30 @@ def start_from_choices(current: str | None) -> dict[str, str]:
 
 
 # --- thresholds and buttons ---------------------------------------------------------------------------
-def _thresholds_changed(name: str) -> None:
-    run_id, reg = state.selected(), state.registry()
-    if run_id and reg.is_live(run_id):
-        try:
-            reg.set_thresholds(run_id, **{name: st.session_state[f"t_{name}"]})
-        except LearnDropError as exc:
-            st.session_state["_threshold_error"] = str(exc)
+def sync_thresholds(run_id: str | None) -> None:
+    """Send the live run the sliders this session moved since it last sent them.
+
+    Called from the sliders' on_change and again on every script and fragment run: Streamlit can skip
+    a widget's callback when its change arrives while a run_every fragment reruns, so the callback alone
+    could lose a move. Sliders another session moved on the same run are left alone (nothing moved here).
+    """
+    ss, reg = st.session_state, state.registry()
+    if not run_id or not reg.is_live(run_id):
+        return
+    moved = {name: ss[f"t_{name}"] for name in THRESHOLDS
+             if f"t_{name}" in ss and f"_sent_t_{name}" in ss and ss[f"t_{name}"] != ss[f"_sent_t_{name}"]}
+    if not moved:
+        return
+    try:
+        reg.set_thresholds(run_id, **moved)
+    except LearnDropError as exc:
+        ss["_threshold_error"] = str(exc)
+    for name, value in moved.items():  # sent, or refused with its reason: either way not sent again
+        ss[f"_sent_t_{name}"] = value
+
+
+def _thresholds_changed() -> None:
+    sync_thresholds(state.selected())
 
 
 def _steer(action, run_id: str) -> None:
@@ -212,16 +231,15 @@ def controls(run_id: str | None) -> None:
         live = run_id is not None and reg.is_live(run_id)
         c, ss = st.columns(4), st.session_state
         c[0].slider("tau (change score ≤)", 0.01, 1.0, step=0.01, key="t_tau", on_change=_thresholds_changed,
-                    args=("tau",), help="A unit may drop when its change is at most this share of its peak change.")
+                    help="A unit may drop when its change is at most this share of its peak change.")
         # the upper ends stretch to a run's own larger values
         c[1].slider("kappa (continuation ≤)", 0.05, max(3.0, float(ss["t_kappa"])), step=0.05, key="t_kappa",
-                    on_change=_thresholds_changed, args=("kappa",),
-                    help="…and its change is not growing: d(t)/d(t−w) at most kappa.")
+                    on_change=_thresholds_changed, help="…and its change is not growing: d(t)/d(t−w) at most kappa.")
         c[2].slider("warm-up (checks)", 0, max(20, int(ss["t_warmup"])), step=1, key="t_warmup",
-                    on_change=_thresholds_changed, args=("warmup",), help="Checks before any unit may drop.")
+                    on_change=_thresholds_changed, help="Checks before any unit may drop.")
         c[3].slider("patience (checks)", 1, max(10, int(ss["t_patience"])), step=1, key="t_patience",
-                    on_change=_thresholds_changed, args=("patience",),
-                    help="Consecutive checks a unit must meet the rule before it drops.")
+                    on_change=_thresholds_changed, help="Consecutive checks a unit must meet the rule before it drops.")
+        sync_thresholds(run_id)  # a move whose callback Streamlit skipped
         st.caption("**Live:** moving a slider changes what this run drops from its next check; the charts mark "
                    "the moment with a dashed line." if live else "These thresholds apply to the next run you start.")
         if err := st.session_state.pop("_threshold_error", None):

@@ -28,6 +28,7 @@ def live_panel() -> None:
     if run_id is None:
         st.info("No run selected: choose a preset above and press **Start**, or pick a recorded run in the sidebar.")
         return
+    train_ui.sync_thresholds(run_id)  # a slider move whose callback was skipped reaches the run here
     try:
         train_ui.panel(run_id)
     except LearnDropError as exc:  # one line, never a traceback (the fragment reruns outside app.py)

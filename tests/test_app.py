@@ -132,6 +132,22 @@ def test_sliders_stop_and_pause_reach_the_live_run(live):
     assert not at.exception
 
 
+def test_a_slider_move_whose_callback_was_skipped_still_reaches_the_run(live, monkeypatch):
+    """Streamlit can skip a widget's on_change when the change lands while a run_every fragment reruns."""
+    from dashboard import train_ui
+
+    registry = state.registry()
+    at = open_page(PAGES[0], live)
+    monkeypatch.setattr(train_ui, "_thresholds_changed", lambda: None)  # the callback is lost
+    at.run()
+    at.slider(key="t_tau").set_value(0.7).run()
+    assert registry.policy(live).tau == 0.7  # sent by the script run itself
+    registry.set_thresholds(live, kappa=2.0)  # another session moves kappa on the same run
+    at.run()
+    assert registry.policy(live).kappa == 2.0 and registry.policy(live).tau == 0.7  # not moved here: left alone
+    assert not at.exception and not at.error
+
+
 def test_stop_of_a_run_that_ended_meanwhile_is_one_line(live):
     """A Stop or Pause button drawn while the run was live, clicked after it ended."""
     from dashboard.train_ui import _steer
