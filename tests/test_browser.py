@@ -20,6 +20,9 @@ from pathlib import Path
 import pytest
 from helpers import ROOT
 
+from learndrop import events as ev
+from learndrop.runs import RunStore
+
 CHROMIUM = shutil.which("chromium") or next((p for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser")
                                              if Path(p).is_file()), None)
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -108,12 +111,14 @@ def no_exceptions(page) -> None:
     assert page.locator("[data-testid=stException]").count() == 0
 
 
-def recorded(runs: Path, run_id: str, event_type: str, timeout_s: float) -> bool:
-    """Whether the run's own events.jsonl (the server writes it) records an event of this type in time."""
-    path, deadline = runs / run_id / "events.jsonl", time.monotonic() + timeout_s
+def thresholds_reached(runs: Path, run_id: str, timeout_s: float, **expected: float) -> bool:
+    """Whether the run itself (its events.jsonl, read by the run store) recorded thresholds changed to
+    ``expected`` in time."""
+    store, deadline = RunStore(runs), time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if path.is_file() and f'"type":"{event_type}"' in path.read_text().replace('": "', '":"'):
-            return True
+        for e in store.events(run_id).events if store.exists(run_id) else []:
+            if isinstance(e, ev.ThresholdsChanged) and all(e.new.get(k) == v for k, v in expected.items()):
+                return True
         time.sleep(0.2)
     return False
 
@@ -161,8 +166,8 @@ def test_quick_demo_live_stop_reload_and_every_page(server, runs, browser, page_
 
     # the change reached the run (its next check records it), the event log shows the drops with their
     # reason, and the charts mark the moment of the change
-    reached = recorded(runs, run_id, "thresholds_changed", TRAINING_TIMEOUT_MS / 1000)
-    assert reached, "the slider change never reached the run"
+    reached = thresholds_reached(runs, run_id, TRAINING_TIMEOUT_MS / 1000, tau=1.0, kappa=3.0)
+    assert reached, "the slider moves never reached the run"
     mark("threshold change recorded by the run")
     expect(page.get_by_text(re.compile(r"dropped: change \d")).first).to_be_visible(timeout=TRAINING_TIMEOUT_MS)
     page.wait_for_function(r"""() => { const el = document.querySelector('.st-key-heatmap .js-plotly-plot');
