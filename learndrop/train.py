@@ -21,14 +21,14 @@ from . import events as ev
 from .checkpoint import save_checkpoint
 from .config import PolicyConfig, RunConfig
 from .control import TrainingControl
-from .dropping import ActivationCache, augmented_views, freeze_units, param_groups, set_train_mode, trainable_parameters
+from .method.dropping import ActivationCache, augmented_views, freeze_units, param_groups, set_train_mode, trainable_parameters
 from .errors import LearnDropError
-from .flops import StepFlops, measure_step_flops
+from .method.flops import StepFlops, measure_step_flops
 from .loader import CROP_PADDING, ImageBatches, Normalizer, epoch_batches, stream_chunks
 from .models import UnitNetwork
-from .policy import PolicyState, initial_state
-from .policy import step as policy_step
-from .scores import relative_changes, snapshot
+from .method.policy import PolicyState, initial_state
+from .method.policy import step as policy_step
+from .method.scores import relative_changes, snapshot
 from .setup import EVAL_BATCH, Setup, evaluate, prepare
 from .summary import summarize
 

@@ -26,7 +26,7 @@ import pandas as pd
 
 from . import events as ev
 from .config import PolicyConfig
-from .policy import Decision, replay
+from .method.policy import Decision, replay
 from .summary import reduction_pct
 from .tables import DROP_COLUMNS, SCORE_COLUMNS
 

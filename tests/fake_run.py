@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from learndrop import events as ev
 from learndrop.config import PolicyConfig, RunConfig
-from learndrop.policy import initial_state, step
+from learndrop.method.policy import initial_state, step
 from learndrop.runs import RunStore
 
 

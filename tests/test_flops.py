@@ -7,7 +7,7 @@ gradient, the latter only when the input needs a gradient.
 
 from __future__ import annotations
 
-from learndrop.flops import measure_step_flops
+from learndrop.method.flops import measure_step_flops
 
 SHAPE = (3, 8, 8)
 CONV0 = 2 * 8 * 8 * 3 * 4 * 9  # 2 * H*W * Cin*Cout * 3*3 = 13,824

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from learndrop.config import PolicyConfig
-from learndrop.policy import CANDIDATE, DROPPED, FROZEN, TRAINING, initial_state, replay, step
-from learndrop.scores import change_score, continuation_score, relative_changes, snapshot
+from learndrop.method.policy import CANDIDATE, DROPPED, FROZEN, TRAINING, initial_state, replay, step
+from learndrop.method.scores import change_score, continuation_score, relative_changes, snapshot
 
 UNITS = ["u0", "u1", "u2", "u3"]
 

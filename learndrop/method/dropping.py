@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .models import UnitNetwork
+from ..models import UnitNetwork
 
 
 def param_groups(model: UnitNetwork) -> list[dict]:

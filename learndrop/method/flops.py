@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from .models import UnitNetwork
+from ..models import UnitNetwork
 
 MEASURE_BATCH = 2  # FLOPs are linear in the batch: measure 2 samples, report per sample
 

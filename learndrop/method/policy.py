@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from .config import PolicyConfig
+from ..config import PolicyConfig
 from .scores import change_score, continuation_score
 
 TRAINING, CANDIDATE, FROZEN, DROPPED = "training", "candidate", "frozen", "dropped"
