@@ -7,7 +7,7 @@ import math
 import plotly.graph_objects as go
 import streamlit as st
 
-from learndrop.compare import flops_speedup, time_speedup
+from learndrop.compare import accuracy_delta, flops_speedup, time_speedup
 from learndrop.view import RunView
 
 LOG_PAGE = 15  # event log rows per page
@@ -37,6 +37,12 @@ def event_log(view: RunView, key: str) -> None:
     st.table(rows, hide_index=True, border="horizontal")
 
 
+def accuracy_delta_label(delta: tuple[float, int], epochs: int, base_epochs: int) -> str:
+    """The accuracy KPI's delta; it names the epoch when the runs have not run as many (one still trains)."""
+    points, n = delta
+    return f"{100 * points:+.2f} pp vs baseline" + ("" if epochs == base_epochs else f", both at epoch {n}")
+
+
 def kpis(view: RunView, baseline: RunView | None) -> None:
     """Speedup (measured against the baseline, else FLOPs-implied), forward FLOPs saved, accuracy, drops."""
     summary = view.summary()
@@ -62,10 +68,12 @@ def kpis(view: RunView, baseline: RunView | None) -> None:
                    help="Against the full network for the same steps; conv/matmul FLOPs = 2·MAC, cache building "
                         "included.")
     acc = summary.get("test_acc")
-    base_acc = baseline.summary().get("test_acc") if baseline is not None else None
+    delta = accuracy_delta(epochs, base_epochs) if base_epochs is not None else None
     cols[2].metric("Test accuracy", "—" if acc is None else f"{100 * acc:.2f} %",
-                   delta=None if acc is None or base_acc is None else f"{100 * (acc - base_acc):+.2f} pp vs baseline",
-                   help="Full network (prefix + suffix) on the data set's test split, after the last epoch.")
+                   delta=None if acc is None or delta is None else accuracy_delta_label(delta, len(epochs),
+                                                                                        len(base_epochs)),
+                   help="Full network (prefix + suffix) on the data set's test split, after the last epoch. The "
+                        "delta compares both runs after the last epoch both have run.")
     units = summary.get("units")
     cols[3].metric("Units dropped", f"{len(summary.get('dropped') or [])} / {units if units is not None else '—'}",
                    help="Droppable blocks of the feature extractor frozen at the front of the network.")

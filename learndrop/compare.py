@@ -48,6 +48,17 @@ def time_speedup(method_epochs: pd.DataFrame, baseline_epochs: pd.DataFrame) -> 
     return (baseline / method, n) if method > 0 else None
 
 
+def accuracy_delta(method_epochs: pd.DataFrame, baseline_epochs: pd.DataFrame) -> tuple[float, int] | None:
+    """Method test accuracy − baseline test accuracy after the last epoch both have run, and that epoch count.
+
+    A baseline still training is compared at its own latest epoch, not against the method's final one.
+    """
+    n = min(len(method_epochs), len(baseline_epochs))
+    if n == 0:
+        return None
+    return float(method_epochs["val_acc"].iloc[n - 1]) - float(baseline_epochs["val_acc"].iloc[n - 1]), n
+
+
 def flops_speedup(summary: Mapping[str, Any]) -> float | None:
     """The speedup the training FLOPs imply: full-network FLOPs / the run's FLOPs (cache building included)."""
     method = (summary.get("fwd_flops") or 0) + (summary.get("bwd_flops") or 0)
