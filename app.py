@@ -17,9 +17,11 @@ navigation = st.navigation([
 st.sidebar.markdown("**Learn&Drop** trains CNNs faster by dropping the layers that have stopped learning.")
 run_id = state.url_run()  # validated ?run=, kept across pages; a bad id stops here with an error
 state.run_picker(run_id)
-live = state.registry().live_run_ids()
-if live:
-    st.sidebar.caption(f"Training now: {', '.join(live)}")
+training, queued = state.registry().training_and_queued()  # one trains at a time; the others wait apart
+if training:
+    st.sidebar.caption(f"Training now: {', '.join(training)}")
+if queued:
+    st.sidebar.caption(f"Queued: {', '.join(queued)}")
 try:
     navigation.run()
 except LearnDropError as exc:  # a user-facing error is one line, never a traceback

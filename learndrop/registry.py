@@ -259,6 +259,14 @@ class RunRegistry:
         with self._lock:
             return [r.run_id for r in self._runs.values() if r.phase in (QUEUED, RUNNING)]
 
+    def training_and_queued(self) -> tuple[list[str], list[str]]:
+        """The runs training now (paused ones included) and those waiting their turn, in queue order."""
+        with self._lock:
+            training = [r.run_id for r in self._runs.values() if r.phase == RUNNING]
+            waiting = [self._runs.get(r) for r in self._queue]
+            queued = [r.run_id for r in waiting if r is not None and r.phase == QUEUED and not r.control.stop_requested]
+            return training, queued
+
     def queued_behind(self, run_id: str) -> list[str]:
         """The runs a queued run waits for: those training now, then those ahead of it in the queue."""
         with self._lock:
