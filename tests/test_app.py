@@ -4,20 +4,23 @@ traceback."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
 import urllib.error
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import streamlit as st
-from fake_run import write_fake_run
+from fake_run import fake_config, fake_events, write_fake_run
 from helpers import ROOT, fast_config
 from streamlit.testing.v1 import AppTest
 
 from dashboard import state
 from learndrop import events as ev
+from learndrop.compare import accuracy_delta
 from learndrop.config import PolicyConfig
 from learndrop.runs import RUNS_DIR_ENV, RunStore
 
@@ -105,6 +108,52 @@ def test_train_page_shows_speedup_against_the_found_baseline(finished):
     assert metrics["Speedup vs baseline"].startswith("×")
     assert metrics["Units dropped"].endswith("/ 8") and metrics["Forward FLOPs saved"].endswith("%")
     assert any("dropped:" in str(t.value) for t in at.table)  # the event log gives reasons
+
+
+def _baseline_still_training(store: RunStore, units: int, epochs: int, done: int, acc_offset: float) -> str:
+    """A baseline (policy none) recorded up to the end of epoch ``done`` of ``epochs``, its process alive (this
+    one): it shows as running. Its test accuracy is the fake run's plus ``acc_offset`` at every epoch."""
+    config = fake_config(units, epochs, policy="none")
+    writer = store.create(config)
+    for event in fake_events(writer.run_id, config, units, finished=False):
+        if isinstance(event, ev.EpochEnded):
+            event = dataclasses.replace(event, val_acc=event.val_acc + acc_offset)
+        writer(event)
+        if isinstance(event, ev.EpochEnded) and event.epoch + 1 == done:
+            break
+    writer.close()
+    return writer.run_id
+
+
+def test_accuracy_delta_compares_the_epochs_both_runs_have_run():
+    epochs = pd.DataFrame({"val_acc": [0.5, 0.8, 0.9, 0.95]})
+    assert accuracy_delta(epochs, epochs.iloc[:2] - 0.01) == (pytest.approx(0.01), 2)  # at epoch 2, not 4
+    assert accuracy_delta(epochs.iloc[:1], epochs - 0.1) == (pytest.approx(0.1), 1)
+    assert accuracy_delta(epochs, epochs.iloc[:0]) is None
+
+
+def test_train_page_accuracy_delta_waits_for_a_baseline_still_training(runs):
+    """Learn&Drop finished 8 epochs, its baseline is at epoch 2: the delta is the two at epoch 2 (the speedup's
+    rule), not the finished run's accuracy against the baseline's epoch 2."""
+    base = _baseline_still_training(runs, units=6, epochs=8, done=2, acc_offset=-0.01)
+    run_id = write_fake_run(runs, units=6, epochs=8)
+    at = open_page(PAGES[0], run_id)
+    assert state.registry().find_baseline(run_id) == base and state.registry().status(base) == "running"
+    accuracy = next(m for m in at.metric if m.label == "Test accuracy")
+    assert accuracy.value == f"{100 * runs.summary(run_id)['test_acc']:.2f} %"
+    assert accuracy.proto.delta == "+1.00 pp vs baseline, both at epoch 2"
+    speedup = next(m for m in at.metric if m.label == "Speedup vs baseline")
+    assert "over the 2 epoch(s)" in speedup.help
+
+
+def test_the_sidebar_shows_the_run_training_apart_from_its_queued_baseline(runs):
+    registry = state.registry()
+    run_id = registry.submit(fast_config(epochs=30, policy=PolicyConfig()), with_baseline=True)
+    registry.pause(run_id)
+    base = registry.baseline_of(run_id)
+    at = open_page(PAGES[0], run_id)
+    captions = [c.value for c in at.sidebar.caption]
+    assert f"Training now: {run_id}" in captions and f"Queued: {base}" in captions, captions
 
 
 @pytest.mark.parametrize("page", PAGES)

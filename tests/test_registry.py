@@ -89,6 +89,19 @@ def test_stop_cancels_a_queued_baseline_and_queued_runs(registry):
         registry.stop(first)
 
 
+def test_the_run_training_and_the_runs_queued_behind_it_are_told_apart(registry):
+    first = registry.submit(fast_config(epochs=20))
+    registry.pause(first)  # paused, it still holds the one training slot
+    second = registry.submit(fast_config(epochs=2), with_baseline=True)
+    base = registry.baseline_of(second)
+    assert registry.training_and_queued() == ([first], [second, base])
+    registry.stop(second)  # cancelled, and its baseline with it: neither waits any more
+    assert registry.training_and_queued() == ([first], [])
+    registry.stop(first)
+    assert registry.wait(first, 60) and registry.wait(second, 10) and registry.wait(base, 10)
+    assert registry.training_and_queued() == ([], [])
+
+
 def test_thresholds_and_pause_reach_a_live_run(registry):
     run_id = registry.submit(fast_config(epochs=30, policy=PolicyConfig()))
     registry.pause(run_id)
