@@ -145,6 +145,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     from .train import train
 
     store = RunStore(a.runs_dir)
+    store.check_writable()  # before the data are loaded: an unusable runs folder costs nothing
     if a.resume:
         from .resume import resume
 

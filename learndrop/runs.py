@@ -6,6 +6,7 @@ event it was writing. A run with no ``run_finished`` whose process is gone shows
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -71,6 +72,11 @@ class RunStore:
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root) if root is not None else default_runs_dir()
 
+    def check_writable(self) -> None:
+        """``LearnDropError`` naming the runs folder and why, unless runs can be written in it (see
+        ``check_writable_dir``); call it before the work a run starts with, so bad input costs nothing."""
+        check_writable_dir(self.root, "runs folder")
+
     # --- writing --------------------------------------------------------------------------------
     def new_run_id(self, config: RunConfig) -> str:
         dataset = config.dataset.split(":", 1)[0] if config.dataset.startswith("folder:") else config.dataset
@@ -79,6 +85,7 @@ class RunStore:
 
     def create(self, config: RunConfig, run_id: str | None = None) -> RunWriter:
         run_id = validate_run_id(run_id or self.new_run_id(config))
+        self.check_writable()
         run_dir = self.root / run_id
         run_dir.mkdir(parents=True, exist_ok=False)
         _write_json(run_dir / "config.json", config.to_dict())
@@ -178,6 +185,81 @@ class RunStore:
             return False
 
 
+def check_writable_dir(path: str | Path, what: str = "folder") -> None:
+    """Raise ``LearnDropError``, one sentence naming ``path`` and why, unless files can be written in it.
+
+    A missing folder is fine where it can be created, parents included (like ``mkdir -p``). The check
+    really creates the missing folders and a probe file (as root, permission bits say little: /proc
+    and /sys refuse anyway), then removes everything it created, so it leaves nothing behind either way.
+    """
+    path = Path(path)
+    blocker = _file_in_the_way(path)
+    if blocker == path:
+        raise LearnDropError(f"{what} {str(path)!r} is a file, not a folder")
+    if blocker is not None:
+        raise LearnDropError(f"{what} {str(path)!r} cannot be created: {str(blocker)!r} is a file, not a folder")
+    missing = _missing_folders(path)
+    made: list[Path] = []
+    try:
+        for folder in missing:
+            try:
+                folder.mkdir()
+            except OSError as exc:
+                raise LearnDropError(f"{what} {str(path)!r} cannot be created: {str(folder.parent)!r} "
+                                     f"{_unwritable_reason(exc)}") from None
+            made.append(folder)
+        probe = path / f".learndrop-write-probe-{secrets.token_hex(4)}"
+        try:
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise LearnDropError(f"{what} {str(path)!r} {_unwritable_reason(exc)}") from None
+    finally:
+        for folder in reversed(made):
+            try:
+                folder.rmdir()
+            except OSError:
+                pass  # something else wrote into it meanwhile: leave it
+
+
+def _file_in_the_way(path: Path) -> Path | None:
+    """The first existing component of ``path`` (itself or a parent) when it is not a folder."""
+    for candidate in (path, *path.parents):
+        try:
+            if candidate.exists():
+                return None if candidate.is_dir() else candidate
+        except OSError:
+            return None  # cannot even look: the mkdir or the probe will say why
+    return None
+
+
+def _missing_folders(path: Path) -> list[Path]:
+    """The components of ``path`` that do not exist yet, outermost first."""
+    missing = []
+    for candidate in (path, *path.parents):
+        try:
+            if candidate.exists():
+                break
+        except OSError:
+            break
+        missing.append(candidate)
+    return missing[::-1]
+
+
+_REASONS = {
+    errno.EROFS: "is on a read-only file system",
+    errno.EACCES: "is not writable (permission denied)",
+    errno.EPERM: "is not writable (operation not permitted)",
+    errno.ENOENT: "does not accept new files or folders",  # /proc
+    errno.ENOSPC: "has no space left",
+    errno.EDQUOT: "is over its disk quota",
+}
+
+
+def _unwritable_reason(exc: OSError) -> str:
+    return _REASONS.get(exc.errno or 0, f"is not writable ({exc.strerror or exc})")
+
+
 def read_events(path: Path) -> LoadedEvents:
     """All readable events of an events.jsonl; corrupt lines are skipped and counted."""
     events, skipped = [], 0
@@ -217,5 +299,5 @@ def _write_json(path: Path, data: Any) -> None:
     tmp.replace(path)
 
 
-__all__ = ["LoadedEvents", "RunStore", "RunWriter", "default_runs_dir", "iter_new_events", "read_events",
-           "validate_run_id"]
+__all__ = ["LoadedEvents", "RunStore", "RunWriter", "check_writable_dir", "default_runs_dir", "iter_new_events",
+           "read_events", "validate_run_id"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip  # noqa: F401  (MNIST raw files are plain IDX here)
 import json
+import os
 
 import numpy as np
 import pytest
@@ -152,3 +153,39 @@ def test_resume_of_a_completed_run_and_show_of_a_damaged_log(capsys, runs):
     assert "skipped 1 unreadable line" in captured.err and "test accuracy" in captured.out
     assert (writer.dir / "events.jsonl").read_text().startswith(before)  # nothing rewritten
     assert json.loads((writer.dir / "summary.json").read_text())["status"] == "completed"
+
+
+def _refuses_new_folders(path: str) -> bool:
+    try:
+        os.mkdir(path)
+    except OSError:
+        return True
+    os.rmdir(path)
+    return False
+
+
+@pytest.mark.parametrize("where, message", [
+    ("/proc/forbidden", "runs folder '/proc/forbidden' cannot be created: '/proc' does not accept new files"),
+    ("/proc/forbidden/a/b", "runs folder '/proc/forbidden/a/b' cannot be created: '/proc' does not accept"),
+    ("/proc", "runs folder '/proc' does not accept new files or folders"),
+    ("/sys/forbidden", "runs folder '/sys/forbidden' cannot be created: '/sys' is not writable"),
+    ("{tmp}/file.txt", "runs folder '{tmp}/file.txt' is a file, not a folder"),
+    ("{tmp}/file.txt/runs", "runs folder '{tmp}/file.txt/runs' cannot be created: '{tmp}/file.txt' is a file"),
+])
+def test_unusable_runs_folder(where, message, tmp_path, capsys):
+    """A parent that cannot be made, folders nobody may write in (root included: /proc, /sys; permission bits
+    would not stop root), a file, a file on the path: one line naming the folder and why; nothing created."""
+    if where.startswith("/sys") and not _refuses_new_folders("/sys/forbidden"):
+        pytest.skip("/sys accepts new folders here")
+    (tmp_path / "file.txt").write_text("x")
+    where, message = where.format(tmp=tmp_path), message.format(tmp=tmp_path)
+    assert _error(["train", "--runs-dir", where, "--epochs", "1"], capsys).startswith(f"error: {message}")
+    assert not os.path.exists("/proc/forbidden") and not os.path.exists("/sys/forbidden")
+    assert [p.name for p in tmp_path.iterdir()] == ["file.txt"] and (tmp_path / "file.txt").read_text() == "x"
+
+
+def test_missing_parents_of_the_runs_folder_are_created(tmp_path, capsys):
+    runs = tmp_path / "new" / "deeper" / "runs"
+    assert main(["train", "--runs-dir", str(runs), "--epochs", "1", "--subset", "256", "--batch-size", "64"]) == 0
+    (run_dir,) = runs.iterdir()
+    assert (run_dir / "summary.json").is_file()

@@ -88,3 +88,13 @@ def test_library_never_imports_streamlit():
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+
+def test_unwritable_runs_folder_is_one_line_and_exit_2():
+    """The issue's command: a 31-line traceback from mkdir before; now one line, before any data are loaded
+    (the other unusable folders, in-process: test_bad_input.py::test_unusable_runs_folder)."""
+    result = run_cli("train", "--runs-dir", "/proc/forbidden")
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.strip() == ("error: runs folder '/proc/forbidden' cannot be created: '/proc' does not "
+                                     "accept new files or folders")
