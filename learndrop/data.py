@@ -147,8 +147,16 @@ def _folder(path: Path, train: bool, image_size: int | None, subset: int | None)
     if not path.is_dir():
         raise LearnDropError(f"image folder {str(path)!r} does not exist" if not path.exists()
                              else f"image folder {str(path)!r} is a file, not a folder")
-    split_dir = path / "train" if train else next((path / d for d in ("test", "val") if (path / d).is_dir()), None)
+    test_dir = next((path / d for d in ("test", "val") if (path / d).is_dir()), None)
+    split_dir = path / "train" if train else test_dir
+    notes = []
+    classes: list[str] | None = None  # the training split's class folders: labels follow them, by name
     if (path / "train").is_dir() and split_dir is not None:
+        if test_dir is not None:  # before any image is decoded
+            classes, untested = _split_classes(path, test_dir)
+            if not train and untested:
+                notes.append(f"class folder(s) {_names(untested)} of train/ have no images in {test_dir.name}/: "
+                             "their test accuracy is not measured")
         ds = _image_folder(split_dir)
         indices = np.random.default_rng(0).permutation(len(ds.samples)) if train else np.arange(len(ds.samples))
     else:  # one folder of classes: a seeded held-out split
@@ -156,12 +164,13 @@ def _folder(path: Path, train: bool, image_size: int | None, subset: int | None)
         order = np.random.default_rng(0).permutation(len(ds.samples))
         n_test = max(1, int(len(order) * HELD_OUT))
         indices = order[n_test:] if train else np.sort(order[:n_test])
+    classes = classes or list(ds.classes)
+    to_label = [classes.index(name) for name in ds.classes]  # the test split's index -> the training split's
     if train and subset is not None:
         indices = indices[:subset]
     size = image_size or _first_size(ds.samples[0][0])
     images, resized, converted = _decode_all([ds.samples[i][0] for i in indices], size, "RGB")
-    labels = torch.tensor([ds.samples[i][1] for i in indices])
-    notes = []
+    labels = torch.tensor([to_label[ds.samples[i][1]] for i in indices], dtype=torch.long)
     if resized:
         notes.append(f"{resized} of {len(indices)} images resized to {size}x{size} px")
     if converted:
@@ -169,7 +178,34 @@ def _folder(path: Path, train: bool, image_size: int | None, subset: int | None)
     skipped = _non_images(split_dir if split_dir is not None and (path / "train").is_dir() else path)
     if skipped:
         notes.append(f"{skipped} files that are not images were skipped")
-    return ImageData(images, labels, tuple(ds.classes), notes=tuple(notes))
+    return ImageData(images, labels, tuple(classes), notes=tuple(notes))
+
+
+def _split_classes(path: Path, test_dir: Path) -> tuple[list[str], list[str]]:
+    """The training split's class folders (sorted, as ImageFolder numbers them) and those the test split
+    lacks (allowed: their accuracy is not measured). ``LearnDropError`` when the test split has a class
+    folder the training split lacks: the model could never predict it."""
+    train_classes, test_classes = _class_folders(path / "train"), _class_folders(test_dir)
+    only_test = sorted(set(test_classes) - set(train_classes))
+    only_train = sorted(set(train_classes) - set(test_classes))
+    if only_test:
+        differ = f"only in {test_dir.name}/: {_names(only_test)}"
+        differ += f"; only in train/: {_names(only_train)}" if only_train else ""
+        raise LearnDropError(f"image folder {str(path)!r}: the class folders of train/ and {test_dir.name}/ "
+                             f"differ ({differ}); a model trained on train/ cannot predict a class it never "
+                             f"saw: add it to train/ or remove it from {test_dir.name}/")
+    return train_classes, only_train
+
+
+def _class_folders(path: Path) -> list[str]:
+    try:
+        return torchvision.datasets.folder.find_classes(str(path))[0]
+    except OSError:
+        return []  # no class folder at all: _image_folder says so
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(repr(n) for n in names)
 
 
 def _non_images(path: Path) -> int:

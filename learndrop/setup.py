@@ -143,4 +143,5 @@ def evaluate(model: UnitNetwork, batches: ImageBatches, use_amp: bool) -> tuple[
         counts.index_add_(0, y, torch.ones_like(y, dtype=torch.float))
     n = len(batches)
     per_class = (hits / counts.clamp_min(1)).tolist()
+    per_class += [0.0] * (out.shape[1] - n_classes)  # last classes without test images (a folder's test/ may lack some)
     return float(loss_sum) / n, float(hits.sum()) / n, per_class

@@ -9,16 +9,23 @@ from __future__ import annotations
 import gzip  # noqa: F401  (MNIST raw files are plain IDX here)
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
-from helpers import fast_config
+from helpers import ROOT, fast_config
 from PIL import Image
 
 from learndrop.cli import main
 from learndrop.runs import RunStore
 from learndrop.train import train
+
+
+def _cli(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "learndrop", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
 
 
 def _error(args, capsys) -> str:
@@ -189,3 +196,38 @@ def test_missing_parents_of_the_runs_folder_are_created(tmp_path, capsys):
     assert main(["train", "--runs-dir", str(runs), "--epochs", "1", "--subset", "256", "--batch-size", "64"]) == 0
     (run_dir,) = runs.iterdir()
     assert (run_dir / "summary.json").is_file()
+
+
+def _split_folder(root, train_classes, test_classes):
+    _folder(root / "train", classes=train_classes)
+    _folder(root / "test", classes=test_classes)
+    return root
+
+
+def test_test_split_with_a_class_the_training_split_lacks_is_refused_before_training(tmp_path):
+    """It trained a whole epoch, then died in evaluation (IndexError: Target 2 is out of bounds)."""
+    data = _split_folder(tmp_path / "data", ("a", "b"), ("a", "b", "c"))
+    runs = tmp_path / "runs"
+    result = _cli("train", "--runs-dir", str(runs), "--dataset", f"folder:{data}", "--epochs", "1", "--batch-size",
+                  "4")
+    err = result.stderr.strip()
+    assert result.returncode == 2 and len(err.splitlines()) == 1, err[-2000:]
+    assert err == (f"error: image folder {str(data)!r}: the class folders of train/ and test/ differ (only in "
+                   "test/: 'c'); a model trained on train/ cannot predict a class it never saw: add it to train/ "
+                   "or remove it from test/")
+    assert not runs.exists() or not any(runs.iterdir())
+
+
+def test_training_class_without_test_images_is_allowed_with_a_note(tmp_path, capsys):
+    """train/ has a, b, c; test/ only a and b: the run trains (streamed by class, so the per-class accuracy of
+    class c, which has no test images, is asked for too), and a note says c's accuracy is not measured.
+    (That test labels follow the class names: test_data.py::test_test_split_labels_follow…)"""
+    data = _split_folder(tmp_path / "data", ("a", "b", "c"), ("a", "b"))
+    runs = tmp_path / "runs"
+    code = main(["train", "--runs-dir", str(runs), "--dataset", f"folder:{data}", "--epochs", "1",
+                 "--batch-size", "4", "--stream", "3", "--stream-by", "class"])
+    err = capsys.readouterr().err
+    assert code == 0, err[-2000:]
+    assert "note: class folder(s) 'c' of train/ have no images in test/: their test accuracy is not measured" in err
+    (run_dir,) = runs.iterdir()
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "completed"

@@ -105,3 +105,32 @@ def test_cli_trains_vgg11_on_real_mnist(tmp_path):
                             timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "test accuracy" in result.stdout
+
+
+def _images(folder, n=3, size=12):
+    folder.mkdir(parents=True)
+    for i in range(n):
+        Image.fromarray(np.full((size, size, 3), 40 * i, dtype=np.uint8)).save(folder / f"{i}.png")
+
+
+def test_test_split_labels_follow_the_training_split_class_names(tmp_path):
+    """train/ a, b, c; test/ a, c: ImageFolder alone would number test's c as 1 (b); it must stay 2."""
+    for split, classes in (("train", "abc"), ("test", "ac")):
+        for c in classes:
+            _images(tmp_path / split / c)
+    test = create_dataset(f"folder:{tmp_path}", train=False)
+    train = create_dataset(f"folder:{tmp_path}", train=True)
+    assert test.classes == train.classes == ("a", "b", "c")
+    assert sorted(test.labels.tolist()) == [0, 0, 0, 2, 2, 2]
+    assert any("'b' of train/ have no images in test/" in note for note in test.notes)
+    assert not any("have no images" in note for note in train.notes)
+
+
+@pytest.mark.parametrize("split", [True, False])
+def test_test_split_with_an_extra_class_is_refused_for_either_split(tmp_path, split):
+    """Refused whichever split is loaded first, before any image is decoded; both differences named."""
+    for name, classes in (("train", "abd"), ("val", "abc")):
+        for c in classes:
+            _images(tmp_path / name / c)
+    with pytest.raises(LearnDropError, match=r"differ \(only in val/: 'c'; only in train/: 'd'\)"):
+        create_dataset(f"folder:{tmp_path}", train=split)
