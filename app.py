@@ -19,7 +19,8 @@ run_id = state.url_run()  # validated ?run=, kept across pages; a bad id stops h
 state.run_picker(run_id)
 training, queued = state.registry().training_and_queued()  # one trains at a time; the others wait apart
 if training:
-    st.sidebar.caption(f"Training now: {', '.join(training)}")
+    st.sidebar.caption("Training now: " + ", ".join(f"{r} (paused)" if state.registry().is_paused(r) else r
+                                                    for r in training))
 if queued:
     st.sidebar.caption(f"Queued: {', '.join(queued)}")
 try:
