@@ -10,6 +10,7 @@ from learndrop.runs import RunStore, default_runs_dir, validate_run_id
 
 REFRESH_S = 1.0  # how often a page showing a live run drains its new events
 PICKER_RUNS = 200  # newest runs offered in the sidebar
+RUNS_DIR_CHECK_S = 30  # how long the answer "can runs be written in the runs folder" is kept
 
 
 @st.cache_resource(show_spinner=False)
@@ -20,6 +21,21 @@ def _registry(runs_dir: str) -> RunRegistry:
 def registry() -> RunRegistry:
     """The process's one registry (per runs folder): it owns the training threads and live thresholds."""
     return _registry(str(default_runs_dir().resolve()))
+
+
+@st.cache_data(ttl=RUNS_DIR_CHECK_S, show_spinner=False)
+def _runs_dir_problem(runs_dir: str) -> str | None:
+    try:
+        RunStore(runs_dir).check_writable()
+    except LearnDropError as exc:
+        return str(exc)
+    return None
+
+
+def runs_dir_problem() -> str | None:
+    """Why no run can be recorded in the runs folder (one line naming it), or None; asked again after a while,
+    so a folder fixed meanwhile is noticed. The pages still show what they can read."""
+    return _runs_dir_problem(str(default_runs_dir().resolve()))
 
 
 def url_run() -> str | None:

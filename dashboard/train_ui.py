@@ -79,8 +79,12 @@ def _start() -> None:
     except LearnDropError as exc:
         ss["_form_error"] = (error_field(str(exc)), str(exc))
         return
+    try:
+        run_id = state.registry().submit(config, with_baseline=bool(fields["baseline"]))
+    except LearnDropError as exc:  # the form is fine; the runs folder is not (it became unwritable meanwhile)
+        ss["_form_error"] = (None, str(exc))
+        return
     ss["_form_error"] = None
-    run_id = state.registry().submit(config, with_baseline=bool(fields["baseline"]))
     ss["_fields_of"] = run_id
     for name in THRESHOLDS:  # the run starts with the sliders' values
         ss[f"_sent_t_{name}"] = ss[f"t_{name}"]
@@ -210,10 +214,12 @@ def controls(run_id: str | None) -> None:
     and the four thresholds, which also steer a running run."""
     reg = state.registry()
     active = reg.active_of(run_id) if run_id else None
+    unwritable = state.runs_dir_problem()  # said at the top of the page; the buttons that record stay off
     buttons, sliders = st.columns([1, 4])
     with buttons:
-        st.button("Start", type="primary", on_click=_start, key="start", width="stretch",
-                  help="Queue a run with these settings; it starts when no other run trains.")
+        st.button("Start", type="primary", on_click=_start, key="start", width="stretch", disabled=bool(unwritable),
+                  help=f"Cannot start: {unwritable}." if unwritable else
+                  "Queue a run with these settings; it starts when no other run trains.")
         b1, b2 = st.columns(2)
         b1.button("Stop", key="stop", disabled=active is None, on_click=_steer, args=(reg.stop, active),
                   width="stretch")
@@ -222,7 +228,7 @@ def controls(run_id: str | None) -> None:
                   disabled=active is None or reg.phase(active) != "running",
                   on_click=_steer, args=(reg.resume if paused else reg.pause, active))
         ended = run_id is not None and active is None and reg.status(run_id) in RESUMABLE
-        problem = reg.resume_problem(run_id) if ended else None
+        problem = (reg.resume_problem(run_id) or unwritable) if ended else None
         if ended and problem is None:
             st.button("Resume training", key="resume_run", on_click=_resume_run, args=(run_id,), width="stretch",
                       icon=":material/replay:", help="Continue this run from its last checkpoint (the end of its "

@@ -88,8 +88,10 @@ class RunRegistry:
         """Validate and queue a run (and its baseline right after it); returns the run's id.
 
         It starts as soon as no other training runs; ``queued_behind`` says what it waits for.
+        ``LearnDropError`` naming the runs folder and why when runs cannot be written there.
         """
         config.validate()
+        self.store.check_writable()  # a runs folder it cannot write in refuses here, before any data are loaded
         run = LiveRun(self.store.new_run_id(config), config, TrainingControl(config.policy))
         runs = [run]
         if with_baseline and config.policy.name != "none":
@@ -132,6 +134,7 @@ class RunRegistry:
         problem = self.resume_problem(run_id)
         if problem:
             raise LearnDropError(problem)
+        self.store.check_writable()
         config = self.store.config(run_id)
         run = LiveRun(run_id, config, TrainingControl(config.policy), continues=True)
         with self._lock:

@@ -22,6 +22,7 @@ from dashboard import state
 from learndrop import events as ev
 from learndrop.compare import accuracy_delta
 from learndrop.config import PolicyConfig
+from learndrop.errors import LearnDropError
 from learndrop.runs import RUNS_DIR_ENV, RunStore
 
 PAGES = ("pages/train.py", "pages/compare.py", "pages/explorer.py", "pages/how_it_works.py")
@@ -256,6 +257,37 @@ def test_malformed_run_in_the_url_is_one_error_and_nothing_else(runs, bad):
 def test_unknown_run_in_the_url_is_an_error_and_the_page_goes_on(runs):
     at = open_page(PAGES[0], "20990101-000000-tiny-shapes-learndrop-beef")
     assert "no run" in at.error[0].value and at.title[0].value == "Train"
+
+
+def _unwritable(tmp_path: Path, where: str) -> Path:
+    file = tmp_path / "not-a-folder"
+    file.write_text("x")
+    return {"a file": file, "under a file": file / "runs", "in /proc": Path("/proc/forbidden/runs")}[where]
+
+
+@pytest.mark.parametrize("where", ["a file", "under a file", "in /proc"])
+def test_an_unwritable_runs_folder_is_one_error_naming_it_and_every_page_goes_on(runs, tmp_path, monkeypatch, where):
+    folder = _unwritable(tmp_path, where)
+    monkeypatch.setenv(RUNS_DIR_ENV, str(folder))
+    with pytest.raises(LearnDropError) as refused:  # the run store's own reason
+        RunStore(folder).check_writable()
+    for page in PAGES:
+        at = open_page(page)  # no exception
+        errors = [e.value for e in at.error]
+        assert len(errors) == 1 and str(folder) in errors[0] and str(refused.value) in errors[0], errors
+        assert "No run can be started" in errors[0] and at.title, page  # said once, at the top; the page drew
+    at = open_page()
+    assert at.button(key="start").disabled and str(refused.value) in at.button(key="start").help
+    assert state.registry().run_ids() == [] and not folder.is_dir()  # nothing was created
+
+
+def test_start_in_a_runs_folder_that_became_unwritable_is_one_error_and_nothing_queues(runs):
+    at = open_page()
+    assert not at.button(key="start").disabled
+    runs.root.write_text("x")  # the folder is now a file; the page does not know yet
+    at.button(key="start").click().run()
+    assert not at.exception and state.registry().run_ids() == []
+    assert any("is a file" in e.value and str(runs.root) in e.value for e in at.error), [e.value for e in at.error]
 
 
 def test_a_run_left_running_by_a_dead_process_shows_as_interrupted(runs):

@@ -13,6 +13,7 @@ from learndrop import events as ev
 from learndrop.config import PolicyConfig
 from learndrop.errors import LearnDropError
 from learndrop.registry import RunRegistry
+from learndrop.runs import RunStore
 
 
 @pytest.fixture
@@ -115,6 +116,14 @@ def test_thresholds_and_pause_reach_a_live_run(registry):
     assert registry.wait(run_id, 60) and registry.status(run_id) == "stopped"
     with pytest.raises(LearnDropError):
         registry.set_thresholds(run_id, tau=0.3)
+
+
+def test_a_runs_folder_that_cannot_be_written_refuses_a_run_before_it_queues(tmp_path):
+    (tmp_path / "file").write_text("x")
+    registry = RunRegistry(RunStore(tmp_path / "file" / "runs"))
+    with pytest.raises(LearnDropError, match="is a file"):
+        registry.submit(fast_config(), with_baseline=True)
+    assert registry.run_ids() == [] and registry.training_and_queued() == ([], [])
 
 
 def test_setup_failure_is_recorded_without_a_run_folder(registry):
