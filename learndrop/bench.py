@@ -224,7 +224,7 @@ def metrics(result: PairResult, scenario: str) -> dict[str, Any]:
         "images_per_s_ld": round(mean(s["images_per_s"] for s in ld), 1),
         "peak_mem_mb_base": max(m.peak_rss_mb for m in result.base),
         "peak_mem_mb_ld": max(m.peak_rss_mb for m in result.ld),
-        "dropped": [{"unit": d["unit"], "epoch": d["epoch"] + 1} for d in first_ld["dropped"]],
+        "dropped": [{"unit": d["unit"], "epoch": d["epoch"]} for d in first_ld["dropped"]],  # from 1, as summaries
         "runs": {"base": [s["run_id"] for s in base], "ld": [s["run_id"] for s in ld],
                  "plain": [m.summary["run_id"] for m in result.plain]},
     }

@@ -169,7 +169,7 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 def format_summary(s: dict) -> str:
     acc = f"{100 * s['test_acc']:.2f} %" if s["test_acc"] is not None else "n/a"
-    drops = ", ".join(f"{d['unit']} (epoch {d['epoch'] + 1})" for d in s["dropped"]) or "none"
+    drops = ", ".join(f"{d['unit']} (epoch {d['epoch']})" for d in s["dropped"]) or "none"
     fwd, train_red = s["fwd_flops_reduction_pct"], s["train_flops_reduction_pct"]
     lines = [
         f"run           {s['run_id']}  [{s['status']}]",

@@ -22,7 +22,7 @@ import torch
 from . import events as ev
 from .config import RunConfig
 from .errors import LearnDropError
-from .summary import summarize
+from .summary import SUMMARY_VERSION, summarize
 
 RUNS_DIR_ENV = "LEARNDROP_RUNS_DIR"
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
@@ -141,14 +141,19 @@ class RunStore:
         return read_events(self._existing(run_id) / "events.jsonl")
 
     def summary(self, run_id: str) -> dict[str, Any]:
-        """summary.json when the run ended; else computed from its events, with its live status."""
+        """summary.json when the run ended; else computed from its events, with its live status.
+
+        A summary.json of an older version (drop epochs counted from 0) is recomputed, not rewritten.
+        """
         run_dir = self._existing(run_id)
         path = run_dir / "summary.json"
         if path.is_file():
             try:
-                return json.loads(path.read_text(encoding="utf-8"))
+                saved = json.loads(path.read_text(encoding="utf-8"))
+                if isinstance(saved, dict) and saved.get("summary_version") == SUMMARY_VERSION:
+                    return saved
             except (json.JSONDecodeError, OSError):
-                pass  # a summary cut off mid-write: recompute it below
+                pass  # a summary cut off mid-write, or of an older version: recompute it below
         summary = summarize(self.events(run_id).events)
         if summary["status"] == "running" and not self._process_alive(run_dir):
             summary["status"] = "interrupted"

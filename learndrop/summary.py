@@ -7,6 +7,9 @@ from typing import Any
 
 from . import events as ev
 
+# 2: a drop's epoch is numbered from 1, as on the charts, the CLI and the benchmark (1: the events' 0-based index)
+SUMMARY_VERSION = 2
+
 
 def reduction_pct(method: float, baseline: float) -> float | None:
     return round(100.0 * (1.0 - method / baseline), 2) if baseline else None
@@ -24,7 +27,7 @@ def summarize(events: Iterable[ev.Event]) -> dict[str, Any]:
         elif isinstance(event, ev.EpochEnded):
             epochs.append(event)
         elif isinstance(event, ev.LayerDropped):
-            dropped.append({"unit": event.unit, "epoch": event.epoch, "check": event.check})
+            dropped.append({"unit": event.unit, "epoch": event.epoch + 1, "check": event.check})  # from 1
         elif isinstance(event, ev.RunFinished):
             finished = event
         elif isinstance(event, ev.CacheBuilt):
@@ -35,6 +38,7 @@ def summarize(events: Iterable[ev.Event]) -> dict[str, Any]:
         "instrument_time_s", "data_time_s", "images")}
     train_time = total["epoch_time_s"]
     return {
+        "summary_version": SUMMARY_VERSION,
         "run_id": started.run_id if started else (finished.run_id if finished else None),
         "status": finished.status if finished else "running",
         "error": finished.error if finished else None,

@@ -28,7 +28,7 @@ def test_metrics_by_hand():
     result.base.append(Measured(summary("b", 100.0, 0.90, 100, 200, instrument=1.0, data=2.0), 10.0))
     # Learn&Drop: 40 s; 60 of 100 forward and 90 of 200 backward FLOPs; 0.5 s instrumenting, 1 s loading
     result.ld.append(Measured(summary("l", 40.0, 0.885, 60, 90, instrument=0.5, data=1.0,
-                                      dropped=[{"unit": "features.0", "epoch": 1}]), 12.0))
+                                      dropped=[{"unit": "features.0", "epoch": 2}]), 12.0))
     row = metrics(result, "scratch")
     assert row["speedup"] == 2.5  # 100 / 40
     assert row["acc_drop_pts"] == 1.5  # (0.90 - 0.885) x 100
@@ -37,7 +37,7 @@ def test_metrics_by_hand():
     assert row["overhead_pct"] == 1.25  # 0.5 s of 40 s
     assert row["overhead_ab_pct"] == pytest.approx(5.26, abs=0.01)  # (100 - 95) / 95
     assert row["data_loading_pct"] == pytest.approx(100 * (2 / 100 + 1 / 40) / 2)
-    assert row["dropped"] == [{"unit": "features.0", "epoch": 2}]  # 1-based in reports
+    assert row["dropped"] == [{"unit": "features.0", "epoch": 2}]  # numbered from 1, as in the summary
     met = check_targets(row, "scratch")
     assert met == {"speedup": True, "acc_drop_pts": False, "time_efficiency": True, "overhead_pct": True,
                    "data_loading_pct": True}

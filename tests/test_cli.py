@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
 import pytest
 from helpers import ROOT
 
+from learndrop import events as ev
 from learndrop.cli import main
+from learndrop.runs import RunStore, read_events
+from learndrop.tables import epochs_frame
 
 
 def run_cli(*args, cwd=ROOT, timeout=300):
@@ -98,3 +102,38 @@ def test_unwritable_runs_folder_is_one_line_and_exit_2():
     assert result.returncode == 2, result.stderr[-2000:]
     assert result.stderr.strip() == ("error: runs folder '/proc/forbidden' cannot be created: '/proc' does not "
                                      "accept new files or folders")
+
+
+def test_drop_epochs_agree_in_the_cli_summary_json_show_and_the_charts(tmp_path, capsys):
+    """One convention: a drop's epoch is the number the charts' epoch axis gives the epoch it happened in
+    (counted from 1). The CLI printed 3 where summary.json recorded 2 for the same drop."""
+    result = run_cli("train", "--runs-dir", str(tmp_path), "--width", "0.5", "--subset", "512", "--epochs", "3",
+                     "--batch-size", "64", "--tau", "0.9", "--kappa", "10", "--device", "cpu")
+    assert result.returncode == 0, result.stderr[-2000:]
+    (run_dir,) = tmp_path.iterdir()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["dropped"], "the test wants a drop"
+    in_summary = [(d["unit"], d["epoch"]) for d in summary["dropped"]]
+    events = read_events(run_dir / "events.jsonl").events
+    axis = dict(zip(epochs_frame(events)["epoch"], epochs_frame(events)["epoch_number"]))  # the charts' x
+    on_charts = [(e.unit, int(axis[e.epoch])) for e in events if isinstance(e, ev.LayerDropped)]
+    (line,) = [x for x in result.stdout.splitlines() if x.startswith("dropped")]
+    printed = [(unit, int(n)) for unit, n in re.findall(r"(\S+) \(epoch (\d+)\)", line)]
+    assert printed == in_summary == on_charts
+    assert main(["show", run_dir.name, "--runs-dir", str(tmp_path)]) == 0
+    shown = re.findall(r"^epoch (\d+): (\S+) dropped", capsys.readouterr().out, re.M)
+    assert [(unit, int(n)) for n, unit in shown] == on_charts
+
+
+def test_an_older_summary_json_with_drop_epochs_from_0_is_recomputed(tmp_path):
+    store = RunStore(tmp_path)
+    assert main(["train", "--runs-dir", str(tmp_path), "--width", "0.5", "--subset", "512", "--epochs", "3",
+                 "--batch-size", "64", "--tau", "0.9", "--kappa", "10", "--device", "cpu"]) == 0
+    (run_id,) = store.run_ids()
+    current = store.summary(run_id)
+    path = store.path(run_id) / "summary.json"
+    old = {k: v for k, v in current.items() if k != "summary_version"}
+    old["dropped"] = [{**d, "epoch": d["epoch"] - 1} for d in current["dropped"]]  # as version 1 wrote it
+    path.write_text(json.dumps(old))
+    assert current["dropped"] and store.summary(run_id)["dropped"] == current["dropped"]
+    assert json.loads(path.read_text()) == old  # read, not rewritten
