@@ -6,11 +6,13 @@ The library never imports Streamlit; the dashboard (app.py, pages/) is a thin re
 from .config import PolicyConfig, RunConfig
 from .control import TrainingControl
 from .errors import LearnDropError
-from .models import create_model, list_models
+from .method.controller import LearnDrop
+from .method.dropping import param_groups
+from .models import UnitNetwork, create_model, list_models
 from .runs import RunStore
 
-__all__ = ["LearnDropError", "PolicyConfig", "RunConfig", "RunStore", "TrainingControl", "create_model",
-           "list_models", "train"]
+__all__ = ["LearnDrop", "LearnDropError", "PolicyConfig", "RunConfig", "RunStore", "TrainingControl", "UnitNetwork",
+           "create_model", "list_models", "param_groups", "train"]
 
 
 def __getattr__(name: str):

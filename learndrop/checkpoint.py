@@ -1,10 +1,10 @@
 """Per-epoch checkpoints: everything needed to continue a run exactly where an epoch ended.
 
 Saved with ``torch.save`` and loaded with ``weights_only=True``: tensors, dicts, lists and plain
-values only. A checkpoint holds the model, the optimizer (only the units still trained), the policy's
-state and live thresholds, the dropped prefix and frozen units, how the activation cache was built
-(so a resumed run rebuilds it bit for bit), the random generators, and how many events had been
-written, so the events after it can be set aside.
+values only. A checkpoint holds the model, the Learn&Drop controller's state (the policy's state and
+live thresholds, the optimizer over the units still trained, how the activation cache was built, so a
+resumed run rebuilds it bit for bit), the random generators, and how many lines of events.jsonl had
+been written, so the events after it can be set aside.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import torch
 from .errors import LearnDropError
 
 FILENAME = "checkpoint.pt"
-VERSION = 1
+VERSION = 2  # 1: the controller's state at the top level (read, converted)
 
 
 def save_checkpoint(run_dir: Path, payload: dict[str, Any]) -> None:
@@ -35,6 +35,10 @@ def load_checkpoint(run_dir: Path) -> dict[str, Any]:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise LearnDropError(f"{path} is not a readable checkpoint: {str(exc).splitlines()[0]}") from exc
-    if not isinstance(payload, dict) or payload.get("version") != VERSION:
+    if not isinstance(payload, dict) or payload.get("version") not in (1, VERSION):
         raise LearnDropError(f"{path} is not a checkpoint of this version of learndrop")
+    if payload["version"] == 1:
+        method = {k: payload.pop(k) for k in ("policy", "policy_state", "optimizer", "cache_ops", "cache_refused")}
+        payload.pop("dropped"), payload.pop("frozen")  # kept twice in version 1: the policy state has them
+        payload["method"] = method
     return payload

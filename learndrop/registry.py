@@ -162,31 +162,25 @@ class RunRegistry:
                 running += 1
 
     def _work(self, run: LiveRun) -> None:
-        from .setup import prepare  # torch-heavy; imported in the worker
-        from .train import train
+        from .recorder import RunRecorder  # torch-heavy; imported in the worker
+        from .setup import prepare
 
-        writer = None
+        def kept(history: list[ev.Event]) -> None:
+            with run.lock:
+                run.events[:0] = history
+
         try:
             setup = prepare(run.config, self.store)  # the store: where init_from runs are looked up
+            recorder = RunRecorder(self.store)
             if run.continues:  # the events up to the checkpoint come first, as they are on disk
-                from .resume import open_for_resume
-
-                checkpoint, history, writer = open_for_resume(self.store, run.run_id)
-                with run.lock:
-                    run.events[:0] = history
-                train(run.config, [writer, run.append], control=run.control, run_id=run.run_id,
-                      run_dir=writer.dir, setup=setup, checkpoint=checkpoint, history=history)
+                recorder.resume(run.run_id, [run.append], run.control, setup=setup, kept=kept)
             else:
-                writer = self.store.create(run.config, run.run_id)
-                train(run.config, [writer, run.append], control=run.control, run_id=run.run_id,
-                      run_dir=writer.dir, setup=setup)
+                recorder.start(run.config, [run.append], run.control, run_id=run.run_id, setup=setup)
         except LearnDropError as exc:
             run.error = str(exc)
         except Exception as exc:  # a bug of ours: keep the message for the page, the run is recorded failed
             run.error = f"{type(exc).__name__}: {exc}"
         finally:
-            if writer is not None:
-                writer.close()
             # a baseline only makes sense next to a run that went the full way
             if run.baseline_id and (run.error or run.control.stop_requested):
                 self._cancel_queued(run.baseline_id, f"not started: its Learn&Drop run {run.run_id} "

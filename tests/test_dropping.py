@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from learndrop.method.dropping import ActivationCache, freeze_units, param_groups, set_train_mode
+from learndrop.method.cache import ActivationCache
+from learndrop.method.dropping import freeze_units, param_groups, set_train_mode
 
 
 def _steps(model, opt, start, n=3, seed=0):
@@ -96,7 +97,7 @@ def test_float16_cache_is_half_the_size(small_net):
 
 
 def test_augmented_views_are_exact_prefix_outputs_of_the_transformed_images(small_net):
-    from learndrop.method.dropping import apply_transform, augmented_views
+    from learndrop.method.cache import apply_transform, augmented_views
 
     x = torch.randn(6, 3, 8, 8)
     set_train_mode(small_net, dropped=1)

@@ -17,32 +17,24 @@ from learndrop import events as ev
 from learndrop.config import PolicyConfig
 from learndrop.control import TrainingControl
 from learndrop.errors import LearnDropError
-from learndrop.resume import resume
-from learndrop.train import train
+from learndrop.recorder import RunRecorder
 
 # drops every droppable unit at check 2 (the end of epoch 2): after the stop, the cache must be rebuilt
 DROP_AT_2 = PolicyConfig(tau=1.0, kappa=1.0, warmup=1)
 
 
 def _train_to_end(store, config):
-    writer = store.create(config)
-    train(config, [writer], run_id=writer.run_id, run_dir=writer.dir)
-    writer.close()
-    return writer.run_id
+    return RunRecorder(store).start(config)["run_id"]
 
 
 def _train_and_stop_after_epoch(store, config, epoch):
-    writer = store.create(config)
     control = TrainingControl(config.policy)
 
     def stop(event):
-        writer(event)
         if isinstance(event, ev.EpochEnded) and event.epoch == epoch:
             control.request_stop()
 
-    train(config, [stop], control=control, run_id=writer.run_id, run_dir=writer.dir)
-    writer.close()
-    return writer.run_id
+    return RunRecorder(store).start(config, [stop], control=control)["run_id"]
 
 
 @pytest.mark.parametrize("augment, stop_after", [(False, 2), (False, 0), (True, 2)],
@@ -52,7 +44,7 @@ def test_resumed_run_ends_with_the_same_weights(store, augment, stop_after):
     whole = _train_to_end(store, config)
     parts = _train_and_stop_after_epoch(store, config, epoch=stop_after)
     assert store.summary(parts)["status"] == "stopped"
-    summary = resume(store, parts)
+    summary = RunRecorder(store).resume(parts)
     assert summary["status"] == "completed" and summary["epochs_done"] == 5
     a, b = store.model_state(whole), store.model_state(parts)
     assert set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a), "resumed weights differ"
@@ -70,7 +62,7 @@ def test_resumed_run_ends_with_the_same_weights(store, augment, stop_after):
 def test_completed_run_cannot_resume(store):
     run_id = _train_to_end(store, fast_config(epochs=1))
     with pytest.raises(LearnDropError, match="already completed"):
-        resume(store, run_id)
+        RunRecorder(store).resume(run_id)
 
 
 def test_kill_9_mid_run_leaves_an_interrupted_run_that_resumes(tmp_path):

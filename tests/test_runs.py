@@ -12,44 +12,42 @@ from learndrop import events as ev
 from learndrop.errors import LearnDropError
 from learndrop.runs import read_events, validate_run_id
 from learndrop.tables import drops_frame, epochs_frame, scores_frame
-from learndrop.train import train
+from learndrop.recorder import RunRecorder
 
 
 def test_run_folder_and_round_trip(store):
     config = fast_config(epochs=3)
-    writer = store.create(config)
     seen = []
-    train(config, [writer, seen.append], run_id=writer.run_id, run_dir=writer.dir)
-    files = {p.name for p in writer.dir.iterdir()}
+    run_id = RunRecorder(store).start(config, [seen.append])["run_id"]
+    files = {p.name for p in store.path(run_id).iterdir()}
     assert {"config.json", "events.jsonl", "summary.json", "model.pt"} <= files
     assert "process.json" not in files  # removed when the run finished
-    loaded = store.events(writer.run_id)
+    loaded = store.events(run_id)
     assert loaded.skipped == 0 and loaded.events == seen  # frozen dataclasses compare by value
-    assert store.config(writer.run_id) == config
-    summary = store.summary(writer.run_id)
+    assert store.config(run_id) == config
+    summary = store.summary(run_id)
     for key in ("run_id", "status", "policy", "model", "dataset", "epochs_done", "test_acc", "train_time_s",
                 "eval_time_s", "fwd_flops", "bwd_flops", "baseline_fwd_flops", "baseline_bwd_flops",
                 "fwd_flops_reduction_pct", "train_flops_reduction_pct", "dropped"):
         assert key in summary
     assert summary["status"] == "completed" and 0 <= summary["test_acc"] <= 1
     assert all(set(d) == {"unit", "epoch", "check"} for d in summary["dropped"])
-    state = store.model_state(writer.run_id)
+    state = store.model_state(run_id)
     assert set(state) == {k for k in state} and all(isinstance(v, torch.Tensor) for v in state.values())
-    assert store.run_ids() == [writer.run_id]
+    assert store.run_ids() == [run_id]
 
 
 def test_tables_from_events(store):
     config = fast_config(epochs=3)
-    writer = store.create(config)
-    train(config, [writer], run_id=writer.run_id, run_dir=writer.dir)
-    events = store.events(writer.run_id).events
+    run_id = RunRecorder(store).start(config)["run_id"]
+    events = store.events(run_id).events
     epochs = epochs_frame(events)
     assert list(epochs["epoch_number"]) == [1, 2, 3]
     assert (epochs["cum_baseline_flops"].diff().dropna() > 0).all()
     scores = scores_frame(events)
     assert len(scores) == 3 * 2 * 6  # epochs x checks per epoch x units
     assert set(scores["state"]) <= {"training", "candidate", "frozen", "dropped"}
-    assert len(drops_frame(events)) == len(store.summary(writer.run_id)["dropped"])
+    assert len(drops_frame(events)) == len(store.summary(run_id)["dropped"])
 
 
 def test_running_run_without_process_shows_interrupted(store):

@@ -13,6 +13,7 @@ from learndrop import tables
 from learndrop.config import PolicyConfig
 from learndrop.errors import LearnDropError
 from learndrop.loader import ImageBatches, stream_chunks
+from learndrop.recorder import RunRecorder
 from learndrop.setup import prepare
 from learndrop.summary import summarize
 from learndrop.train import train
@@ -78,10 +79,9 @@ def test_dropped_prefix_stays_dropped_and_the_cache_grows_by_the_new_chunk_only(
 
 def test_init_from_loads_the_backbone_and_replaces_the_head(store):
     source = fast_config(epochs=1, classes=(0, 1, 2, 3, 4))
-    writer = store.create(source)
-    train(source, [writer], run_id=writer.run_id, run_dir=writer.dir)
-    saved = store.model_state(writer.run_id)
-    target = fast_config(epochs=1, classes=(5, 6, 7), init_from=writer.run_id)
+    run_id = RunRecorder(store).start(source)["run_id"]
+    saved = store.model_state(run_id)
+    target = fast_config(epochs=1, classes=(5, 6, 7), init_from=run_id)
     model = prepare(target, store).model
     state = model.state_dict()
     backbone = [k for k in saved if not k.startswith("head.")]
@@ -91,19 +91,17 @@ def test_init_from_loads_the_backbone_and_replaces_the_head(store):
 
 def test_init_from_a_different_architecture_is_refused(store):
     source = fast_config(epochs=1)
-    writer = store.create(source)
-    train(source, [writer], run_id=writer.run_id, run_dir=writer.dir)
+    run_id = RunRecorder(store).start(source)["run_id"]
     with pytest.raises(LearnDropError, match="this one asks for vgg11"):
-        prepare(fast_config(model="vgg11", width=0.25, init_from=writer.run_id), store)
+        prepare(fast_config(model="vgg11", width=0.25, init_from=run_id), store)
     with pytest.raises(LearnDropError, match="no run"):
         prepare(fast_config(init_from="20990101-000000-nothing-here"), store)
 
 
 def test_fine_tuning_inherits_each_units_peak_from_the_source_run_scaled_to_this_run(store):
     source = fast_config(epochs=2, classes=(0, 1, 2, 3, 4), policy=PolicyConfig(name="none"))
-    writer = store.create(source)
     recorded = []
-    train(source, [writer, recorded.append], run_id=writer.run_id, run_dir=writer.dir)
+    run_id = RunRecorder(store).start(source, [recorded.append])["run_id"]
     started = next(e for e in recorded if isinstance(e, ev.RunStarted))
     peak = {}
     for e in recorded:
@@ -112,7 +110,7 @@ def test_fine_tuning_inherits_each_units_peak_from_the_source_run_scaled_to_this
                 peak[u["unit"]] = max(peak.get(u["unit"], 0.0), u["d"])
 
     # half the learning rate and twice the checks per epoch: the change per check scales with lr x steps
-    target = fast_config(epochs=1, classes=(5, 6, 7, 8, 9), init_from=writer.run_id, lr=source.lr / 2,
+    target = fast_config(epochs=1, classes=(5, 6, 7, 8, 9), init_from=run_id, lr=source.lr / 2,
                          checks_per_epoch=source.checks_per_epoch * 2)
     setup = prepare(target, store)
     steps = -(-len(setup.train_data) // target.batch_size) / target.checks_per_epoch

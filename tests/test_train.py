@@ -11,6 +11,8 @@ from learndrop import events as ev
 from learndrop.config import PolicyConfig
 from learndrop.control import TrainingControl
 from learndrop.errors import LearnDropError
+from learndrop.recorder import RunRecorder
+from learndrop.runs import RunStore
 from learndrop.train import lr_at, prepare, train
 
 
@@ -98,10 +100,11 @@ def test_stop_ends_within_a_step_and_reports_stopped(tmp_path):
         if isinstance(event, ev.Progress) and event.step >= 4:
             control.request_stop()
 
-    summary = train(fast_config(epochs=5, progress_every=4), [stop_at_step_5], control=control, run_dir=tmp_path)
+    store = RunStore(tmp_path)
+    summary = RunRecorder(store).start(fast_config(epochs=5, progress_every=4), [stop_at_step_5], control=control)
     assert seen[-1].status == "stopped" and summary["status"] == "stopped"
     assert seen[-1].step == 4  # no step after the stop was asked
-    assert (tmp_path / "model.pt").is_file()
+    assert (store.path(summary["run_id"]) / "model.pt").is_file()  # a stopped run keeps its model
 
 
 def test_threshold_change_mid_run_is_recorded_and_used():
@@ -160,7 +163,7 @@ def test_diverging_loss_fails_with_a_reason_and_keeps_the_last_good_model(tmp_pa
     def poison_at_epoch_2(event):
         seen.append(event)
         if isinstance(event, ev.EpochStarted) and event.epoch == 1:
-            holder["good"] = torch.load(tmp_path / "model.pt", weights_only=True)
+            holder["good"] = store.model_state(event.run_id)
             with torch.no_grad():  # what an exploding learning rate does, deterministically
                 next(holder["model"].parameters()).fill_(float("nan"))
 
@@ -169,11 +172,12 @@ def test_diverging_loss_fails_with_a_reason_and_keeps_the_last_good_model(tmp_pa
 
     setup = setup_prepare(config)
     holder["model"] = setup.model
+    store = RunStore(tmp_path)
     with pytest.raises(LearnDropError, match="training diverged: the loss became nan at epoch 2"):
-        train(config, [poison_at_epoch_2], run_dir=tmp_path, setup=setup)
+        RunRecorder(store).start(config, [poison_at_epoch_2], setup=setup)
     assert seen[-1].type == "run_finished" and seen[-1].status == "failed" and "diverged" in seen[-1].error
     assert [e.epoch for e in seen if isinstance(e, ev.EpochEnded)] == [0]  # what was recorded is kept
-    saved = torch.load(tmp_path / "model.pt", weights_only=True)
+    saved = store.model_state(seen[-1].run_id)
     assert all(torch.equal(saved[k], holder["good"][k]) for k in saved)  # the last good epoch's model
     assert all(torch.isfinite(v).all() for v in saved.values() if v.is_floating_point())
 

@@ -1,4 +1,4 @@
-"""FLOPs of one training step, per unit, from ``torch.utils.flop_counter.FlopCounterMode`` (SPEC §4).
+"""FLOPs of one training step, per unit, from ``torch.utils.flop_counter.FlopCounterMode``.
 
 The count runs on a copy of the network on the ``meta`` device, so it costs no arithmetic and no
 memory. Each unit is run on its own, with its input requiring a gradient exactly when the real step
@@ -79,9 +79,3 @@ def measure_step_flops(model: UnitNetwork, input_shape: tuple[int, ...], dropped
 def _out_shape(module: torch.nn.Module, x: torch.Tensor) -> tuple[int, ...]:
     with torch.no_grad():
         return tuple(module(x).shape)
-
-
-def forward_flops(model: UnitNetwork, input_shape: tuple[int, ...], start: int, stop: int) -> int:
-    """Per-sample forward FLOPs of units ``[start, stop)`` (what building or extending a cache costs)."""
-    full = measure_step_flops(model, input_shape)
-    return sum(full.fwd[n] for n in model.unit_names[start:stop])

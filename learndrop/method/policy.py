@@ -1,13 +1,23 @@
-"""The drop rule as a pure function (SPEC §3), so the dashboard can replay recorded scores through it.
+"""Drop policies: a name, its config and a pure ``step``, so a recorded run can be replayed through them.
 
-``step(state, d, cfg)`` takes the policy's state and the change ``d`` of each unit at one check and
-returns the new state and what it decided; ``replay`` folds ``step`` over a recorded history.
+A policy sees, at each check, what the controller observed of every unit still training (for
+Learn&Drop, its change ``d`` since the last check) and returns its new state and a ``Decision``: every
+unit's scores and state, the units the frontier advances over (dropped) and those frozen behind it. The
+mechanics of dropping (freeze, optimizer surgery, cache) are the controller's, the same for every policy,
+so a comparison between policies isolates the criterion. ``POLICIES`` holds the registered ones; a new
+criterion is one more class with ``name`` and ``step``.
+
+Learn&Drop's rule (``step``): unit l is a candidate when the check is past ``warmup``, its change score
+``s = d / peak(d) <= tau`` and its continuation score ``c = d(t) / d(t - window) <= kappa``, for
+``patience`` checks in a row; only candidates at the frontier drop, and the last unit before the head
+always trains. ``replay`` folds ``step`` over a recorded history (the threshold explorer).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Protocol
 
 from ..config import PolicyConfig
 from .scores import change_score, continuation_score
@@ -42,6 +52,15 @@ class PolicyState:
     dropped: int = 0  # length of the dropped prefix
     frozen: tuple[int, ...] = ()  # indices frozen behind the frontier (freeze_candidates)
     reference: tuple[float, ...] = ()  # per unit, a peak carried over from an earlier run (fine-tuning)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PolicyState:
+        """The inverse of ``to_dict`` (a checkpoint stores lists where the state has tuples)."""
+        return cls(tuple(data["units"]), data["check"], tuple(tuple(h) for h in data["history"]),
+                   tuple(data["streak"]), data["dropped"], tuple(data["frozen"]), tuple(data.get("reference", ())))
 
 
 @dataclass(frozen=True)
@@ -113,6 +132,45 @@ def step(state: PolicyState, d: Sequence[float | None], cfg: PolicyConfig, allow
     new_state = replace(state, check=t, history=tuple(history), streak=tuple(streak), dropped=dropped,
                         frozen=tuple(sorted(frozen)))
     return new_state, Decision(t, tuple(scores), tuple(drops), tuple(newly_frozen))
+
+
+class Policy(Protocol):
+    """A drop criterion. ``step`` is pure: the same state, observations and config give the same decision."""
+
+    name: str
+
+    def step(self, state: PolicyState, observations: Sequence[float | None], config: PolicyConfig
+             ) -> tuple[PolicyState, Decision]: ...
+
+
+class LearnDropPolicy:
+    """Learn&Drop: drop the frontier once its change has fallen to ``tau`` of its peak and is not rising."""
+
+    name = "learndrop"
+
+    def step(self, state: PolicyState, observations: Sequence[float | None], config: PolicyConfig
+             ) -> tuple[PolicyState, Decision]:
+        return step(state, observations, config)
+
+
+class Baseline:
+    """The full training (policy ``none``): scores and candidates are recorded, nothing is dropped."""
+
+    name = "none"
+
+    def step(self, state: PolicyState, observations: Sequence[float | None], config: PolicyConfig
+             ) -> tuple[PolicyState, Decision]:
+        return step(state, observations, config, allow_drop=False)
+
+
+POLICIES: dict[str, Policy] = {p.name: p for p in (LearnDropPolicy(), Baseline())}
+
+
+def get_policy(name: str) -> Policy:
+    try:
+        return POLICIES[name]
+    except KeyError:
+        raise ValueError(f"unknown policy {name!r}; choose one of: {', '.join(POLICIES)}") from None
 
 
 def replay(units: Sequence[str], d_rows: Sequence[Sequence[float | None]], cfg: PolicyConfig,

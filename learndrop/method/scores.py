@@ -1,4 +1,4 @@
-"""Per-unit change between checks (SPEC §3): pure functions of parameter snapshots.
+"""Per-unit change between checks: pure functions of parameter snapshots.
 
 ``d = ||θ(t) − θ(t−1)||₂ / (||θ(t−1)||₂ + 1e-12)`` over all of a unit's learnable parameters
 (BatchNorm's affine included, running statistics excluded: they are buffers, not parameters).

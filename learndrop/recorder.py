@@ -1,0 +1,105 @@
+"""The one place that turns a training into a run folder: a new run, or one continued from its checkpoint.
+
+``RunRecorder(store).start(config)`` validates and prepares first (bad input costs no folder), creates
+the run, trains it with the store's writer among the sinks, saves after every epoch the last good model
+(``model.pt``) and everything needed to continue (``checkpoint.pt``), and the final model when the run
+completes or is stopped. ``resume(run_id)`` checks that the run can continue, sets aside the events
+written after its checkpoint (kept in ``events.before-resume-N.jsonl``) and trains on from there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import events as ev
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import RunConfig
+from .control import TrainingControl
+from .errors import LearnDropError
+from .runs import RunStore, RunWriter
+from .setup import Setup, prepare
+from .train import train
+
+
+class RunRecorder:
+    def __init__(self, store: RunStore | None = None):
+        self.store = store or RunStore()
+
+    def start(self, config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingControl | None = None, *,
+              run_id: str | None = None, setup: Setup | None = None) -> dict[str, Any]:
+        """Train a new run (``run_id``: a chosen id, else a fresh one) and return its summary."""
+        setup = setup or prepare(config, self.store)  # bad input fails here, before a run folder exists
+        writer = self.store.create(config, run_id)
+        return self._record(config, setup, writer, sinks, control, None, [])
+
+    def resume(self, run_id: str, sinks: Sequence[ev.Sink] = (), control: TrainingControl | None = None, *,
+               setup: Setup | None = None, kept: Callable[[list[ev.Event]], None] | None = None) -> dict[str, Any]:
+        """Continue a stopped, failed or interrupted run from its last checkpoint; its summary.
+
+        ``kept`` receives the run's events up to the checkpoint before training goes on (a live view
+        shows them first, as they are on disk)."""
+        config = self.store.config(run_id)
+        setup = setup or prepare(config, self.store)  # the data again, and a model the checkpoint overwrites
+        checkpoint, history, writer = self.open_for_resume(run_id)
+        if kept is not None:
+            kept(history)
+        return self._record(config, setup, writer, sinks, control, checkpoint, history)
+
+    def open_for_resume(self, run_id: str) -> tuple[dict, list[ev.Event], RunWriter]:
+        """Check the run can continue, set aside the events written after its checkpoint, reopen its log.
+
+        Returns the checkpoint (with ``set_aside`` and ``previous_status`` added), the events up to it, and
+        a writer that appends to events.jsonl.
+        """
+        summary = self.store.summary(run_id)
+        if summary["status"] == "completed":
+            raise LearnDropError(f"run {run_id!r} already completed; nothing to resume")
+        if summary["status"] == "running":
+            raise LearnDropError(f"run {run_id!r} is still running")
+        checkpoint = load_checkpoint(self.store.path(run_id))
+        history, set_aside = self.store.truncate_events(run_id, checkpoint["events"])
+        checkpoint["set_aside"], checkpoint["previous_status"] = set_aside, summary["status"]
+        self.store.mark_running(run_id)
+        return checkpoint, history, RunWriter(self.store.path(run_id), run_id)
+
+    def _record(self, config: RunConfig, setup: Setup, writer: RunWriter, sinks: Sequence[ev.Sink],
+                control: TrainingControl | None, checkpoint: dict | None, history: list[ev.Event]) -> dict:
+        run_dir = writer.dir
+        lines = _line_count(run_dir / "events.jsonl")  # the events.jsonl lines a checkpoint keeps
+
+        def count(event: ev.Event) -> None:
+            nonlocal lines
+            lines += 1
+
+        def save_epoch(payload: dict) -> None:
+            save_model(payload["model"], run_dir)
+            save_checkpoint(run_dir, {**payload, "events": lines})
+
+        def save_final(event: ev.Event) -> None:  # before the writer writes the summary
+            if isinstance(event, ev.RunFinished) and event.status in ("completed", "stopped"):
+                save_model(setup.model.state_dict(), run_dir)
+
+        try:
+            return train(config, [count, save_final, writer, *sinks], control=control or TrainingControl(config.policy),
+                         setup=setup, run_id=writer.run_id, checkpoint=checkpoint, history=history,
+                         on_epoch=save_epoch)
+        finally:
+            writer.close()
+
+
+def save_model(state: dict[str, torch.Tensor], run_dir: Path) -> None:
+    """Atomic write of the full network's state_dict (loaded back with ``weights_only=True``)."""
+    tmp = run_dir / "model.pt.tmp"
+    torch.save({k: v.detach().cpu() for k, v in state.items()}, tmp)
+    tmp.replace(run_dir / "model.pt")
+
+
+def _line_count(path: Path) -> int:
+    if not path.is_file():
+        return 0
+    with open(path, "rb") as f:
+        return sum(1 for _ in f)
