@@ -4,7 +4,7 @@ import streamlit as st
 
 from dashboard import state
 from learndrop.errors import LearnDropError
-from learndrop.runs import RUNS_DIR_ENV
+from learndrop.runs.store import RUNS_DIR_ENV
 
 st.set_page_config(page_title="Learn&Drop", page_icon="✂️", layout="wide")
 

@@ -27,9 +27,9 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-import learndrop.train as training  # noqa: E402
+import learndrop.training.loop as training  # noqa: E402
 from learndrop.config import PolicyConfig, RunConfig  # noqa: E402
-from learndrop.runs import RunStore  # noqa: E402
+from learndrop.runs.store import RunStore  # noqa: E402
 
 
 def record_snapshots(config: RunConfig) -> list[list[torch.Tensor]]:

@@ -24,7 +24,7 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 from ui_latency import ARGS, CHROMIUM, start_server  # noqa: E402
 
 from learndrop.config import RunConfig  # noqa: E402
-from learndrop.runs import RunStore  # noqa: E402
+from learndrop.runs.store import RunStore  # noqa: E402
 
 # page path -> the parts to show, as (file name, element to scroll to the top or None)
 SHOTS = {
@@ -56,8 +56,8 @@ def finished_demo(runs: Path) -> str | None:
 
 def finished_stream(runs: Path) -> str:
     """A completed streaming run in ``runs``, trained here if there is none."""
-    from learndrop.setup import prepare
-    from learndrop.train import train
+    from learndrop.training.prepare import prepare
+    from learndrop.training.loop import train
 
     store = RunStore(runs)
     for run_id in store.run_ids():

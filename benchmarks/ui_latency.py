@@ -35,7 +35,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from fake_run import write_fake_run  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from learndrop.runs import RunStore  # noqa: E402
+from learndrop.runs.store import RunStore  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

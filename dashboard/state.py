@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from learndrop.errors import LearnDropError
-from learndrop.registry import RunRegistry
-from learndrop.runs import RunStore, default_runs_dir, validate_run_id
+from learndrop.runs.registry import RunRegistry
+from learndrop.runs.store import RunStore, default_runs_dir, validate_run_id
 
 REFRESH_S = 1.0  # how often a page showing a live run drains its new events
 PICKER_RUNS = 200  # newest runs offered in the sidebar
@@ -109,8 +109,3 @@ def run_picker(current: str | None) -> None:
 def baseline_for(run_id: str) -> str | None:
     """The run's linked baseline, else the newest stored run that fits as one."""
     return registry().find_baseline(run_id)
-
-
-def show_error(exc: Exception) -> None:
-    """A user-facing error as one line (never a traceback)."""
-    st.error(str(exc))

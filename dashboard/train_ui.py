@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import streamlit as st
 
-from learndrop import plots, tables
+from learndrop.report import plots, tables
 from learndrop.config import PolicyConfig
 from learndrop.errors import LearnDropError
 from learndrop.models import list_models
 from learndrop.presets import (DATASET_CHOICES, DEVICE_CHOICES, POLICY_CHOICES, PRESETS, PRETRAINED, QUICK_DEMO,
                                SCRATCH, STREAM_BY_CHOICES, THRESHOLDS, config_from_fields, error_field,
                                fields_from_config, thresholds_from_config)
-from learndrop.registry import RESUMABLE
-from learndrop.view import progress_status
+from learndrop.runs.registry import RESUMABLE
+from learndrop.report.view import progress_status
 
 from . import state, widgets
 

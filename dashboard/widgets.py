@@ -7,8 +7,8 @@ import math
 import plotly.graph_objects as go
 import streamlit as st
 
-from learndrop.compare import accuracy_delta, flops_speedup, time_speedup
-from learndrop.view import RunView
+from learndrop.report.compare import accuracy_delta, flops_speedup, time_speedup
+from learndrop.report.view import RunView
 
 LOG_PAGE = 15  # event log rows per page
 PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}

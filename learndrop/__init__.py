@@ -4,12 +4,12 @@ The library never imports Streamlit; the dashboard (app.py, pages/) is a thin re
 """
 
 from .config import PolicyConfig, RunConfig
-from .control import TrainingControl
+from .training.control import TrainingControl
 from .errors import LearnDropError
 from .method.controller import LearnDrop
 from .method.dropping import param_groups
 from .models import UnitNetwork, create_model, list_models
-from .runs import RunStore
+from .runs.store import RunStore
 
 __all__ = ["LearnDrop", "LearnDropError", "PolicyConfig", "RunConfig", "RunStore", "TrainingControl", "UnitNetwork",
            "create_model", "list_models", "param_groups", "train"]
@@ -17,7 +17,7 @@ __all__ = ["LearnDrop", "LearnDropError", "PolicyConfig", "RunConfig", "RunStore
 
 def __getattr__(name: str):
     if name == "train":
-        from .train import train
+        from .training.loop import train
 
         return train
     raise AttributeError(name)

@@ -18,7 +18,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 
 @dataclass(frozen=True)
 class PolicyConfig:
-    """The drop rule of SPEC §3. Frozen: live changes make a new one (``dataclasses.replace``)."""
+    """The drop rule (README: "The method"). Frozen: live changes make a new one (``dataclasses.replace``)."""
 
     name: str = "learndrop"  # learndrop | none (baseline: scores recorded, nothing dropped)
     tau: float = 0.4  # change score s = d / peak(d) at or below which a unit may drop, in (0, 1]

@@ -1,4 +1,4 @@
-"""Typed training events (SPEC §5): frozen dataclasses of plain Python values, one JSON line each.
+"""Typed training events: frozen dataclasses of plain Python values, one JSON line each.
 
 Every event carries ``run_id``, ``epoch`` (0-based), ``step`` (optimizer steps so far) and ``time_s``
 (seconds since the run started). ``run_started`` is always first and ``run_finished`` always last.

@@ -13,8 +13,8 @@ import torch
 
 from .config import PolicyConfig, RunConfig
 from .errors import LearnDropError
-from .runs import RunStore, validate_run_id
-from .tables import format_classes
+from .runs.store import RunStore, validate_run_id
+from .report.tables import format_classes
 
 DATASET_CHOICES = ("shapes", "mnist", "fashion-mnist", "cifar10", "imagenette", "folder")
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
@@ -130,7 +130,7 @@ def _input_shape(config: RunConfig) -> tuple[int, int] | None:
 def _check_source(config: RunConfig, store: RunStore, shape: tuple[int, int] | None) -> None:
     """The run to fine-tune from exists, saved its model, and that model's backbone fits this network."""
     from .models import create_model
-    from .setup import load_backbone
+    from .training.prepare import load_backbone
 
     run_id = config.init_from
     try:

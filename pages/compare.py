@@ -3,8 +3,8 @@
 import streamlit as st
 
 from dashboard import state, widgets
-from learndrop import plots
-from learndrop.compare import compare_table, export_json, run_label
+from learndrop.report import plots
+from learndrop.report.compare import compare_table, export_json, run_label
 
 state.require_app()
 st.title("Compare runs")

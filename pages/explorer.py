@@ -5,11 +5,11 @@ import dataclasses
 import streamlit as st
 
 from dashboard import state, widgets
-from learndrop import plots
-from learndrop.compare import run_label
+from learndrop.report import plots
+from learndrop.report.compare import run_label
 from learndrop.config import PolicyConfig
 from learndrop.presets import thresholds_from_config
-from learndrop.whatif import data_chunks, recorded_schedule_flops, replay_run
+from learndrop.report.replay import data_chunks, recorded_schedule_flops, replay_run
 
 state.require_app()
 st.title("Threshold explorer")

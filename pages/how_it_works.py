@@ -3,8 +3,8 @@
 import streamlit as st
 
 from dashboard import state, widgets
-from learndrop import plots
-from learndrop.compare import run_label
+from learndrop.report import plots
+from learndrop.report.compare import run_label
 from learndrop.presets import thresholds_from_config
 
 state.require_app()

@@ -8,7 +8,7 @@ import pytest
 from helpers import two_conv_net
 
 from learndrop.models import UnitNetwork
-from learndrop.runs import RunStore
+from learndrop.runs.store import RunStore
 
 
 @pytest.fixture

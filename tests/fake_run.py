@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from learndrop import events as ev
 from learndrop.config import PolicyConfig, RunConfig
 from learndrop.method.policy import initial_state, step
-from learndrop.runs import RunStore
+from learndrop.runs.store import RunStore
 
 
 def fake_config(units: int, epochs: int, checks_per_epoch: int = 1, policy: str = "learndrop",

@@ -20,10 +20,10 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import state
 from learndrop import events as ev
-from learndrop.compare import accuracy_delta
+from learndrop.report.compare import accuracy_delta
 from learndrop.config import PolicyConfig
 from learndrop.errors import LearnDropError
-from learndrop.runs import RUNS_DIR_ENV, RunStore
+from learndrop.runs.store import RUNS_DIR_ENV, RunStore
 
 PAGES = ("pages/train.py", "pages/compare.py", "pages/explorer.py", "pages/how_it_works.py")
 TRAIN_CHARTS = {"heatmap", "score_lines", "active", "epoch_times", "flops", "loss_acc"}

@@ -21,7 +21,7 @@ import pytest
 from helpers import ROOT
 
 from learndrop import events as ev
-from learndrop.runs import RunStore
+from learndrop.runs.store import RunStore
 
 CHROMIUM = shutil.which("chromium") or next((p for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser")
                                              if Path(p).is_file()), None)

@@ -12,9 +12,9 @@ from helpers import ROOT, fast_config
 
 import learndrop
 from learndrop import events as ev
-from learndrop.loader import ImageBatches, Normalizer, epoch_batches
-from learndrop.setup import prepare
-from learndrop.train import train
+from learndrop.data.loader import ImageBatches, Normalizer, epoch_batches
+from learndrop.training.prepare import prepare
+from learndrop.training.loop import train
 
 CPU = torch.device("cpu")
 # Recorded by the loop as it was before the controller existed (commit b85a236), with the function

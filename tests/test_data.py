@@ -11,10 +11,10 @@ import torch
 from helpers import ROOT, SHARED_DATA
 from PIL import Image
 
-from learndrop.data import create_dataset
+from learndrop.data.datasets import create_dataset
 from learndrop.errors import LearnDropError
-from learndrop.loader import Normalizer, augment, epoch_batches
-from learndrop.shapes import CLASSES, make_shapes
+from learndrop.data.loader import Normalizer, augment, epoch_batches
+from learndrop.data.shapes import CLASSES, make_shapes
 
 HAS_MNIST = (SHARED_DATA / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file()
 HAS_CIFAR = (SHARED_DATA / "cifar10" / "test").is_dir()

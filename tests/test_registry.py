@@ -12,8 +12,8 @@ from helpers import fast_config
 from learndrop import events as ev
 from learndrop.config import PolicyConfig
 from learndrop.errors import LearnDropError
-from learndrop.registry import RunRegistry
-from learndrop.runs import RunStore
+from learndrop.runs.registry import RunRegistry
+from learndrop.runs.store import RunStore
 
 
 @pytest.fixture

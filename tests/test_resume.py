@@ -15,9 +15,9 @@ from helpers import ROOT, fast_config
 
 from learndrop import events as ev
 from learndrop.config import PolicyConfig
-from learndrop.control import TrainingControl
+from learndrop.training.control import TrainingControl
 from learndrop.errors import LearnDropError
-from learndrop.recorder import RunRecorder
+from learndrop.runs.recorder import RunRecorder
 
 # drops every droppable unit at check 2 (the end of epoch 2): after the stop, the cache must be rebuilt
 DROP_AT_2 = PolicyConfig(tau=1.0, kappa=1.0, warmup=1)

@@ -9,7 +9,7 @@ import pytest
 from helpers import fast_config
 
 from learndrop.errors import LearnDropError
-from learndrop.runs import RunStore
+from learndrop.runs.store import RunStore
 
 
 def _unusable_roots(tmp_path):

@@ -9,15 +9,15 @@ import torch
 from helpers import fast_config
 
 from learndrop import events as ev
-from learndrop import tables
+from learndrop.report import tables
 from learndrop.config import PolicyConfig
 from learndrop.errors import LearnDropError
-from learndrop.loader import ImageBatches, stream_chunks
-from learndrop.recorder import RunRecorder
-from learndrop.setup import prepare
-from learndrop.summary import summarize
-from learndrop.train import train
-from learndrop.whatif import data_chunks, recorded_schedule_flops, replay_run
+from learndrop.data.loader import ImageBatches, stream_chunks
+from learndrop.runs.recorder import RunRecorder
+from learndrop.training.prepare import prepare
+from learndrop.report.summary import summarize
+from learndrop.training.loop import train
+from learndrop.report.replay import data_chunks, recorded_schedule_flops, replay_run
 
 
 def test_stream_chunks_by_order_and_by_class():

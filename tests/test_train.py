@@ -9,11 +9,11 @@ from helpers import fast_config
 
 from learndrop import events as ev
 from learndrop.config import PolicyConfig
-from learndrop.control import TrainingControl
+from learndrop.training.control import TrainingControl
 from learndrop.errors import LearnDropError
-from learndrop.recorder import RunRecorder
-from learndrop.runs import RunStore
-from learndrop.train import lr_at, prepare, train
+from learndrop.runs.recorder import RunRecorder
+from learndrop.runs.store import RunStore
+from learndrop.training.loop import lr_at, prepare, train
 
 
 def record(config, control=None, **kw):
@@ -40,7 +40,7 @@ def test_event_order_of_a_run():
 
 
 def test_run_finished_is_last_even_when_training_raises(monkeypatch):
-    import learndrop.train as train_module
+    import learndrop.training.loop as train_module
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
@@ -168,7 +168,7 @@ def test_diverging_loss_fails_with_a_reason_and_keeps_the_last_good_model(tmp_pa
                 next(holder["model"].parameters()).fill_(float("nan"))
 
     config = fast_config(epochs=3)
-    from learndrop.setup import prepare as setup_prepare
+    from learndrop.training.prepare import prepare as setup_prepare
 
     setup = setup_prepare(config)
     holder["model"] = setup.model

@@ -1,4 +1,4 @@
-"""Registered models; each lists its droppable units (SPEC §2)."""
+"""Registered models; each lists its droppable units."""
 
 from . import resnet, vgg  # noqa: F401  (registration)
 from ._registry import ModelInfo, create_model, list_models, model_info, register_model

@@ -1,4 +1,4 @@
-"""A CNN seen as a chain of droppable units followed by a head (SPEC §2)."""
+"""A CNN seen as a chain of droppable units followed by a head."""
 
 from __future__ import annotations
 
@@ -35,9 +35,6 @@ class UnitNetwork(nn.Module):
         for name in self.unit_names:
             yield name, self.get_submodule(name)
 
-    def unit_parameters(self, index: int) -> list[nn.Parameter]:
-        return list(self.unit(index).parameters())
-
     def _check_cover(self) -> None:
         owners: dict[int, str] = {}
         for name in (*self.unit_names, self.head_name):
@@ -62,3 +59,8 @@ class UnitNetwork(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_from(x, 0)
+
+
+def pooled_head(channels: int, num_classes: int) -> nn.Sequential:
+    """The classifier both families use: global average pooling, then one linear layer."""
+    return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes))

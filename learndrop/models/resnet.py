@@ -11,13 +11,9 @@ from torchvision.models import resnet as tv_resnet
 
 from ._registry import register_model, scaled
 from ._weights import load_torchvision
-from .network import UnitNetwork
+from .network import UnitNetwork, pooled_head
 
 SMALL_INPUT = 64  # px: at or below this, use the CIFAR-style stem
-
-
-def _head(channels: int, num_classes: int) -> nn.Sequential:
-    return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes))
 
 
 def _units(stages: dict[str, nn.Sequential]) -> list[str]:
@@ -39,7 +35,7 @@ def _torchvision_resnet(builder, weights, *, num_classes: int, in_channels: int,
         conv1 = new
     stem = nn.Sequential(conv1, net.bn1, net.relu, *([] if small else [net.maxpool]))
     stages = {f"layer{i}": getattr(net, f"layer{i}") for i in range(1, 5)}
-    head = _head(net.fc.in_features, num_classes)
+    head = pooled_head(net.fc.in_features, num_classes)
     return UnitNetwork({"stem": stem, **stages, "head": head}, _units(stages))
 
 
@@ -60,7 +56,7 @@ def _cifar_resnet(name: str, blocks_per_stage: int, *, num_classes: int, in_chan
             blocks.append(tv_resnet.BasicBlock(c_in, c_out, stride, down))
             c_in = c_out
         stages[f"layer{s + 1}"] = nn.Sequential(*blocks)
-    net = UnitNetwork({"stem": stem, **stages, "head": _head(c_in, num_classes)}, _units(stages))
+    net = UnitNetwork({"stem": stem, **stages, "head": pooled_head(c_in, num_classes)}, _units(stages))
     for m in net.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")

@@ -13,7 +13,7 @@ from torchvision.models import vgg as tv_vgg
 
 from ._registry import register_model, scaled
 from ._weights import load_torchvision
-from .network import UnitNetwork
+from .network import UnitNetwork, pooled_head
 
 TINY_CFG: list[int | str] = [16, "M", 32, "M", 32, 64, "M", 64, 64, "M"]
 
@@ -48,10 +48,6 @@ def _adapt_first_conv(features: nn.Sequential, in_channels: int) -> None:
     features[0] = new
 
 
-def _head(channels: int, num_classes: int) -> nn.Sequential:
-    return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes))
-
-
 def _vgg(name: str, cfg: list[int | str], *, num_classes: int, in_channels: int, image_size: int, width: float,
          pretrained: bool, builder=None, weights=None) -> UnitNetwork:
     if pretrained:
@@ -61,7 +57,7 @@ def _vgg(name: str, cfg: list[int | str], *, num_classes: int, in_channels: int,
     _adapt_first_conv(layers, in_channels)
     features, channels = _group_units(layers, image_size)
     names = [f"features.{i}" for i in range(len(features))]
-    return UnitNetwork({"features": features, "head": _head(channels, num_classes)}, names)
+    return UnitNetwork({"features": features, "head": pooled_head(channels, num_classes)}, names)
 
 
 @register_model(width=True, pretrained=False)

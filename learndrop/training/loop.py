@@ -17,32 +17,22 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from . import events as ev
-from .config import RunConfig
+from .. import events as ev
+from ..config import RunConfig
 from .control import TrainingControl
-from .errors import LearnDropError
-from .loader import CROP_PADDING, ImageBatches, Normalizer, epoch_batches, stream_chunks
-from .method.cache import augmented_views
-from .method.controller import CacheSettings, CacheUpdate, LearnDrop
-from .method.dropping import param_groups
-from .setup import Setup, evaluate, prepare
-from .summary import summarize
+from ..errors import LearnDropError
+from ..data.loader import CROP_PADDING, ImageBatches, Normalizer, epoch_batches, stream_chunks
+from ..method.cache import augmented_views
+from ..method.controller import CacheSettings, CacheUpdate, LearnDrop
+from ..method.dropping import param_groups
+from .evaluate import evaluate
+from .prepare import Setup, prepare
+from .schedule import lr_at
+from ..report.summary import summarize
 
 
 class StopRequested(Exception):
     """Raised inside the loop when the control's stop flag is set (never escapes ``train``)."""
-
-
-def lr_at(config: RunConfig, step: int, total_steps: int) -> float:
-    """Learning rate at optimizer step ``step`` (0-based) of ``total_steps``."""
-    progress = step / max(1, total_steps)
-    if config.lr_schedule == "cosine":
-        return config.lr * 0.5 * (1 + math.cos(math.pi * progress))
-    if config.lr_schedule == "onecycle":  # linear warm-up over 20 %, then linear decay to 0
-        return config.lr * (progress / 0.2 if progress < 0.2 else (1 - progress) / 0.8)
-    if config.lr_schedule == "wsd":  # warm-up over 5 %, stable until 70 %, linear decay to 0
-        return config.lr * min(1.0, progress / 0.05, (1 - progress) / 0.3)
-    return config.lr
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .data import ImageData
+from .datasets import ImageData
 
 CROP_PADDING = 4  # px of zero padding (after normalisation) for the random crop
 

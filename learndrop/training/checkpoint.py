@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from .errors import LearnDropError
+from ..errors import LearnDropError
 
 FILENAME = "checkpoint.pt"
 VERSION = 2  # 1: the controller's state at the top level (read, converted)

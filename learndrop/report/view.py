@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import events as ev
+from .. import events as ev
 from . import tables
 from .summary import summarize
 

@@ -17,7 +17,7 @@ import torch
 import torchvision
 from PIL import Image, UnidentifiedImageError
 
-from .errors import LearnDropError
+from ..errors import LearnDropError
 from .shapes import CLASSES as SHAPE_CLASSES
 from .shapes import make_shapes
 

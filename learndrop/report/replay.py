@@ -7,7 +7,7 @@ one pass of the prefix over the data the run has (for a streaming run, each chun
 and one pass of newly dropped units over the rows already cached when the prefix grows. Without a
 cache (turned off, or over its cap) the prefix still runs forward under no_grad, so forward FLOPs are
 not saved at all. Augmentation keeps the cache: it then holds a fixed set of exact augmented views of
-every image (crops and mirror images, see ``dropping.ActivationCache``), and building it costs one
+every image (crops and mirror images, see ``method.cache.ActivationCache``), and building it costs one
 pass of the prefix per view; the estimate counts one pass, so for an augmented run it is somewhat low
 (the explorer shows it next to the measured FLOPs).
 
@@ -24,9 +24,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from . import events as ev
-from .config import PolicyConfig
-from .method.policy import Decision, replay
+from .. import events as ev
+from ..config import PolicyConfig
+from ..method.cache import cache_cost
+from ..method.policy import Decision, replay
 from .summary import reduction_pct
 from .tables import DROP_COLUMNS, SCORE_COLUMNS
 
@@ -108,10 +109,10 @@ def estimate_fwd_flops(unit_fwd: Sequence[int], head_fwd: int, prefix: Sequence[
     for k, n, c in zip(prefix, images, chunk_of):
         base += full * n
         if cached and k > built:
-            total += (costs[k] - costs[built]) * rows  # extend the cached rows by the newly dropped units
+            total += cache_cost(unit_fwd, built, k, rows, 0)  # extend the cached rows by the newly dropped units
             built = k
         if cached and k > 0 and c not in held:
-            total += costs[k] * chunk_images[c]  # the chunk's rows through the whole prefix
+            total += cache_cost(unit_fwd, 0, k, 0, chunk_images[c])  # the chunk's rows through the whole prefix
             rows += chunk_images[c]
             held.add(c)
         total += (full - (costs[k] if cached else 0)) * n

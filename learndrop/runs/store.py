@@ -1,4 +1,4 @@
-"""The run store on disk (SPEC §6): ``runs/<run_id>/`` with config.json, events.jsonl, summary.json, model.pt.
+"""The run store on disk: ``runs/<run_id>/`` with config.json, events.jsonl, summary.json, model.pt.
 
 ``events.jsonl`` is appended and flushed one event at a time, so a killed process loses at most the
 event it was writing. A run with no ``run_finished`` whose process is gone shows as interrupted.
@@ -19,10 +19,10 @@ from typing import Any
 
 import torch
 
-from . import events as ev
-from .config import RunConfig
-from .errors import LearnDropError
-from .summary import SUMMARY_VERSION, summarize
+from .. import events as ev
+from ..config import RunConfig
+from ..errors import LearnDropError
+from ..report.summary import SUMMARY_VERSION, summarize
 
 RUNS_DIR_ENV = "LEARNDROP_RUNS_DIR"
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")

@@ -6,7 +6,7 @@ import dataclasses
 import threading
 import time
 
-from .config import PolicyConfig
+from ..config import PolicyConfig
 
 
 class TrainingControl:

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from . import events as ev
+from .. import events as ev
 
 EPOCH_COLUMNS = ["epoch", "step", "time_s", "train_loss", "train_acc", "val_loss", "val_acc", "epoch_time_s",
                  "eval_time_s", "instrument_time_s", "data_time_s", "fwd_flops", "bwd_flops", "baseline_fwd_flops",
@@ -42,12 +42,6 @@ def scores_frame(events: Iterable[ev.Event]) -> pd.DataFrame:
 def drops_frame(events: Iterable[ev.Event]) -> pd.DataFrame:
     rows = [{k: getattr(e, k) for k in DROP_COLUMNS} for e in events if isinstance(e, ev.LayerDropped)]
     return pd.DataFrame(rows, columns=DROP_COLUMNS)
-
-
-def thresholds_frame(events: Iterable[ev.Event]) -> pd.DataFrame:
-    rows = [{"epoch": e.epoch, "step": e.step, "time_s": e.time_s, **{f"old_{k}": v for k, v in e.old.items()},
-             **e.new} for e in events if isinstance(e, ev.ThresholdsChanged)]
-    return pd.DataFrame(rows)
 
 
 PROGRESS_COLUMNS = ["epoch", "step", "time_s", "loss", "images_per_s", "lr", "epoch_step", "epoch_steps"]

@@ -19,14 +19,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import events as ev
-from .checkpoint import FILENAME as CHECKPOINT
-from .compare import find_baseline
-from .config import PolicyConfig, RunConfig
-from .control import TrainingControl
-from .errors import LearnDropError
-from .runs import RunStore, iter_new_events, validate_run_id
-from .view import RunView
+from .. import events as ev
+from ..training.checkpoint import FILENAME as CHECKPOINT
+from ..report.compare import find_baseline
+from ..config import PolicyConfig, RunConfig
+from ..training.control import TrainingControl
+from ..errors import LearnDropError
+from .store import RunStore, iter_new_events, validate_run_id
+from ..report.view import RunView
 
 QUEUED, RUNNING, FINISHED = "queued", "running", "finished"
 RESUMABLE = ("stopped", "failed", "interrupted")  # stored statuses a run can continue from
@@ -163,7 +163,7 @@ class RunRegistry:
 
     def _work(self, run: LiveRun) -> None:
         from .recorder import RunRecorder  # torch-heavy; imported in the worker
-        from .setup import prepare
+        from ..training.prepare import prepare
 
         def kept(history: list[ev.Event]) -> None:
             with run.lock:

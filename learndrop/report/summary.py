@@ -1,11 +1,11 @@
-"""A run's summary (SPEC §6), computed from its events: the same function for live and finished runs."""
+"""A run's summary, computed from its events: the same function for live and finished runs."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
 
-from . import events as ev
+from .. import events as ev
 
 # 2: a drop's epoch is numbered from 1, as on the charts, the CLI and the benchmark (1: the events' 0-based index)
 SUMMARY_VERSION = 2

@@ -1,5 +1,5 @@
-"""Everything a run needs before its first step: data in memory, the model (fresh, pretrained or taken
-from an earlier run for fine-tuning), and the full-network evaluation."""
+"""Everything a run needs before its first step: validated config, data in memory, the model (fresh,
+pretrained, or taken from an earlier run for fine-tuning, with the peaks its units reached there)."""
 
 from __future__ import annotations
 
@@ -9,19 +9,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from . import events as ev
-from .config import RunConfig
-from .data import ImageData, create_dataset
+from .. import events as ev
+from ..config import RunConfig
+from ..data.datasets import ImageData, create_dataset
 from .device import resolve_device
-from .errors import LearnDropError
-from .loader import ImageBatches, epoch_batches
-from .models import UnitNetwork, create_model
-from .runs import RunStore
-
-EVAL_BATCH = 512
-
+from ..errors import LearnDropError
+from ..models import UnitNetwork, create_model
+from ..runs.store import RunStore
 
 @dataclass
 class Setup:
@@ -124,24 +119,3 @@ def inherited_peaks(store: RunStore, config: RunConfig, units: list[str], images
     steps = math.ceil(images_per_epoch / config.batch_size) / config.checks_per_epoch
     scale = (config.lr * steps) / (source.lr * source_steps)
     return {u: peaks[u] * scale for u in units}
-
-
-@torch.no_grad()
-def evaluate(model: UnitNetwork, batches: ImageBatches, use_amp: bool) -> tuple[float, float, list[float]]:
-    """Loss, accuracy and per-class accuracy of the full network on a split."""
-    model.eval()
-    n_classes = int(batches.labels.max()) + 1
-    loss_sum = torch.zeros((), device=batches.device)
-    hits = torch.zeros(n_classes, device=batches.device)
-    counts = torch.zeros(n_classes, device=batches.device)
-    for idx in epoch_batches(len(batches), EVAL_BATCH, 0, 0, shuffle=False):
-        x, y = batches.get(idx)
-        with torch.autocast(batches.device.type, dtype=torch.bfloat16, enabled=use_amp):
-            out = model(x)
-        loss_sum += F.cross_entropy(out.float(), y, reduction="sum")
-        hits.index_add_(0, y, (out.argmax(1) == y).float())
-        counts.index_add_(0, y, torch.ones_like(y, dtype=torch.float))
-    n = len(batches)
-    per_class = (hits / counts.clamp_min(1)).tolist()
-    per_class += [0.0] * (out.shape[1] - n_classes)  # last classes without test images (a folder's test/ may lack some)
-    return float(loss_sum) / n, float(hits.sum()) / n, per_class

@@ -15,14 +15,14 @@ from typing import Any
 
 import torch
 
-from . import events as ev
-from .checkpoint import load_checkpoint, save_checkpoint
-from .config import RunConfig
-from .control import TrainingControl
-from .errors import LearnDropError
-from .runs import RunStore, RunWriter
-from .setup import Setup, prepare
-from .train import train
+from .. import events as ev
+from ..training.checkpoint import load_checkpoint, save_checkpoint
+from ..config import RunConfig
+from ..training.control import TrainingControl
+from ..errors import LearnDropError
+from .store import RunStore, RunWriter
+from ..training.prepare import Setup, prepare
+from ..training.loop import train
 
 
 class RunRecorder:

@@ -6,7 +6,7 @@ import os
 
 import torch
 
-from .errors import LearnDropError
+from ..errors import LearnDropError
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -21,9 +21,3 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name == "cpu" and not os.environ.get("OMP_NUM_THREADS"):  # all cores, unless the user capped them
         torch.set_num_threads(os.cpu_count() or 1)
     return torch.device(name)
-
-
-def synchronize(device: torch.device) -> None:
-    """Wait for queued GPU work, so wall-clock times measure the work and not its launch."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
