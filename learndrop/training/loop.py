@@ -49,12 +49,14 @@ class EpochMeters:
     data_s: float = 0.0  # preparing batches
     extra_s: float = 0.0  # a cache rebuilt on resume, before the epoch began
     extra_fwd: int = 0  # and its FLOPs
+    flops_at_start: tuple[int, int] = (0, 0)  # the controller's forward and backward FLOPs when it began
 
     @classmethod
-    def start(cls, device: torch.device, carry: CacheUpdate | None = None) -> EpochMeters:
+    def start(cls, device: torch.device, ld: LearnDrop, carry: CacheUpdate | None = None) -> EpochMeters:
         zero = torch.zeros((), device=device)
         return cls(zero.clone(), torch.zeros((), device=device, dtype=torch.long), zero.clone(),
-                   extra_s=carry.seconds if carry else 0.0, extra_fwd=carry.fwd_flops if carry else 0)
+                   extra_s=carry.seconds if carry else 0.0, extra_fwd=carry.fwd_flops if carry else 0,
+                   flops_at_start=(ld.flops.fwd, ld.flops.bwd))
 
     def add(self, loss: torch.Tensor, out: torch.Tensor, y: torch.Tensor) -> None:
         b = len(y)
@@ -62,6 +64,15 @@ class EpochMeters:
         self.window_loss += loss.detach() * b
         self.window_images += b
         self.correct += (out.argmax(1) == y).sum()
+
+    def totals(self, ld: LearnDrop, images: int) -> dict:
+        """The epoch's accuracy, time shares and FLOPs, as ``epoch_ended`` records them."""
+        full = ld.full_flops
+        return dict(train_acc=float(self.correct) / images, instrument_time_s=self.instrument_s,
+                    data_time_s=self.data_s, fwd_flops=ld.flops.fwd - self.flops_at_start[0] + self.extra_fwd,
+                    bwd_flops=ld.flops.bwd - self.flops_at_start[1], baseline_fwd_flops=full.fwd_total * images,
+                    baseline_bwd_flops=full.bwd_total * images, trainable_params=ld.trainable_params,
+                    active_units=ld.active_units, images=images)
 
 
 def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingControl | None = None, *,
@@ -86,17 +97,16 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
     model.to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     optimizer = torch.optim.SGD(param_groups(model), lr=config.lr, momentum=config.momentum,
                                 nesterov=config.momentum > 0, weight_decay=config.weight_decay)
-    normalizer = Normalizer(setup.train_data.images, device, channels_last)
+    normalizer = Normalizer(setup.train_data.images, device, channels_last)  # the training set's statistics
     train_batches = ImageBatches(setup.train_data, normalizer, device, augment=config.augment)
     test_batches = ImageBatches(setup.test_data, normalizer, device)
     augment_gen = torch.Generator().manual_seed(config.seed + 1)
     chunks = stream_chunks(setup.train_data.labels, config.stream, config.stream_by)
     total_epochs = config.epochs * len(chunks)
     total_steps = sum(math.ceil(len(c) / config.batch_size) for c in chunks) * config.epochs
-    names = list(model.unit_names)
     ld = LearnDrop(model, optimizer, config.policy, setup.train_data.images.shape[1:], data=train_batches,
                    cache=cache_settings(config, setup.train_data.flip), peak_lr=config.lr,
-                   reference_peaks=[setup.reference_peaks[n] for n in names] if setup.reference_peaks else None)
+                   reference_peaks=setup.peaks_in_unit_order())
     start_epoch, carry = 0, None
     if checkpoint is None:
         emit(ev.RunStarted, **_run_started(config, setup, ld, chunks, total_steps, len(test_batches)))
@@ -114,8 +124,7 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
                      classes=sorted(set(setup.train_data.labels[chunk].tolist())))
             emit(ev.EpochStarted, lr=lr_at(config, emit.step, total_steps))
             ld.train_mode()
-            meters, carry = EpochMeters.start(device, carry), None
-            flops_before = (ld.flops.fwd, ld.flops.bwd)
+            meters, carry = EpochMeters.start(device, ld, carry), None
             batches = [chunk[b] for b in epoch_batches(len(chunk), config.batch_size, config.seed, epoch)]
             check_steps = {math.ceil((j + 1) * len(batches) / config.checks_per_epoch) - 1
                            for j in range(config.checks_per_epoch)}
@@ -168,27 +177,16 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
                 raise _diverged(train_loss, epoch, emit.step)
             t_eval = time.perf_counter()
             val_loss, val_acc, per_class = evaluate(model, test_batches, use_amp)
-            emit(ev.EpochEnded, train_loss=train_loss, train_acc=float(meters.correct) / len(chunk),
-                 val_loss=val_loss, val_acc=val_acc, epoch_time_s=epoch_time,
-                 eval_time_s=time.perf_counter() - t_eval, instrument_time_s=meters.instrument_s,
-                 data_time_s=meters.data_s, fwd_flops=ld.flops.fwd - flops_before[0] + meters.extra_fwd,
-                 bwd_flops=ld.flops.bwd - flops_before[1], baseline_fwd_flops=ld.full_flops.fwd_total * len(chunk),
-                 baseline_bwd_flops=ld.full_flops.bwd_total * len(chunk), trainable_params=ld.trainable_params,
-                 active_units=ld.active_units, images=len(chunk))
+            emit(ev.EpochEnded, train_loss=train_loss, val_loss=val_loss, val_acc=val_acc, epoch_time_s=epoch_time,
+                 eval_time_s=time.perf_counter() - t_eval, **meters.totals(ld, len(chunk)))
             if len(chunks) > 1 and epoch_in_chunk == config.epochs - 1:
                 emit(ev.ChunkEnded, **_chunk_ended(setup, chunks, chunk_index, val_acc, per_class))
             if on_epoch is not None:  # the last good model and everything needed to continue from here
                 on_epoch(_checkpoint(epoch, emit, ld, augment_gen))
     except StopRequested:
         status = "stopped"
-    except KeyboardInterrupt:
-        status, error = "interrupted", "interrupted by the user (Ctrl-C)"
-        raise
-    except LearnDropError as exc:  # divergence: the recorder keeps the last good epoch's model
-        status, error = "failed", str(exc)
-        raise
-    except Exception as exc:
-        status, error = "failed", f"{type(exc).__name__}: {exc}"
+    except BaseException as exc:  # Ctrl-C, divergence, a bug: recorded, then raised on
+        status, error = _failure(exc)
         raise
     finally:
         emit(ev.RunFinished, status=status, error=error)
@@ -200,6 +198,15 @@ def cache_settings(config: RunConfig, flip: bool) -> CacheSettings:
     per image (``method.cache``), the richest that fits."""
     views = augmented_views(CROP_PADDING, flip) if config.augment else [[(0, 0, False)]]
     return CacheSettings(config.cache, config.cache_max_mb, config.cache_dtype, tuple(tuple(v) for v in views))
+
+
+def _failure(exc: BaseException) -> tuple[str, str]:
+    """The status and one-line reason ``run_finished`` records for an exception."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", "interrupted by the user (Ctrl-C)"
+    if isinstance(exc, LearnDropError):  # divergence: the recorder keeps the last good epoch's model
+        return "failed", str(exc)
+    return "failed", f"{type(exc).__name__}: {exc}"
 
 
 def _obey(control: TrainingControl, emit: ev.Emitter, meters: EpochMeters) -> None:

@@ -26,6 +26,10 @@ class Setup:
     model: UnitNetwork
     reference_peaks: dict[str, float] = field(default_factory=dict)  # fine-tuning: see inherited_peaks
 
+    def peaks_in_unit_order(self) -> list[float] | None:
+        """The inherited peaks, one per unit in forward order; None when the run has its own only."""
+        return [self.reference_peaks[n] for n in self.model.unit_names] if self.reference_peaks else None
+
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
