@@ -45,8 +45,25 @@ def test_normalizer_and_augmentation():
     g = torch.Generator().manual_seed(0)
     y = augment(x, flip=True, generator=g)
     assert y.shape == x.shape
-    # every augmented image is a shifted (maybe mirrored) copy: its centre 8x8 appears in the padded source
-    assert not torch.equal(x, y)
+    # every augmented image is a 16x16 crop of its zero-padded source (4 px each side: offsets 0..8), or
+    # of that padded source mirrored; find the crop, independently of augment's index arithmetic
+    p = 4
+    found = []
+    for src, out in zip(x, y):
+        padded = torch.nn.functional.pad(src, (p, p, p, p))
+        matches = [(dy, dx, mirror) for mirror in (False, True) for dy in range(2 * p + 1) for dx in range(2 * p + 1)
+                   if torch.equal((padded.flip(-1) if mirror else padded)[:, dy:dy + 16, dx:dx + 16], out)]
+        assert matches, "an augmented image is no crop of its padded source"
+        found.append(matches[0])
+    # random per image: both mirrored and plain crops, many offsets, not the identity everywhere
+    assert {m for _, _, m in found} == {False, True}
+    assert len({(dy, dx) for dy, dx, _ in found}) >= 10 and not torch.equal(x, y)
+    # without flip: plain crops only
+    y2 = augment(x, flip=False, generator=torch.Generator().manual_seed(0))
+    for src, out in zip(x[:8], y2[:8]):
+        padded = torch.nn.functional.pad(src, (p, p, p, p))
+        assert any(torch.equal(padded[:, dy:dy + 16, dx:dx + 16], out)
+                   for dy in range(2 * p + 1) for dx in range(2 * p + 1))
 
 
 def test_subset_keeps_the_first_images():
@@ -69,6 +86,36 @@ def test_image_folder_with_mixed_sizes_and_grayscale_is_resized_to_rgb(tmp_path)
     test = create_dataset(f"folder:{tmp_path / 'imgs'}", train=False, image_size=train.size)
     assert train.classes == ("cat", "dog") and train.images.shape[1:] == (3, 20, 20)
     assert len(train) + len(test) == 24 and len(test) >= 1
+
+
+def test_image_folder_images_are_the_files_pixels_with_their_class_labels(tmp_path):
+    """No resize needed: each loaded image is exactly one file's pixels (grayscale: the value in all three
+    channels), labelled with its folder's class."""
+    files = {}  # pixels (C, H, W) as bytes -> class name
+    for c, cls in enumerate(("cat", "dog")):
+        (tmp_path / cls).mkdir()
+        for i in range(6):
+            rng = np.random.default_rng(10 * c + i)
+            if i % 3 == 0:  # grayscale file
+                gray = rng.integers(0, 256, (12, 12), dtype=np.uint8)
+                Image.fromarray(gray, mode="L").save(tmp_path / cls / f"{i}.png")
+                pixels = np.stack([gray] * 3)
+            else:
+                rgb = rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)
+                Image.fromarray(rgb).save(tmp_path / cls / f"{i}.png")
+                pixels = rgb.transpose(2, 0, 1)
+            files[np.ascontiguousarray(pixels).tobytes()] = cls
+    train = create_dataset(f"folder:{tmp_path}", train=True)
+    test = create_dataset(f"folder:{tmp_path}", train=False)
+    loaded = [(img, label) for data in (train, test) for img, label in zip(data.images, data.labels.tolist())]
+    assert len(loaded) == 12 and train.images.shape[1:] == (3, 12, 12)
+    seen = set()
+    for img, label in loaded:
+        key = img.numpy().tobytes()
+        assert key in files, "a loaded image differs from every file's pixels"
+        assert train.classes[label] == files[key]
+        seen.add(key)
+    assert seen == set(files)  # each file once, across the two splits
 
 
 def test_image_folder_errors_are_clear(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -19,6 +21,9 @@ def test_model_builds_steps_and_units_cover_parameters(name):
             assert id(p) not in owners, f"{part} shares a parameter with {owners.get(id(p))}"
             owners[id(p)] = part
     assert set(owners) == {id(p) for p in model.parameters()}
+    # the description the CLI lists states the unit count: it must be this model's
+    stated = re.search(r"\b(\d+) units\b", model_info(name).description)
+    assert stated and int(stated.group(1)) == len(model.unit_names), model_info(name).description
     # the unit names are real module paths, in forward order: running them in turn is the model
     x = torch.randn(2, 3, 32, 32)
     model.eval()
@@ -58,5 +63,8 @@ def test_unknown_model_and_impossible_width_are_clear_errors():
 
 
 def test_model_info_lists_every_model():
-    assert all(model_info(n).description for n in list_models())
+    for name in list_models():
+        # the factory's docstring, not the fallback to its name: a sentence that states the unit count
+        description = model_info(name).description
+        assert description != name and re.search(r"\b\d+ units\b", description), (name, description)
     assert {"tiny", "vgg11", "vgg16", "resnet18", "resnet50", "resnet152", "resnet20", "resnet56"} <= set(list_models())

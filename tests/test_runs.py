@@ -13,12 +13,14 @@ from learndrop.errors import LearnDropError
 from learndrop.runs.store import read_events, validate_run_id
 from learndrop.report.tables import drops_frame, epochs_frame, scores_frame
 from learndrop.runs.recorder import RunRecorder
+from learndrop.training.prepare import prepare
 
 
 def test_run_folder_and_round_trip(store):
     config = fast_config(epochs=3)
     seen = []
-    run_id = RunRecorder(store).start(config, [seen.append])["run_id"]
+    setup = prepare(config)
+    run_id = RunRecorder(store).start(config, [seen.append], setup=setup)["run_id"]
     files = {p.name for p in store.path(run_id).iterdir()}
     assert {"config.json", "events.jsonl", "summary.json", "model.pt"} <= files
     assert "process.json" not in files  # removed when the run finished
@@ -32,8 +34,15 @@ def test_run_folder_and_round_trip(store):
         assert key in summary
     assert summary["status"] == "completed" and 0 <= summary["test_acc"] <= 1
     assert all(set(d) == {"unit", "epoch", "check"} for d in summary["dropped"])
+    # the saved model is the network's whole state_dict (buffers included), shape for shape
     state = store.model_state(run_id)
-    assert set(state) == {k for k in state} and all(isinstance(v, torch.Tensor) for v in state.values())
+    fresh = prepare(config).model.state_dict()  # the same seed: the untrained network
+    assert list(state) == list(fresh)
+    assert all(isinstance(v, torch.Tensor) and v.shape == fresh[k].shape and v.dtype == fresh[k].dtype
+               for k, v in state.items())
+    trained = setup.model.state_dict()  # and it is the trained network, not the initial one
+    assert all(torch.equal(state[k], trained[k].cpu()) for k in trained)
+    assert not all(torch.equal(state[k], fresh[k]) for k in fresh)
     assert store.run_ids() == [run_id]
 
 
