@@ -1,8 +1,9 @@
 """``python -m learndrop bench``: the baseline (``none``) and Learn&Drop side by side, on real data.
 
-For each (model, data set) pair both policies train with the same seed, epochs, data order and
-hyper-parameters, one after the other in this process (``--repeats`` alternates their order), and the
-pair reports speedup, accuracies, FLOPs reductions, time efficiency, instrumentation overhead and data
+The pairs are the built-in ones of a scenario, or one custom pair (``custom_pair``: any model, data set
+and training options, as ``train`` takes them). For each (model, data set) pair both policies train
+with the same seed, epochs, data order and hyper-parameters, one after the other in this process
+(``--repeats`` alternates their order), and the pair reports speedup, accuracies, FLOPs reductions, time efficiency, instrumentation overhead and data
 loading share. Results go to ``benchmarks/results/`` as JSON and markdown, with the machine, the
 versions and the exact command.
 """
@@ -16,7 +17,7 @@ import platform
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import mean
@@ -25,11 +26,12 @@ from typing import Any
 import torch
 
 from .config import PolicyConfig, RunConfig
-from .data import ImageData, create_dataset
+from .data.datasets import ImageData, create_dataset
 from .errors import LearnDropError
-from .runs import RunStore
-from .setup import prepare
-from .train import train
+from .models import model_info
+from .runs.recorder import RunRecorder
+from .runs.store import RunStore, check_writable_dir
+from .training.prepare import prepare
 
 RESULTS_DIR = Path("benchmarks") / "results"
 TARGETS = {"speedup": 2.0, "acc_drop_pts": 1.0, "time_efficiency": 0.9, "overhead_pct": 3.0, "data_loading_pct": 5.0}
@@ -142,25 +144,42 @@ def _config(pair: Pair, root: str, policy: PolicyConfig, overrides: dict[str, An
             **extra: Any) -> RunConfig:
     overrides = overrides or {}
     fields = {**COMMON, **pair.config, **extra, **overrides}
-    fields["dataset"] = fields["dataset"].format(root=root)
+    fields["dataset"] = fields["dataset"].replace("{root}", root)  # not format(): a custom folder may hold braces
     fields.setdefault("data_root", root)
     return RunConfig(policy=policy, **fields)
 
 
+def custom_pair(config: RunConfig) -> Pair:
+    """One pair from a full training config (``bench --model M --dataset D ...``): its own settings, not
+    ``COMMON``'s (its data root is ``bench``'s); the label names the model, its width, the data set and
+    the subset."""
+    fields = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("policy", "data_root")}
+    width = f" x{config.width:g}" if config.width != 1 else ""
+    subset = f" ({config.subset:,})" if config.subset else ""
+    return Pair(f"{config.model}{width} / {config.dataset}{subset}", fields)
+
+
+def _validate(pairs: Sequence[Pair], root: str, policy: PolicyConfig, overrides: dict[str, Any] | None) -> None:
+    """Every config the pairs will train, checked before the first one starts (a bad option costs nothing)."""
+    for pair in pairs:
+        for name in ("none", policy.name):
+            config = _config(pair, root, dataclasses.replace(policy, name=name), overrides)
+            config.validate()
+            model_info(config.model)
+
+
 def _run(config: RunConfig, data: tuple[ImageData, ImageData], store: RunStore) -> Measured:
-    setup = prepare(config, store, data=data)
-    writer = store.create(config)
+    setup = prepare(config, store, data=data)  # bad input fails here, before a run folder exists
     with PeakMemory() as mem:
-        summary = train(config, [writer], run_id=writer.run_id, run_dir=writer.dir, setup=setup)
-    writer.close()
+        summary = RunRecorder(store).start(config, setup=setup)
     return Measured(summary, round(mem.mb, 1))
 
 
 def run_pair(pair: Pair, root: str, repeats: int, store: RunStore, policy: PolicyConfig,
              log: Callable[[str], None], overrides: dict[str, Any] | None = None) -> PairResult:
     probe = _config(pair, root, policy, overrides)
-    train_data = create_dataset(probe.dataset, probe.data_root, True, False, probe.image_size, probe.subset)
-    test_data = create_dataset(probe.dataset, probe.data_root, False, False, train_data.size)
+    train_data = create_dataset(probe.dataset, probe.data_root, True, probe.download, probe.image_size, probe.subset)
+    test_data = create_dataset(probe.dataset, probe.data_root, False, probe.download, train_data.size)
     data = (train_data, test_data)
     init_from = None
     if pair.pretrain is not None:
@@ -282,29 +301,41 @@ def to_markdown(report: dict[str, Any]) -> str:
 
 def bench(scenario: str = "scratch", quick: bool = False, repeats: int = 1, data_root: str | None = None,
           only: str | None = None, out_dir: Path = RESULTS_DIR, policy: PolicyConfig | None = None,
-          overrides: dict[str, Any] | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
-    if scenario not in SCENARIOS:
+          overrides: dict[str, Any] | None = None, log: Callable[[str], None] = print,
+          pairs: Sequence[Pair] | None = None, runs_dir: Path | None = None) -> dict[str, Any]:
+    """The scenario's built-in pairs (``quick``: the small ones; ``only``: those whose label has that text),
+    or ``pairs`` (a custom pair: ``scenario`` "custom"), each trained ``repeats`` times per policy; runs go
+    to ``runs_dir`` (default ``out_dir``/../runs), results to ``out_dir``."""
+    if pairs is None and scenario not in SCENARIOS:
         raise LearnDropError(f"unknown scenario {scenario!r}; choose one of: {', '.join(SCENARIOS)}")
     root = data_root or _default_root()
-    pairs = [p for p in SCENARIOS[scenario]["quick" if quick else "full"]
-             if not only or only.lower() in p.label.lower()]
+    if pairs is None:
+        pairs = [p for p in SCENARIOS[scenario]["quick" if quick else "full"]
+                 if not only or only.lower() in p.label.lower()]
     if not pairs:
         raise LearnDropError(f"no pair matches {only!r}")
     policy = policy or PolicyConfig()
+    _validate(pairs, root, policy, overrides)
+    runs_dir = runs_dir if runs_dir is not None else out_dir.parent / "runs"
+    check_writable_dir(runs_dir, "runs folder")
+    check_writable_dir(out_dir, "results folder")
     started = time.strftime("%Y-%m-%d %H:%M:%S")
-    store = RunStore(out_dir.parent / "runs")
+    store = RunStore(runs_dir)
     rows = []
     for pair in pairs:
         log(f"{pair.label}")
         row = metrics(run_pair(pair, root, repeats, store, policy, log, overrides), scenario)
-        row["targets_met"] = check_targets(row, scenario)
+        finetune = scenario == "finetune" or bool(pair.config.get("init_from") or pair.config.get("pretrained"))
+        row["targets_met"] = check_targets(row, "finetune" if finetune else scenario)
         rows.append(row)
         log(f"  -> speedup {row['speedup']:.2f}x, accuracy {row['acc_drop_pts']:+.2f} pts, "
             f"time efficiency {row['time_efficiency']}")
     report = {"scenario": scenario, "quick": quick, "repeats": repeats, "started": started,
               "command": "python -m learndrop " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["bench"]
-              else f"python -m learndrop bench --scenario {scenario}{' --quick' if quick else ''}",
-              "policy": dataclasses.asdict(policy), "common": COMMON, "overrides": overrides or {},
+              else _command(scenario, quick, pairs),
+              "policy": dataclasses.asdict(policy),
+              "common": COMMON if scenario in SCENARIOS else dict(pairs[0].config),  # what both policies share
+              "overrides": overrides or {},
               "machine": machine(), "pairs": rows}
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{scenario}{'-quick' if quick else ''}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -312,6 +343,13 @@ def bench(scenario: str = "scratch", quick: bool = False, repeats: int = 1, data
     (out_dir / f"{stem}.md").write_text(to_markdown(report))
     log(f"wrote {out_dir / stem}.json and .md")
     return report
+
+
+def _command(scenario: str, quick: bool, pairs: Sequence[Pair]) -> str:
+    """The command line that asks for this benchmark, when it did not come from one."""
+    if scenario in SCENARIOS:
+        return f"python -m learndrop bench --scenario {scenario}{' --quick' if quick else ''}"
+    return f"python -m learndrop bench --model {pairs[0].config['model']} --dataset {pairs[0].config['dataset']}"
 
 
 def _default_root() -> str:

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from tqdm import tqdm
 
 from . import events as ev
 from .config import POLICIES, PolicyConfig, RunConfig
-from .data import list_datasets
+from .data.datasets import list_datasets
 from .errors import LearnDropError
 from .models import list_models, model_info
-from .runs import RunStore, default_runs_dir
+from .runs.store import RunStore, default_runs_dir
 
 EXIT_USAGE = 2
 
@@ -81,6 +83,23 @@ def _train_args(p: argparse.ArgumentParser) -> None:
                         "(other options are taken from that run)")
 
 
+def _train_defaults() -> dict[str, Any]:
+    """train's options (by dest) and their defaults."""
+    p = _Parser(prog="learndrop train")
+    _train_args(p)
+    return vars(p.parse_args([]))
+
+
+def _given_only(p: argparse.ArgumentParser, dests: Collection[str], helps: Mapping[str, str]) -> None:
+    """Make these options absent from the parsed namespace unless given (bench: a built-in pair keeps its own
+    value where an option is not given); their help names train's default, or is replaced by ``helps``."""
+    for action in p._actions:
+        if action.dest in dests:
+            if action.help:
+                action.help = helps.get(action.dest, action.help.replace("%(default)s", str(action.default)))
+            action.default = argparse.SUPPRESS
+
+
 def config_from_args(a: argparse.Namespace) -> RunConfig:
     policy = PolicyConfig(name=a.policy, tau=a.tau, kappa=a.kappa, warmup=a.warmup, patience=a.patience,
                           window=a.window, measure=a.measure, lr_normalized=a.lr_normalized,
@@ -141,29 +160,24 @@ class ProgressBar:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from .setup import prepare  # torch-heavy imports only when training
-    from .train import train
+    from .runs.recorder import RunRecorder  # torch-heavy imports only when training
+    from .training.prepare import prepare
 
     store = RunStore(a.runs_dir)
     store.check_writable()  # before the data are loaded: an unusable runs folder costs nothing
+    recorder = RunRecorder(store)
     if a.resume:
-        from .resume import resume
-
         def announce(event: ev.Event) -> None:
             if isinstance(event, ev.CheckpointRestored):
                 print(f"resuming run {a.resume} at epoch {event.from_epoch + 1}", file=sys.stderr)
 
-        print(format_summary(resume(store, a.resume, [announce, ProgressBar()])))
+        print(format_summary(recorder.resume(a.resume, [announce, ProgressBar()])))
         return 0
     config = config_from_args(a)
     setup = prepare(config, store)  # bad input fails here, before a run folder exists
-    writer = store.create(config)
-    print(f"run {writer.run_id} -> {writer.dir}", file=sys.stderr)
-    try:
-        summary = train(config, [writer, ProgressBar()], run_id=writer.run_id, run_dir=writer.dir, setup=setup)
-    finally:
-        writer.close()
-    print(format_summary(summary))
+    run_id = store.new_run_id(config)
+    print(f"run {run_id} -> {store.path(run_id)}", file=sys.stderr)
+    print(format_summary(recorder.start(config, [ProgressBar()], run_id=run_id, setup=setup)))
     return 0
 
 
@@ -196,7 +210,7 @@ def cmd_runs(a: argparse.Namespace) -> int:
 
 
 def cmd_show(a: argparse.Namespace) -> int:
-    from .tables import drops_frame, epochs_frame
+    from .report.tables import drops_frame, epochs_frame
 
     store = RunStore(a.runs_dir)
     loaded = store.events(a.run_id)  # validates the id; a clear error for a missing run
@@ -228,14 +242,39 @@ def cmd_datasets(a: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench(a: argparse.Namespace) -> int:
-    from .bench import bench  # torch-heavy
+POLICY_OPTIONS = ("tau", "kappa", "warmup", "patience", "window", "measure", "lr_normalized", "inherit_peaks",
+                  "freeze_candidates")
+NOT_FOR_BENCH = {"policy": "it trains both, the baseline (none) and learndrop", "resume": "it starts new runs"}
+BENCH_HELP = {"policy": argparse.SUPPRESS, "resume": argparse.SUPPRESS,  # refused, with a reason
+              "runs_dir": "where the runs go (default benchmarks/runs)",
+              "data_root": "where torchvision data sets and cifar10/ live (default ../shared/data if present, "
+                           "else data)"}
 
-    policy = PolicyConfig(tau=a.tau, kappa=a.kappa, warmup=a.warmup, patience=a.patience, window=a.window,
-                          measure=a.measure, lr_normalized=a.lr_normalized, inherit_peaks=a.inherit_peaks)
-    overrides = {k: v for k, v in (("checks_per_epoch", a.checks_per_epoch), ("epochs", a.epochs)) if v is not None}
-    bench(a.scenario, quick=a.quick, repeats=a.repeats, data_root=a.data_root, only=a.only, policy=policy,
-          overrides=overrides)
+
+def cmd_bench(a: argparse.Namespace) -> int:
+    """The built-in pairs of a scenario, every train option given overriding each pair's own; or, with
+    --model or --dataset, that one pair with train's options and defaults."""
+    from .bench import RESULTS_DIR, bench, custom_pair  # torch-heavy
+
+    given = {k: v for k, v in vars(a).items() if k in _train_defaults()}
+    for name, why in NOT_FOR_BENCH.items():
+        if name in given:
+            raise LearnDropError(f"--{name} does not apply to bench: {why}")
+    runs_dir, data_root = given.pop("runs_dir", None), given.pop("data_root", None)
+    policy = PolicyConfig(**{k: given.pop(k) for k in POLICY_OPTIONS if k in given})
+    if "classes" in given:
+        given["classes"] = parse_classes(given["classes"])
+    where = dict(repeats=a.repeats, data_root=data_root, policy=policy, runs_dir=runs_dir and Path(runs_dir),
+                 out_dir=Path(a.results_dir) if a.results_dir else RESULTS_DIR)
+    if "model" not in given and "dataset" not in given:
+        bench(a.scenario or "scratch", quick=a.quick, only=a.only, overrides=given, **where)
+        return 0
+    builtin = [flag for flag, on in (("--scenario", a.scenario is not None), ("--quick", a.quick),
+                                     ("--only", a.only is not None)) if on]
+    if builtin:
+        raise LearnDropError(f"{', '.join(builtin)} chooses built-in pairs; --model and --dataset ask for one "
+                             "pair of your own")
+    bench("custom", pairs=[custom_pair(RunConfig(policy=policy, **given))], **where)
     return 0
 
 
@@ -249,25 +288,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("runs", help="list recorded runs")
     p.add_argument("--runs-dir", default=None, help=f"default {default_runs_dir()}")
     p.set_defaults(func=cmd_runs)
-    p = sub.add_parser("bench", help="baseline vs Learn&Drop side by side on real data")
-    dp = PolicyConfig()
-    p.add_argument("--scenario", default="scratch", help="scratch, finetune or stream (default %(default)s)")
+    p = sub.add_parser("bench", help="baseline vs Learn&Drop side by side on real data", description=(
+        "The baseline (policy none) and Learn&Drop, same seed and data order, one after the other. Without "
+        "--model/--dataset: the built-in pairs of --scenario; a train option given overrides every pair's own "
+        "(--epochs: a fine-tuning's pre-training keeps its own). With --model and/or --dataset: that one pair, "
+        "with train's options and defaults, reported as custom-*.json/.md."))
+    p.add_argument("--scenario", default=None, help="scratch, finetune or stream (default scratch)")
     p.add_argument("--quick", action="store_true", help="a small subset, a few minutes: for regression checks")
     p.add_argument("--repeats", type=int, default=1, help="train each policy this many times, alternating order")
-    p.add_argument("--data-root", default=None, help="folder with MNIST/ and cifar10/ (default ../shared/data "
-                   "if present, else data)")
     p.add_argument("--only", default=None, help="run only the pairs whose label contains this text")
-    p.add_argument("--tau", type=float, default=dp.tau)
-    p.add_argument("--kappa", type=float, default=dp.kappa)
-    p.add_argument("--warmup", type=int, default=dp.warmup)
-    p.add_argument("--patience", type=int, default=dp.patience)
-    p.add_argument("--window", type=int, default=dp.window)
-    p.add_argument("--measure", default=dp.measure)
-    p.add_argument("--lr-normalized", action=argparse.BooleanOptionalAction, default=dp.lr_normalized)
-    p.add_argument("--inherit-peaks", action=argparse.BooleanOptionalAction, default=dp.inherit_peaks)
-    p.add_argument("--checks-per-epoch", type=int, default=None)
-    p.add_argument("--epochs", type=int, default=None, help="train every pair this many epochs (fine-tuning: "
-                   "the fine-tuning; its pre-training keeps its own)")
+    p.add_argument("--results-dir", default=None, help="where the results go (default benchmarks/results)")
+    _train_args(p)  # the same options as train, absent unless given
+    _given_only(p, _train_defaults(), BENCH_HELP)
     p.set_defaults(func=cmd_bench)
     p = sub.add_parser("show", help="one run: its summary, epochs and drops")
     p.add_argument("run_id")

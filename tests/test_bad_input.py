@@ -19,8 +19,8 @@ from helpers import ROOT, fast_config
 from PIL import Image
 
 from learndrop.cli import main
-from learndrop.runs import RunStore
-from learndrop.train import train
+from learndrop.runs.recorder import RunRecorder
+from learndrop.runs.store import RunStore
 
 
 def _cli(*args) -> subprocess.CompletedProcess:
@@ -138,10 +138,9 @@ def test_mixed_folder_is_fixed_and_said(tmp_path, capsys, runs):
 def test_model_file_that_is_no_state_dict_is_refused_for_fine_tuning(tmp_path, capsys, runs):
     store = RunStore(runs)
     config = fast_config(epochs=1)
-    writer = store.create(config)
-    train(config, [writer], run_id=writer.run_id, run_dir=writer.dir)
-    torch.save([1, 2, 3], writer.dir / "model.pt")
-    err = _error(["train", "--runs-dir", str(runs), "--init-from", writer.run_id, "--width", "0.5"], capsys)
+    run_id = RunRecorder(store).start(config)["run_id"]
+    torch.save([1, 2, 3], store.path(run_id) / "model.pt")
+    err = _error(["train", "--runs-dir", str(runs), "--init-from", run_id, "--width", "0.5"], capsys)
     assert "not a state dict" in err
     assert len(list(runs.iterdir())) == 1  # nothing new started
 
@@ -149,17 +148,17 @@ def test_model_file_that_is_no_state_dict_is_refused_for_fine_tuning(tmp_path, c
 def test_resume_of_a_completed_run_and_show_of_a_damaged_log(capsys, runs):
     store = RunStore(runs)
     config = fast_config(epochs=1)
-    writer = store.create(config)
-    train(config, [writer], run_id=writer.run_id, run_dir=writer.dir)
-    assert "already completed" in _error(["train", "--runs-dir", str(runs), "--resume", writer.run_id], capsys)
-    before = (writer.dir / "events.jsonl").read_text()
-    with open(writer.dir / "events.jsonl", "a") as f:
+    run_id = RunRecorder(store).start(config)["run_id"]
+    run_dir = store.path(run_id)
+    assert "already completed" in _error(["train", "--runs-dir", str(runs), "--resume", run_id], capsys)
+    before = (run_dir / "events.jsonl").read_text()
+    with open(run_dir / "events.jsonl", "a") as f:
         f.write('{"type": "epoch_ended", "run_id": \n')
-    assert main(["show", writer.run_id, "--runs-dir", str(runs)]) == 0
+    assert main(["show", run_id, "--runs-dir", str(runs)]) == 0
     captured = capsys.readouterr()
     assert "skipped 1 unreadable line" in captured.err and "test accuracy" in captured.out
-    assert (writer.dir / "events.jsonl").read_text().startswith(before)  # nothing rewritten
-    assert json.loads((writer.dir / "summary.json").read_text())["status"] == "completed"
+    assert (run_dir / "events.jsonl").read_text().startswith(before)  # nothing rewritten
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "completed"
 
 
 def _refuses_new_folders(path: str) -> bool:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
+from helpers import ROOT
 
 from learndrop import bench
 from learndrop.bench import Measured, Pair, PairResult, check_targets, metrics, to_markdown
+from learndrop.cli import main
 from learndrop.config import PolicyConfig
 
 
@@ -68,3 +72,87 @@ def test_a_tiny_benchmark_end_to_end(tmp_path, monkeypatch):
     assert row["fwd_flops_reduction_pct"] > 0 and report["machine"]["cpus"] >= 1
     runs = tmp_path / "runs"
     assert {row["runs"]["base"][0], row["runs"]["ld"][0], row["runs"]["plain"][0]} <= {p.name for p in runs.iterdir()}
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "learndrop", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=900)
+
+
+def test_a_custom_pair_from_the_cli_is_reported_like_the_built_in_ones(tmp_path):
+    """`bench --model M --dataset D [train options]`: that one pair, baseline and Learn&Drop with the same
+    seed and data order, the same figures and files as a built-in pair, kept out of the repository."""
+    results, runs = tmp_path / "results", tmp_path / "runs"
+    in_repo = set((ROOT / "benchmarks" / "results").glob("custom-*"))
+    result = _cli("bench", "--model", "tiny", "--dataset", "shapes", "--width", "0.5", "--subset", "512",
+                  "--epochs", "4", "--batch-size", "64", "--checks-per-epoch", "2", "--tau", "0.9", "--kappa", "10",
+                  "--lr-schedule", "wsd", "--device", "cpu", "--runs-dir", str(runs), "--results-dir", str(results))
+    assert result.returncode == 0, result.stderr[-3000:]
+    json_file, md_file = sorted(results.iterdir())
+    assert json_file.name.startswith("custom-") and json_file.suffix == ".json" and md_file.suffix == ".md"
+    report = json.loads(json_file.read_text())
+    assert report["scenario"] == "custom" and report["command"].startswith("python -m learndrop bench --model tiny")
+    (row,) = report["pairs"]
+    hand_made = PairResult(Pair("x", {}))
+    for kind, made in (("base", summary("b", 2.0, 0.5, 100, 200)), ("ld", summary("l", 1.0, 0.5, 60, 90)),
+                       ("plain", summary("p", 2.0, 0.5, 100, 200))):
+        getattr(hand_made, kind).append(Measured(made, 1.0))
+    assert set(row) == set(metrics(hand_made, "scratch")) | {"targets_met"}  # every field a built-in pair has
+    assert (row["label"], row["model"], row["width"], row["dataset"], row["epochs"], row["subset"]) == (
+        "tiny x0.5 / shapes (512)", "tiny", 0.5, "shapes", 4, 512)
+    assert row["speedup"] > 0 and 0 <= row["acc_ld"] <= 1 and 0 <= row["acc_base"] <= 1
+    assert row["acc_drop_pts"] == pytest.approx(100 * (row["acc_base"] - row["acc_ld"]), abs=0.011)
+    assert row["dropped"] and row["fwd_flops_reduction_pct"] > 0 and row["train_flops_reduction_pct"] > 0
+    assert row["time_efficiency"] is not None and row["overhead_pct"] >= 0
+    assert set(row["targets_met"]) == {"speedup", "acc_drop_pts", "time_efficiency", "overhead_pct",
+                                       "data_loading_pct"}
+    assert "| tiny x0.5 / shapes (512) | 4 |" in md_file.read_text()
+    # the pair: the baseline and Learn&Drop differ in the policy only (same seed, data, order); the third run is
+    # the baseline without instrumentation (the overhead's A/B)
+    configs = {kind: json.loads((runs / row["runs"][kind][0] / "config.json").read_text())
+               for kind in ("base", "ld", "plain")}
+    assert configs["base"]["policy"]["name"] == "none" and configs["ld"]["policy"]["name"] == "learndrop"
+    assert configs["ld"]["policy"]["tau"] == 0.9 and configs["ld"]["lr_schedule"] == "wsd"  # as given
+    assert configs["ld"]["augment"] is False  # not given: train's default (the built-in pairs augment)
+    strip = lambda c: {k: v for k, v in c.items() if k not in ("policy", "instrument")}  # noqa: E731
+    assert strip(configs["base"]) == strip(configs["ld"]) == strip(configs["plain"])
+    assert not configs["plain"]["instrument"]
+    assert set((ROOT / "benchmarks" / "results").glob("custom-*")) == in_repo
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "alexnet"], "unknown model 'alexnet'"),
+    (["--dataset", "svhn"], "unknown data set 'svhn'"),
+    (["--dataset", "folder:/nonexistent/images"], "does not exist"),
+    (["--model", "tiny", "--epochs", "0"], "epochs must be an integer from 1 to 100,000"),
+    (["--model", "tiny", "--epochs", "many"], "invalid int value"),
+    (["--model", "tiny", "--tau", "2"], "tau must be in (0, 1]"),
+    (["--model", "tiny", "--lr-schedule", "exponential"], "unknown lr_schedule"),
+    (["--model", "tiny", "--width", "0.001"], "no channels"),
+    (["--model", "tiny", "--batch-size", "50000"], "larger than the training set"),
+    (["--quick", "--epochs", "0"], "epochs must be"),  # built-in pairs: checked before the first one trains
+    (["--policy", "none"], "--policy does not apply to bench"),
+    (["--resume", "20990101-x"], "--resume does not apply to bench"),
+    (["--model", "tiny", "--scenario", "stream"], "--scenario chooses built-in pairs"),
+    (["--model", "tiny", "--runs-dir", "/proc/forbidden"], "runs folder '/proc/forbidden' cannot be created"),
+    (["--model", "tiny", "--results-dir", "/proc/forbidden"], "results folder '/proc/forbidden' cannot be created"),
+])
+def test_bad_bench_options_are_answered_like_train(args, message, tmp_path, capsys):
+    dirs = []
+    for flag, name in (("--runs-dir", "runs"), ("--results-dir", "results")):
+        dirs += [] if flag in args else [flag, str(tmp_path / name)]
+    code = main(["bench", *args, *dirs])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and err.startswith("error: ") and message in err, err
+    assert not any(tmp_path.iterdir()), "nothing created"
+
+
+def test_train_options_given_to_bench_override_the_built_in_pairs(monkeypatch):
+    asked = []
+    monkeypatch.setattr(bench, "bench", lambda *a, **kw: asked.append((a, kw)))
+    assert main(["bench", "--quick", "--epochs", "2", "--lr", "0.1", "--no-augment", "--tau", "0.5"]) == 0
+    assert main(["bench", "--scenario", "finetune"]) == 0
+    (args, given), (args2, none_given) = asked
+    assert args == ("scratch",) and given["quick"] and given["overrides"] == {"epochs": 2, "lr": 0.1, "augment": False}
+    assert given["policy"] == PolicyConfig(tau=0.5)
+    assert args2 == ("finetune",) and none_given["overrides"] == {} and none_given["policy"] == PolicyConfig()

@@ -12,8 +12,8 @@ from helpers import ROOT
 
 from learndrop import events as ev
 from learndrop.cli import main
-from learndrop.runs import RunStore, read_events
-from learndrop.tables import epochs_frame
+from learndrop.report.tables import epochs_frame
+from learndrop.runs.store import RunStore, read_events
 
 
 def run_cli(*args, cwd=ROOT, timeout=300):
@@ -80,13 +80,13 @@ def test_listings(capsys, tmp_path):
 
 
 def test_help_on_every_command():
-    for cmd in ([], ["train"], ["runs"], ["models"], ["datasets"]):
+    for cmd in ([], ["train"], ["runs"], ["models"], ["datasets"], ["bench"]):
         result = run_cli(*cmd, "--help")
         assert result.returncode == 0 and "usage" in result.stdout
 
 
 def test_library_never_imports_streamlit():
-    code = ("import sys, learndrop, learndrop.train, learndrop.cli, learndrop.registry, learndrop.tables; "
+    code = ("import sys, learndrop, learndrop.training.loop, learndrop.cli, learndrop.runs.registry, learndrop.report.tables; "
             "import pkgutil, importlib; [importlib.import_module('learndrop.' + m.name) "
             "for m in pkgutil.iter_modules(learndrop.__path__) if m.name != '__main__']; print('streamlit' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
