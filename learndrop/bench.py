@@ -1,9 +1,9 @@
 """``python -m learndrop bench``: the baseline (``none``) and Learn&Drop side by side, on real data.
 
-The pairs are the built-in ones of a scenario, or one custom pair (``custom_pair``: any model, data set
-and training options, as ``train`` takes them). For each (model, data set) pair both policies train
-with the same seed, epochs, data order and hyper-parameters, one after the other in this process
-(``--repeats`` alternates their order), and the pair reports speedup, accuracies, FLOPs reductions, time efficiency, instrumentation overhead and data
+The pairs are a scenario's built-in ones, or one custom pair (``custom_pair``: any model, data set and
+options ``train`` takes). For each pair both policies train with the same seed, epochs, data order and
+hyper-parameters, one after the other in this process (``--repeats`` alternates their order), and the
+pair reports speedup, accuracies, FLOPs reductions, time efficiency, instrumentation overhead and data
 loading share. Results go to ``benchmarks/results/`` as JSON and markdown, with the machine, the
 versions and the exact command.
 """
@@ -151,8 +151,7 @@ def _config(pair: Pair, root: str, policy: PolicyConfig, overrides: dict[str, An
 
 def custom_pair(config: RunConfig) -> Pair:
     """One pair from a full training config (``bench --model M --dataset D ...``): its own settings, not
-    ``COMMON``'s (its data root is ``bench``'s); the label names the model, its width, the data set and
-    the subset."""
+    ``COMMON``'s (the data root is ``bench``'s); labelled by model, width, data set and subset."""
     fields = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("policy", "data_root")}
     width = f" x{config.width:g}" if config.width != 1 else ""
     subset = f" ({config.subset:,})" if config.subset else ""
@@ -303,9 +302,8 @@ def bench(scenario: str = "scratch", quick: bool = False, repeats: int = 1, data
           only: str | None = None, out_dir: Path = RESULTS_DIR, policy: PolicyConfig | None = None,
           overrides: dict[str, Any] | None = None, log: Callable[[str], None] = print,
           pairs: Sequence[Pair] | None = None, runs_dir: Path | None = None) -> dict[str, Any]:
-    """The scenario's built-in pairs (``quick``: the small ones; ``only``: those whose label has that text),
-    or ``pairs`` (a custom pair: ``scenario`` "custom"), each trained ``repeats`` times per policy; runs go
-    to ``runs_dir`` (default ``out_dir``/../runs), results to ``out_dir``."""
+    """A scenario's built-in pairs (``quick``, ``only`` choose among them) or ``pairs`` (scenario "custom"),
+    ``repeats`` times per policy; runs go to ``runs_dir`` (default ``out_dir``/../runs), results to ``out_dir``."""
     if pairs is None and scenario not in SCENARIOS:
         raise LearnDropError(f"unknown scenario {scenario!r}; choose one of: {', '.join(SCENARIOS)}")
     root = data_root or _default_root()
@@ -330,26 +328,19 @@ def bench(scenario: str = "scratch", quick: bool = False, repeats: int = 1, data
         rows.append(row)
         log(f"  -> speedup {row['speedup']:.2f}x, accuracy {row['acc_drop_pts']:+.2f} pts, "
             f"time efficiency {row['time_efficiency']}")
-    report = {"scenario": scenario, "quick": quick, "repeats": repeats, "started": started,
-              "command": "python -m learndrop " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["bench"]
-              else _command(scenario, quick, pairs),
-              "policy": dataclasses.asdict(policy),
-              "common": COMMON if scenario in SCENARIOS else dict(pairs[0].config),  # what both policies share
-              "overrides": overrides or {},
-              "machine": machine(), "pairs": rows}
+    asked = (f"--scenario {scenario}{' --quick' if quick else ''}" if scenario in SCENARIOS
+             else f"--model {pairs[0].config['model']} --dataset {pairs[0].config['dataset']}")
+    command = " ".join(["python -m learndrop", *sys.argv[1:]] if sys.argv[1:2] == ["bench"] else
+                       ["python -m learndrop bench", asked])
+    report = {"scenario": scenario, "quick": quick, "repeats": repeats, "started": started, "command": command,
+              "policy": dataclasses.asdict(policy), "overrides": overrides or {}, "machine": machine(), "pairs": rows,
+              "common": COMMON if scenario in SCENARIOS else dict(pairs[0].config)}  # what both policies share
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{scenario}{'-quick' if quick else ''}-{time.strftime('%Y%m%d-%H%M%S')}"
     (out_dir / f"{stem}.json").write_text(json.dumps(report, indent=2, default=str))
     (out_dir / f"{stem}.md").write_text(to_markdown(report))
     log(f"wrote {out_dir / stem}.json and .md")
     return report
-
-
-def _command(scenario: str, quick: bool, pairs: Sequence[Pair]) -> str:
-    """The command line that asks for this benchmark, when it did not come from one."""
-    if scenario in SCENARIOS:
-        return f"python -m learndrop bench --scenario {scenario}{' --quick' if quick else ''}"
-    return f"python -m learndrop bench --model {pairs[0].config['model']} --dataset {pairs[0].config['dataset']}"
 
 
 def _default_root() -> str:
