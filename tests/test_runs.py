@@ -98,3 +98,22 @@ def test_model_that_is_no_state_dict_is_refused(store):
     torch.save(Evil(), writer.dir / "model.pt")
     with pytest.raises(LearnDropError, match="not a loadable state dict"):
         store.model_state(writer.run_id)
+
+
+def test_truncated_model_file_is_refused_naming_it(store):
+    writer = store.create(fast_config())
+    path = writer.dir / "model.pt"
+    torch.save({"w": torch.ones(100)}, path)
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(LearnDropError, match="not a loadable state dict") as info:
+        store.model_state(writer.run_id)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.xfail(strict=True, raises=IndexError, reason="library bug: torch.load's EOFError on an empty file has "
+                   "an empty message, and runs/store.py model_state takes str(exc).splitlines()[0]")
+def test_empty_model_file_is_refused_naming_it(store):
+    writer = store.create(fast_config())
+    (writer.dir / "model.pt").write_bytes(b"")
+    with pytest.raises(LearnDropError, match="not a loadable state dict"):
+        store.model_state(writer.run_id)
