@@ -33,17 +33,20 @@ class PolicyConfig:
 
     def validate(self) -> None:
         if self.measure not in MEASURES:
-            raise LearnDropError(f"unknown measure {self.measure!r}; choose one of: {', '.join(MEASURES)}")
+            raise LearnDropError(f"unknown measure {self.measure!r}; choose one of: {', '.join(MEASURES)}",
+                                 field="measure")
         if self.name not in POLICIES:
-            raise LearnDropError(f"unknown policy {self.name!r}; choose one of: {', '.join(POLICIES)}")
+            raise LearnDropError(f"unknown policy {self.name!r}; choose one of: {', '.join(POLICIES)}",
+                                 field="policy")
         if not (0.0 < self.tau <= 1.0):
-            raise LearnDropError(f"tau must be in (0, 1], got {self.tau}")
+            raise LearnDropError(f"tau must be in (0, 1], got {self.tau}", field="tau")
         if not (0.0 < self.kappa < math.inf):
-            raise LearnDropError(f"kappa must be a positive finite number, got {self.kappa}")
+            raise LearnDropError(f"kappa must be a positive finite number, got {self.kappa}", field="kappa")
         for name in ("warmup", "patience", "window"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < (0 if name == "warmup" else 1):
-                raise LearnDropError(f"{name} must be an integer >= {0 if name == 'warmup' else 1}, got {value}")
+                raise LearnDropError(f"{name} must be an integer >= {0 if name == 'warmup' else 1}, got {value}",
+                                     field=name)
 
     def thresholds(self) -> dict[str, float | int]:
         """The live-tunable part, as recorded in ``thresholds_changed`` events."""
@@ -101,13 +104,14 @@ class RunConfig:
         if self.classes is not None:
             if (len(self.classes) < 2 or len(set(self.classes)) != len(self.classes)
                     or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in self.classes)):
-                raise LearnDropError(f"classes must be at least 2 distinct class indices, got {list(self.classes)}")
+                raise LearnDropError(f"classes must be at least 2 distinct class indices, got {list(self.classes)}",
+                                     field="classes")
         if self.subset is not None:
             _positive_int("subset", self.subset, 10**9)
         if self.image_size is not None:
             _positive_int("image_size", self.image_size, 4096)
             if self.image_size < 8:
-                raise LearnDropError(f"image_size must be at least 8 px, got {self.image_size}")
+                raise LearnDropError(f"image_size must be at least 8 px, got {self.image_size}", field="image_size")
         for name, low_inclusive, high in (("lr", False, 10.0), ("momentum", True, 1.0),
                                           ("weight_decay", True, 1.0), ("label_smoothing", True, 1.0)):
             value = getattr(self, name)
@@ -115,17 +119,17 @@ class RunConfig:
             ok = ok and (value >= 0 if low_inclusive else value > 0)
             if not ok:
                 interval = f"{'[' if low_inclusive else '('}0, {high:g})"
-                raise LearnDropError(f"{name} must be a finite number in {interval}, got {value}")
+                raise LearnDropError(f"{name} must be a finite number in {interval}, got {value}", field=name)
         if not (isinstance(self.width, (int, float)) and math.isfinite(self.width) and 0 < self.width <= 16):
-            raise LearnDropError(f"width must be in (0, 16], got {self.width}")
+            raise LearnDropError(f"width must be in (0, 16], got {self.width}", field="width")
         if not (math.isfinite(self.cache_max_mb) and self.cache_max_mb >= 0):
-            raise LearnDropError(f"cache_max_mb must be >= 0, got {self.cache_max_mb}")
+            raise LearnDropError(f"cache_max_mb must be >= 0, got {self.cache_max_mb}", field="cache_max_mb")
         _choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         _choice("cache_dtype", self.cache_dtype, CACHE_DTYPES)
         _choice("device", self.device, DEVICES)
         _choice("stream_by", self.stream_by, ("order", "class"))
         if not isinstance(self.seed, int) or not (0 <= self.seed < 2**63):
-            raise LearnDropError(f"seed must be a non-negative integer, got {self.seed}")
+            raise LearnDropError(f"seed must be a non-negative integer, got {self.seed}", field="seed")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -139,6 +143,23 @@ class RunConfig:
         return cls(policy=policy, **_known(cls, data))
 
 
+def parse_classes(text: str | None) -> tuple[int, ...] | None:
+    """The classes setting as people type it: ``"0-4"`` -> (0, 1, 2, 3, 4), ``"5,7,9"`` -> (5, 7, 9);
+    empty -> None (every class). One syntax for every front end (the dashboard's Classes field, and the
+    CLI's ``--classes`` can use it); ``RunConfig.validate`` then checks the indices themselves."""
+    text = str(text or "").strip()
+    if not text:
+        return None
+    out: list[int] = []
+    try:
+        for part in text.split(","):
+            low, _, high = part.strip().partition("-")
+            out.extend(range(int(low), int(high) + 1) if high else [int(low)])
+    except ValueError:
+        raise LearnDropError(f"classes {text!r}: use class indices like 0-4 or 5,7,9", field="classes") from None
+    return tuple(out)
+
+
 def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
@@ -149,9 +170,9 @@ def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
 
 def _positive_int(name: str, value: object, maximum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not (1 <= value <= maximum):
-        raise LearnDropError(f"{name} must be an integer from 1 to {maximum:,}, got {value}")
+        raise LearnDropError(f"{name} must be an integer from 1 to {maximum:,}, got {value}", field=name)
 
 
 def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise LearnDropError(f"unknown {name} {value!r}; choose one of: {', '.join(choices)}")
+        raise LearnDropError(f"unknown {name} {value!r}; choose one of: {', '.join(choices)}", field=name)

@@ -8,4 +8,13 @@ class LearnDropError(Exception):
 
     The CLI prints it on stderr and exits with code 2; the dashboard shows it with ``st.error``.
     Anything else that escapes is a bug of ours, not a user mistake.
+
+    ``field`` names the setting the error is about when there is one: a ``RunConfig`` field
+    (``"epochs"``, ``"lr"``, ``"dataset"``...) or a policy threshold (``"tau"``...; the policy's name is
+    ``"policy"``). A form puts the message next to that field's widget without reading the message,
+    so messages can be reworded freely. ``str(exc)`` stays the message alone.
     """
+
+    def __init__(self, *args: object, field: str | None = None):
+        super().__init__(*args)
+        self.field = field

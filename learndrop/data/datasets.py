@@ -53,7 +53,7 @@ class ImageData:
         """Only the images of classes ``keep``, relabelled 0..k-1 in that order."""
         if max(keep) >= len(self.classes):
             raise LearnDropError(f"class index {max(keep)} out of range: this data set has {len(self.classes)} "
-                                 "classes")
+                                 "classes", field="classes")
         lookup = torch.full((len(self.classes),), -1, dtype=torch.long)
         lookup[list(keep)] = torch.arange(len(keep))
         new = lookup[self.labels]
@@ -112,7 +112,7 @@ def create_dataset(name: str, root: str | Path = "data", train: bool = True, dow
         data = ImageData(images, torch.tensor([t for _, t in ds._samples]), names)
     else:
         known = ", ".join(DATASETS)
-        raise LearnDropError(f"unknown data set {name!r}; choose one of: {known}")
+        raise LearnDropError(f"unknown data set {name!r}; choose one of: {known}", field="dataset")
     if subset is not None and subset < len(data):
         data = data.subset(subset)
     if image_size is not None and data.size != image_size:
@@ -123,16 +123,16 @@ def create_dataset(name: str, root: str | Path = "data", train: bool = True, dow
 def _torchvision(cls: Callable, name: str, root: str | Path, download: bool, **kw):
     root = Path(root)
     if root.exists() and not root.is_dir():
-        raise LearnDropError(f"data root {str(root)!r} is a file, not a folder")
+        raise LearnDropError(f"data root {str(root)!r} is a file, not a folder", field="data_root")
     if not download and not root.is_dir():
         raise LearnDropError(f"data root {str(root)!r} does not exist; point --data-root at the folder that "
-                             f"holds {name}, or pass --download")
+                             f"holds {name}, or pass --download", field="data_root")
     try:
         return cls(root=str(root), download=download, **kw)
     except RuntimeError as exc:
         if "not found" in str(exc).lower():
             hint = "pass --download to fetch it" if not download else "the download did not complete"
-            raise LearnDropError(f"no {name} under {str(root)!r}: {hint}") from exc
+            raise LearnDropError(f"no {name} under {str(root)!r}: {hint}", field="data_root") from exc
         raise LearnDropError(f"could not read {name} under {str(root)!r}: {exc}") from exc
     except (OSError, ValueError, IndexError) as exc:  # truncated/corrupt files, failed download
         raise LearnDropError(f"could not read {name} under {str(root)!r}: {type(exc).__name__}: {exc}") from exc
@@ -146,7 +146,7 @@ HELD_OUT = 0.1  # share of a folder without train/test split kept for testing
 def _folder(path: Path, train: bool, image_size: int | None, subset: int | None) -> ImageData:
     if not path.is_dir():
         raise LearnDropError(f"image folder {str(path)!r} does not exist" if not path.exists()
-                             else f"image folder {str(path)!r} is a file, not a folder")
+                             else f"image folder {str(path)!r} is a file, not a folder", field="dataset")
     test_dir = next((path / d for d in ("test", "val") if (path / d).is_dir()), None)
     split_dir = path / "train" if train else test_dir
     notes = []
@@ -193,7 +193,7 @@ def _split_classes(path: Path, test_dir: Path) -> tuple[list[str], list[str]]:
         differ += f"; only in train/: {_names(only_train)}" if only_train else ""
         raise LearnDropError(f"image folder {str(path)!r}: the class folders of train/ and {test_dir.name}/ "
                              f"differ ({differ}); a model trained on train/ cannot predict a class it never "
-                             f"saw: add it to train/ or remove it from {test_dir.name}/")
+                             f"saw: add it to train/ or remove it from {test_dir.name}/", field="dataset")
     return train_classes, only_train
 
 
@@ -217,9 +217,10 @@ def _image_folder(path: Path) -> torchvision.datasets.ImageFolder:
     try:
         ds = torchvision.datasets.ImageFolder(str(path))
     except (FileNotFoundError, OSError) as exc:
-        raise LearnDropError(f"no images in {str(path)!r}: expected one sub-folder of images per class") from exc
+        raise LearnDropError(f"no images in {str(path)!r}: expected one sub-folder of images per class",
+                             field="dataset") from exc
     if len(ds.classes) < 2:
-        raise LearnDropError(f"{str(path)!r} has {len(ds.classes)} class folder(s); need at least 2")
+        raise LearnDropError(f"{str(path)!r} has {len(ds.classes)} class folder(s); need at least 2", field="dataset")
     return ds
 
 

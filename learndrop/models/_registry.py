@@ -37,7 +37,8 @@ def list_models() -> list[str]:
 
 def model_info(name: str) -> ModelInfo:
     if name not in _MODELS:
-        raise LearnDropError(f"unknown model {name!r}; choose one of: {', '.join(list_models())}")
+        raise LearnDropError(f"unknown model {name!r}; choose one of: {', '.join(list_models())}",
+                             field="model")
     return _MODELS[name][1]
 
 
@@ -52,13 +53,14 @@ def create_model(
     """Build a registered model; a clear ``LearnDropError`` for a name, width or weights we can't give."""
     info = model_info(name)
     if not (width > 0):
-        raise LearnDropError(f"width must be > 0, got {width}")
+        raise LearnDropError(f"width must be > 0, got {width}", field="width")
     if width != 1.0 and not info.has_width:
-        raise LearnDropError(f"{name} has no width multiplier; use width 1 (or vgg11/vgg16/resnet20/resnet56/tiny)")
+        raise LearnDropError(f"{name} has no width multiplier; use width 1 (or vgg11/vgg16/resnet20/resnet56/tiny)",
+                             field="width")
     if pretrained and not info.has_pretrained:
-        raise LearnDropError(f"torchvision has no pretrained weights for {name}")
+        raise LearnDropError(f"torchvision has no pretrained weights for {name}", field="pretrained")
     if pretrained and width != 1.0:
-        raise LearnDropError("pretrained weights exist only at width 1")
+        raise LearnDropError("pretrained weights exist only at width 1", field="pretrained")
     if num_classes < 2:
         raise LearnDropError(f"need at least 2 classes, got {num_classes}")
     factory = _MODELS[name][0]
@@ -70,5 +72,6 @@ def scaled(channels: int, width: float, model: str) -> int:
     """``round(channels * width)``, refusing a width that leaves a layer with no channels."""
     c = int(round(channels * width))
     if c < 1:
-        raise LearnDropError(f"width {width} leaves {model} a layer with no channels ({channels} x {width} < 1)")
+        raise LearnDropError(f"width {width} leaves {model} a layer with no channels ({channels} x {width} < 1)",
+                             field="width")
     return c

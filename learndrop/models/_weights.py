@@ -16,5 +16,6 @@ def load_torchvision(builder: Callable[..., nn.Module], weights: object | None) 
         return builder(weights=weights)
     except (OSError, RuntimeError) as exc:  # URLError is an OSError; a truncated file a RuntimeError
         raise LearnDropError(
-            f"could not get torchvision's pretrained weights {weights} (no internet?): {exc}".splitlines()[0]
+            f"could not get torchvision's pretrained weights {weights} (no internet?): {exc}".splitlines()[0],
+            field="pretrained",
         ) from exc
