@@ -13,6 +13,8 @@ from typing import Any
 
 import pandas as pd
 
+from ..runs.status import RunState
+
 # config fields a baseline may differ in: the policy itself and what only matters once something drops
 NOT_COMPARED = frozenset({"policy", "checks_per_epoch", "cache", "cache_max_mb", "cache_dtype", "data_root",
                           "download", "progress_every"})
@@ -34,7 +36,7 @@ def find_baseline(run_id: str, configs: Mapping[str, Mapping[str, Any]], statuse
     key = setup_key(config)
     matches = sorted((rid for rid, cfg in configs.items() if rid != run_id
                       and (cfg.get("policy") or {}).get("name") == "none" and setup_key(cfg) == key), reverse=True)
-    completed = [rid for rid in matches if statuses.get(rid) == "completed"]
+    completed = [rid for rid in matches if statuses.get(rid) == RunState.COMPLETED]
     return (completed or matches or [None])[0]
 
 

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .. import events as ev
+from ..runs.status import RunState
 
 # 2: a drop's epoch is numbered from 1, as on the charts, the CLI and the benchmark (1: the events' 0-based index)
 SUMMARY_VERSION = 2
@@ -40,7 +41,7 @@ def summarize(events: Iterable[ev.Event]) -> dict[str, Any]:
     return {
         "summary_version": SUMMARY_VERSION,
         "run_id": started.run_id if started else (finished.run_id if finished else None),
-        "status": finished.status if finished else "running",
+        "status": finished.status if finished else RunState.RUNNING.value,
         "error": finished.error if finished else None,
         "policy": config.get("policy", {}).get("name"),
         "model": config.get("model"),

@@ -1,6 +1,6 @@
 """A run as its viewers see it: its events indexed by type, and the tables drawn from them.
 
-The registry keeps one ``RunView`` per watched run, shared by every browser session that shows it
+The run catalogue keeps one ``RunView`` per watched run, shared by every browser session that shows it
 (no per-session copies of the events). ``extend`` appends what the run emitted since the last call;
 each table is built once per change of the events it reads, under a lock, and then shared: callers
 must treat the returned DataFrames as read-only.
@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from .. import events as ev
+from ..runs.status import RunState
 from . import tables
 from .summary import summarize
 
@@ -166,7 +167,7 @@ def progress_status(view: RunView, recent: int = 5) -> ProgressStatus | None:
         remaining_steps = max(0, total_steps - step)
         eval_s = float(epochs_done["eval_time_s"].mean()) if len(epochs_done) else 0.0
         seconds_left = remaining_steps * batch / rate + eval_s * (epochs - len(epochs_done))
-    fraction = 1.0 if finished and view.finished.status == "completed" else min(1.0, step / max(1, total_steps))
+    fraction = 1.0 if finished and view.finished.status == RunState.COMPLETED else min(1.0, step / max(1, total_steps))
     return ProgressStatus(epoch, epochs, epoch_step, epoch_steps, step, total_steps, rate,
                           seconds_left, fraction)
 

@@ -2,6 +2,7 @@
 
 ``events.jsonl`` is appended and flushed one event at a time, so a killed process loses at most the
 event it was writing. A run with no ``run_finished`` whose process is gone shows as interrupted.
+Reading a log as it grows is ``follow.EventFollower``'s.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .. import events as ev
 from ..config import RunConfig
 from ..errors import LearnDropError
 from ..report.summary import SUMMARY_VERSION, summarize
+from .status import RunState
 
 RUNS_DIR_ENV = "LEARNDROP_RUNS_DIR"
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
@@ -155,8 +157,8 @@ class RunStore:
             except (json.JSONDecodeError, OSError):
                 pass  # a summary cut off mid-write, or of an older version: recompute it below
         summary = summarize(self.events(run_id).events)
-        if summary["status"] == "running" and not self._process_alive(run_dir):
-            summary["status"] = "interrupted"
+        if summary["status"] == RunState.RUNNING and not self._process_alive(run_dir):
+            summary["status"] = RunState.INTERRUPTED.value
         if summary["run_id"] is None:
             summary["run_id"] = run_id
         return summary
@@ -281,28 +283,11 @@ def read_events(path: Path) -> LoadedEvents:
     return LoadedEvents(events, skipped)
 
 
-def iter_new_events(path: Path, offset: int) -> tuple[list[ev.Event], int]:
-    """Events appended after byte ``offset`` (complete lines only) and the new offset."""
-    out: list[ev.Event] = []
-    if not path.is_file():
-        return out, offset
-    with open(path, "rb") as f:
-        f.seek(offset)
-        data = f.read()
-    end = data.rfind(b"\n") + 1
-    for line in data[:end].splitlines():
-        try:
-            out.append(ev.from_json(line.decode("utf-8")))
-        except (ValueError, TypeError, KeyError, UnicodeDecodeError):
-            continue
-    return out, offset + end
-
-
 def _write_json(path: Path, data: Any) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
     tmp.replace(path)
 
 
-__all__ = ["LoadedEvents", "RunStore", "RunWriter", "check_writable_dir", "default_runs_dir", "iter_new_events",
-           "read_events", "validate_run_id"]
+__all__ = ["LoadedEvents", "RunStore", "RunWriter", "check_writable_dir", "default_runs_dir", "read_events",
+           "validate_run_id"]
