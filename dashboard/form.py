@@ -1,7 +1,9 @@
-"""The dashboard's run presets and its form: fields in, a validated ``RunConfig`` out.
+"""The Train page's form: its presets, and its fields in, a validated ``RunConfig`` out.
 
-A field error is a ``LearnDropError`` whose one line the page shows next to the field it names
-(``error_field``), so nothing starts on bad input.
+It lives with the dashboard because its vocabulary is the page's (a "Start from" choice, a data root that
+is also an image folder); the library only knows ``RunConfig``. A bad field is a ``LearnDropError`` whose
+``field`` names the setting it is about; ``widget_of`` turns that into the widget the page shows the one
+line under, so nothing starts on bad input and no message text is parsed.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from typing import Any
 
 import torch
 
-from .config import PolicyConfig, RunConfig
-from .errors import LearnDropError
-from .runs.store import RunStore, validate_run_id
-from .report.tables import format_classes
+from learndrop.config import PolicyConfig, RunConfig
+from learndrop.config import parse_classes as parse_classes_text
+from learndrop.errors import LearnDropError
+from learndrop.report.tables import format_classes
+from learndrop.runs.store import RunStore, validate_run_id
 
 DATASET_CHOICES = ("shapes", "mnist", "fashion-mnist", "cifar10", "imagenette", "folder")
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
@@ -42,17 +45,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 THRESHOLDS = ("tau", "kappa", "warmup", "patience")
 
-# words in an error line -> the form field it is about (first match wins)
-_ERROR_FIELDS = [
-    ("start from", "init"), ("pretrained", "init"), ("init-from", "init"), ("classes", "classes"),
-    ("stream_by", "stream_by"), ("stream", "stream"),
-    ("data root", "data_root"), ("image folder", "data_root"), ("no images", "data_root"),
-    ("class folder", "data_root"),
-    ("data set", "dataset"), ("batch size", "batch_size"), ("batch_size", "batch_size"), ("training set", "batch_size"),
-    ("checks_per_epoch", "checks_per_epoch"), ("epochs", "epochs"), ("width", "width"), ("lr ", "lr"),
-    ("learning rate", "lr"), ("seed", "seed"), ("device", "device"), ("model", "model"), ("policy", "policy"),
-    ("tau", "tau"), ("kappa", "kappa"), ("warmup", "warmup"), ("patience", "patience"),
-]
+# a setting an error names (``LearnDropError.field``) -> the form widget it is typed in, where the two differ
+_WIDGETS = {"pretrained": "init", "init_from": "init"}
 
 
 def config_from_fields(fields: dict[str, Any], thresholds: dict[str, Any], store: RunStore | None = None
@@ -65,7 +59,7 @@ def config_from_fields(fields: dict[str, Any], thresholds: dict[str, Any], store
     root = str(fields.get("data_root") or "").strip()
     if dataset == "folder":
         if not root:
-            raise LearnDropError("data root: type the image folder to train on")
+            raise LearnDropError("data root: type the image folder to train on", field="data_root")
         dataset = f"folder:{root}"
     policy = PolicyConfig(name=fields["policy"], **{k: thresholds[k] for k in THRESHOLDS})
     config = RunConfig(model=fields["model"], width=float(fields["width"]), dataset=dataset, data_root=root or "data",
@@ -83,22 +77,17 @@ def config_from_fields(fields: dict[str, Any], thresholds: dict[str, Any], store
 
 def parse_classes(text: str | None) -> tuple[int, ...] | None:
     """The classes field: ``"5-9"`` -> (5, 6, 7, 8, 9), ``"0,2,4"`` -> (0, 2, 4); empty -> None (all)."""
-    from .cli import parse_classes as parse  # the CLI's --classes syntax
-
-    text = str(text or "").strip()
-    if not text:
-        return None
     try:
-        return parse(text)
-    except LearnDropError:
-        raise LearnDropError(f"classes {text!r}: type class indices like 5-9 or 0,2,4 (or leave it empty for "
-                             "all)") from None
+        return parse_classes_text(text)
+    except LearnDropError:  # the library's line speaks of the setting; this one tells what to type in the field
+        raise LearnDropError(f"classes {str(text).strip()!r}: type class indices like 5-9 or 0,2,4 (or leave it "
+                             "empty for all)", field="classes") from None
 
 
 def check_setup(config: RunConfig, store: RunStore | None = None) -> None:
     """The quick checks worth doing before queueing: the model exists, data and device are there, the
     pretrained weights can be had, the fine-tuning source run fits."""
-    from .models import create_model, model_info  # the registry of models
+    from learndrop.models import create_model, model_info  # the registry of models
 
     model_info(config.model)
     shape = _input_shape(config)
@@ -109,14 +98,15 @@ def check_setup(config: RunConfig, store: RunStore | None = None) -> None:
     if config.dataset.startswith("folder:"):
         folder = Path(config.dataset[len("folder:"):])
         if not folder.is_dir():
-            raise LearnDropError(f"image folder {str(folder)!r} does not exist")
+            raise LearnDropError(f"image folder {str(folder)!r} does not exist", field="dataset")
     elif config.dataset != "shapes" and not config.download and not Path(config.data_root).is_dir():
         raise LearnDropError(f"data root {config.data_root!r} does not exist; type the folder that holds "
-                             f"{config.dataset}, or tick download")
+                             f"{config.dataset}, or tick download", field="data_root")
     if config.device == "cuda" and not torch.cuda.is_available():
-        raise LearnDropError("device cuda asked for, but no CUDA GPU is available here; choose auto or cpu")
+        raise LearnDropError("device cuda asked for, but no CUDA GPU is available here; choose auto or cpu",
+                             field="device")
     if config.device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise LearnDropError("device mps asked for, but Apple's MPS backend is not available here")
+        raise LearnDropError("device mps asked for, but Apple's MPS backend is not available here", field="device")
 
 
 def _input_shape(config: RunConfig) -> tuple[int, int] | None:
@@ -129,8 +119,8 @@ def _input_shape(config: RunConfig) -> tuple[int, int] | None:
 
 def _check_source(config: RunConfig, store: RunStore, shape: tuple[int, int] | None) -> None:
     """The run to fine-tune from exists, saved its model, and that model's backbone fits this network."""
-    from .models import create_model
-    from .training.prepare import load_backbone
+    from learndrop.models import create_model
+    from learndrop.training.prepare import load_backbone
 
     run_id = config.init_from
     try:
@@ -146,16 +136,21 @@ def _check_source(config: RunConfig, store: RunStore, shape: tuple[int, int] | N
         if shape is not None:  # same model: does its saved backbone fit these images?
             load_backbone(create_model(config.model, 10, *shape, config.width), config, store)
     except LearnDropError as exc:
-        raise LearnDropError("start from: " + str(exc).replace(f"--init-from {run_id}: ", f"run {run_id}: ")) from None
+        raise LearnDropError("start from: " + str(exc).replace(f"--init-from {run_id}: ", f"run {run_id}: "),
+                             field="init_from") from None
 
 
-def error_field(message: str) -> str | None:
-    """The form field an error line is about, or None (then the page shows it by the Start button)."""
-    low = message.lower()
-    for words, name in _ERROR_FIELDS:
-        if low.startswith(words) or f" {words}" in low or f"{words} " in low[:40]:
-            return name
-    return None
+def widget_of(exc: LearnDropError, fields: dict[str, Any]) -> str | None:
+    """The form widget an error is about (a key of ``QUICK_DEMO`` or a threshold slider), from the setting its
+    ``field`` names; None when it names no setting the form shows (then the page shows it by the Start button).
+
+    An image folder is a ``dataset`` of the form ``folder:PATH`` whose path is typed in Data root, so an
+    error about the dataset of such a form lands there.
+    """
+    if exc.field == "dataset" and fields.get("dataset") == "folder":
+        return "data_root"
+    widget = _WIDGETS.get(exc.field or "", exc.field)
+    return widget if widget in QUICK_DEMO or widget in THRESHOLDS else None
 
 
 def fields_from_config(config: dict[str, Any]) -> dict[str, Any]:

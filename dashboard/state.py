@@ -1,4 +1,4 @@
-"""What every page shares: the one run registry, the selected run (``?run=``), the run picker."""
+"""What every page shares: the one run registry (queue and catalogue), the selected run (``?run=``), the run picker."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ def _registry(runs_dir: str) -> RunRegistry:
 
 
 def registry() -> RunRegistry:
-    """The process's one registry (per runs folder): it owns the training threads and live thresholds."""
+    """The process's one registry (per runs folder): its queue owns the training threads and live thresholds,
+    its catalogue the views every session shares; ``st.cache_resource`` keeps it across sessions and reruns."""
     return _registry(str(default_runs_dir().resolve()))
 
 

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import streamlit as st
 
-from learndrop.report import plots, tables
 from learndrop.config import PolicyConfig
 from learndrop.errors import LearnDropError
 from learndrop.models import list_models
-from learndrop.presets import (DATASET_CHOICES, DEVICE_CHOICES, POLICY_CHOICES, PRESETS, PRETRAINED, QUICK_DEMO,
-                               SCRATCH, STREAM_BY_CHOICES, THRESHOLDS, config_from_fields, error_field,
-                               fields_from_config, thresholds_from_config)
-from learndrop.runs.registry import RESUMABLE
+from learndrop.report import plots, tables
 from learndrop.report.view import progress_status
+from learndrop.runs.status import RESUMABLE, TRAINING, RunState
 
 from . import state, widgets
+from .form import (DATASET_CHOICES, DEVICE_CHOICES, POLICY_CHOICES, PRESETS, PRETRAINED, QUICK_DEMO, SCRATCH,
+                   STREAM_BY_CHOICES, THRESHOLDS, config_from_fields, fields_from_config, thresholds_from_config,
+                   widget_of)
 
 HELP = {
     "model": "A network from the model registry; 'tiny' is the 6-unit demo CNN.",
@@ -77,7 +77,7 @@ def _start() -> None:
     try:
         config = config_from_fields(fields, {name: ss[f"t_{name}"] for name in THRESHOLDS}, state.registry().store)
     except LearnDropError as exc:
-        ss["_form_error"] = (error_field(str(exc)), str(exc))
+        ss["_form_error"] = (widget_of(exc, fields), str(exc))
         return
     try:
         run_id = state.registry().submit(config, with_baseline=bool(fields["baseline"]))
@@ -161,7 +161,7 @@ def start_from_choices(current: str | None) -> dict[str, str]:
         choices[run_id] = " · ".join(p for p in (
             f"{summary.get('model')} on {summary.get('dataset')}",
             "accuracy —" if acc is None else f"accuracy {100 * acc:.1f} %",
-            None if status == "completed" else str(status), run_id) if p)
+            None if status == RunState.COMPLETED else str(status), run_id) if p)
     if current and current not in choices:  # a run's config names a source that is gone: keep it, Start says so
         choices[current] = f"{current} (not in this runs folder)"
     return choices
@@ -225,7 +225,7 @@ def controls(run_id: str | None) -> None:
                   width="stretch")
         paused = active is not None and reg.is_paused(active)
         b2.button("Resume" if paused else "Pause", key="pause", width="stretch",
-                  disabled=active is None or reg.phase(active) != "running",
+                  disabled=active is None or reg.status(active) not in TRAINING,
                   on_click=_steer, args=(reg.resume if paused else reg.pause, active))
         ended = run_id is not None and active is None and reg.status(run_id) in RESUMABLE
         problem = (reg.resume_problem(run_id) or unwritable) if ended else None
@@ -258,15 +258,15 @@ def controls(run_id: str | None) -> None:
 def status_line(run_id: str) -> None:
     reg = state.registry()
     status, run = reg.status(run_id), reg.get(run_id)
-    if status == "queued":
+    if status is RunState.QUEUED:
         behind = reg.queued_behind(run_id)
         st.info(f"Queued: one training runs at a time; this one starts after {', '.join(behind) or 'the current one'}.")
     elif run is not None and run.error:
         st.error(run.error)
-    elif status == "interrupted":
+    elif status is RunState.INTERRUPTED:
         st.warning("Interrupted: the process that trained this run ended before it finished (the server may have "
                    "restarted). What it recorded is shown.")
-    elif status == "failed":
+    elif status is RunState.FAILED:
         st.error(reg.summary(run_id).get("error") or "the run failed")
 
 
@@ -282,7 +282,7 @@ def panel(run_id: str) -> None:
     status_line(run_id)
     view = reg.view(run_id)
     base_id = state.baseline_for(run_id)
-    base = reg.view(base_id) if base_id and reg.status(base_id) not in (None, "not started") else None
+    base = reg.view(base_id) if base_id and reg.status(base_id) not in (None, RunState.NOT_STARTED) else None
     progress(view, f"{view.config.get('policy', {}).get('name', 'run')} · {reg.status(run_id)}")
     if base is not None and reg.is_live(base_id):
         progress(base, f"baseline · {reg.status(base_id)}")

@@ -5,13 +5,14 @@ import streamlit as st
 from dashboard import state, widgets
 from learndrop.report import plots
 from learndrop.report.compare import compare_table, export_json, run_label
+from learndrop.runs.status import RECORDED
 
 state.require_app()
 st.title("Compare runs")
 st.caption("Pick runs to overlay. Learn&Drop should reach the same accuracy as its baseline in less time.")
 
 registry = state.registry()
-run_ids = [r for r in registry.run_ids() if registry.status(r) not in (None, "not started", "queued")]
+run_ids = [r for r in registry.run_ids() if registry.status(r) in RECORDED]
 if not run_ids:
     st.info("No recorded runs yet: start one on the Train page.")
     st.stop()

@@ -5,11 +5,12 @@ import dataclasses
 import streamlit as st
 
 from dashboard import state, widgets
+from dashboard.form import thresholds_from_config
+from learndrop.config import PolicyConfig
 from learndrop.report import plots
 from learndrop.report.compare import run_label
-from learndrop.config import PolicyConfig
-from learndrop.presets import thresholds_from_config
 from learndrop.report.replay import data_chunks, recorded_schedule_flops, replay_run
+from learndrop.runs.status import REPLAYABLE
 
 state.require_app()
 st.title("Threshold explorer")
@@ -17,7 +18,7 @@ st.caption("The sliders replay a finished run's recorded changes through the sam
            "uses, and show which units would have dropped when, and the forward FLOPs that would have saved.")
 
 registry = state.registry()
-finished = [r for r in registry.run_ids() if registry.status(r) in ("completed", "stopped", "interrupted")]
+finished = [r for r in registry.run_ids() if registry.status(r) in REPLAYABLE]
 if not finished:
     st.info("No finished run yet: train one on the Train page (the Quick demo takes well under a minute).")
     st.stop()

@@ -3,15 +3,15 @@
 import streamlit as st
 
 from dashboard import state, widgets
+from dashboard.form import thresholds_from_config
 from learndrop.report import plots
 from learndrop.report.compare import run_label
-from learndrop.presets import thresholds_from_config
+from learndrop.runs.status import RECORDED
 
 state.require_app()
 st.title("How it works")
 registry = state.registry()
-candidates = [r for r in [state.selected(), *registry.run_ids()] if r and registry.status(r) not in
-              (None, "not started", "queued")]
+candidates = [r for r in [state.selected(), *registry.run_ids()] if r and registry.status(r) in RECORDED]
 run_id = next((r for r in candidates if registry.summary(r).get("dropped")), candidates[0] if candidates else None)
 view = registry.view(run_id) if run_id else None
 st.markdown(

@@ -245,6 +245,20 @@ def test_bad_form_input_is_an_error_next_to_its_field_and_nothing_starts(runs, f
     assert any(message in e.value for e in column.error)
 
 
+def test_a_form_error_lands_on_the_widget_its_field_names_not_the_one_its_words_name(runs, monkeypatch):
+    from dashboard import form
+
+    def refuse(config, store=None):
+        raise LearnDropError("epochs, batch size and learning rate look wrong", field="seed")
+
+    monkeypatch.setattr(form, "check_setup", refuse)
+    at = open_page()
+    at.button(key="start").click().run()
+    assert not at.exception and state.registry().run_ids() == []
+    assert [e.value for e in _form_column(at, "f_seed").error] == ["epochs, batch size and learning rate look wrong"]
+    assert not _form_column(at, "f_epochs").error and len(at.error) == 1
+
+
 @pytest.mark.parametrize("bad", ["../etc", "a/b", "..", "x..y"])
 def test_malformed_run_in_the_url_is_one_error_and_nothing_else(runs, bad):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
