@@ -84,3 +84,14 @@ def test_classes_syntax():
         parse_classes("a-b")
     assert caught.value.field == "classes"
     assert form.parse_classes("5-7") == (5, 6, 7)
+
+
+def test_the_checks_made_once_the_data_are_loaded_name_their_field_too():
+    """Batch size against the training set is known only in prepare (the worker): its error says the field."""
+    from helpers import fast_config
+
+    from learndrop.training.prepare import prepare
+
+    with pytest.raises(LearnDropError, match="larger than the training set") as caught:
+        prepare(fast_config(batch_size=1000))  # 512 images
+    assert caught.value.field == "batch_size"

@@ -58,14 +58,14 @@ def prepare(config: RunConfig, store: RunStore | None = None, data: tuple[ImageD
         raise LearnDropError("no training or test images left after --subset / --classes")
     if config.batch_size > len(train_data):
         raise LearnDropError(f"batch size {config.batch_size} is larger than the training set "
-                             f"({len(train_data)} images)")
+                             f"({len(train_data)} images)", field="batch_size")
     if config.stream > len(train_data) // config.batch_size:
         raise LearnDropError(f"--stream {config.stream} leaves chunks smaller than one batch of "
-                             f"{config.batch_size} ({len(train_data)} images)")
+                             f"{config.batch_size} ({len(train_data)} images)", field="stream")
     n_classes = len(set(train_data.labels.tolist()))
     if config.stream_by == "class" and config.stream > n_classes:
         raise LearnDropError(f"--stream {config.stream} by class needs at least that many classes; "
-                             f"the training set has {n_classes}")
+                             f"the training set has {n_classes}", field="stream")
     seed_everything(config.seed)
     model = create_model(config.model, len(train_data.classes), train_data.channels, train_data.size,
                          config.width, config.pretrained)
@@ -83,14 +83,15 @@ def load_backbone(model: UnitNetwork, config: RunConfig, store: RunStore) -> Non
     source = store.config(config.init_from)
     if (source.model, source.width) != (config.model, config.width):
         raise LearnDropError(f"--init-from {config.init_from}: that run trained {source.model} at width "
-                             f"{source.width:g}, this one asks for {config.model} at width {config.width:g}")
+                             f"{source.width:g}, this one asks for {config.model} at width {config.width:g}",
+                             field="init_from")
     state = store.model_state(config.init_from)
     head = model.head_name + "."
     backbone = {k: v for k, v in state.items() if not k.startswith(head)}
     own = {k: v for k, v in model.state_dict().items() if not k.startswith(head)}
     if set(backbone) != set(own) or any(backbone[k].shape != own[k].shape for k in own):
         raise LearnDropError(f"--init-from {config.init_from}: its saved model does not fit this network "
-                             "(different input channels or image size?)")
+                             "(different input channels or image size?)", field="init_from")
     model.load_state_dict(backbone, strict=False)
 
 
