@@ -14,6 +14,7 @@ import torch
 from helpers import ROOT, fast_config
 
 from learndrop import events as ev
+from learndrop.cli import main
 from learndrop.config import PolicyConfig
 from learndrop.training.control import TrainingControl
 from learndrop.errors import LearnDropError
@@ -65,35 +66,46 @@ def test_completed_run_cannot_resume(store):
         RunRecorder(store).resume(run_id)
 
 
-def test_kill_9_mid_run_leaves_an_interrupted_run_that_resumes(tmp_path):
+def test_kill_9_mid_run_leaves_an_interrupted_run_that_resumes(tmp_path, capsys):
+    """5 epochs of 512 images: killed right after the 2nd epoch ends, 3 epochs (each with a 2,000-image
+    evaluation) before the run could finish, so the kill lands mid-run; the resume (the CLI in this
+    process: no second start-up) trains those 3."""
     runs = tmp_path / "runs"
-    args = [sys.executable, "-m", "learndrop", "train", "--runs-dir", str(runs), "--epochs", "40", "--subset",
-            "1024", "--width", "0.5", "--device", "cpu"]
+    epochs = 5
+    args = [sys.executable, "-m", "learndrop", "train", "--runs-dir", str(runs), "--epochs", str(epochs),
+            "--subset", "512", "--width", "0.5", "--device", "cpu"]
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 180
         events_file = None
-        while time.time() < deadline:
+        while time.time() < deadline and proc.poll() is None:
             found = list(runs.glob("*/events.jsonl"))
             if found and sum(1 for line in open(found[0]) if '"epoch_ended"' in line) >= 2:
                 events_file = found[0]
                 break
-            time.sleep(0.2)
+            time.sleep(0.05)
         assert events_file is not None, "the run did not reach its second epoch in time"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
-    run_id = events_file.parent.name
-    status = subprocess.run([sys.executable, "-m", "learndrop", "runs", "--runs-dir", str(runs)], cwd=ROOT,
-                            capture_output=True, text=True)
-    assert "interrupted" in status.stdout
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it was killed"
     lines = events_file.read_text().splitlines()
     readable = [json.loads(line) for line in lines[:-1]]  # all but a possibly half-written last line load
     assert readable[0]["type"] == "run_started"
-    result = subprocess.run([sys.executable, "-m", "learndrop", "train", "--runs-dir", str(runs), "--resume",
-                             run_id], cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-2000:]
+    assert not any(e["type"] == "run_finished" for e in readable), "killed after the run had finished"
+    ended = sum(e["type"] == "epoch_ended" for e in readable)
+    assert 2 <= ended < epochs
+    run_id = events_file.parent.name
+    assert main(["runs", "--runs-dir", str(runs)]) == 0
+    listed = next(line for line in capsys.readouterr().out.splitlines() if run_id in line)
+    assert "interrupted" in listed
+    assert main(["train", "--runs-dir", str(runs), "--resume", run_id]) == 0, capsys.readouterr().err[-2000:]
     summary = json.loads((events_file.parent / "summary.json").read_text())
-    assert summary["status"] == "completed" and summary["epochs_done"] == 40
+    assert summary["status"] == "completed" and summary["epochs_done"] == epochs
+    events = [json.loads(line) for line in events_file.read_text().splitlines()]
+    restored = [e for e in events if e["type"] == "checkpoint_restored"]
+    # from epoch 2, or 1 when the kill landed between epoch 1's end and its checkpoint
+    assert len(restored) == 1 and restored[0]["previous_status"] == "interrupted" and restored[0]["from_epoch"] >= 1
+    assert [e["epoch"] for e in events if e["type"] == "epoch_ended"] == list(range(epochs))
