@@ -18,3 +18,9 @@ class LearnDropError(Exception):
     def __init__(self, *args: object, field: str | None = None):
         super().__init__(*args)
         self.field = field
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's message as one line (its type's name when it has none, as an EOFError may not)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

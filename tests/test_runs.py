@@ -110,8 +110,6 @@ def test_truncated_model_file_is_refused_naming_it(store):
     assert str(path) in str(info.value)
 
 
-@pytest.mark.xfail(strict=True, raises=IndexError, reason="library bug: torch.load's EOFError on an empty file has "
-                   "an empty message, and runs/store.py model_state takes str(exc).splitlines()[0]")
 def test_empty_model_file_is_refused_naming_it(store):
     writer = store.create(fast_config())
     (writer.dir / "model.pt").write_bytes(b"")

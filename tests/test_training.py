@@ -259,9 +259,7 @@ class _Evil:
 
 @pytest.mark.parametrize("corrupt, message", [
     ("truncated", "is not a readable checkpoint"),
-    pytest.param("empty", "is not a readable checkpoint", marks=pytest.mark.xfail(
-        strict=True, raises=IndexError, reason="library bug: torch.load's EOFError on an empty file has an empty "
-        "message, and checkpoint.py line 37 takes str(exc).splitlines()[0]")),
+    ("empty", "is not a readable checkpoint"),
     ("garbage", "is not a readable checkpoint"),
     ("pickled code", "is not a readable checkpoint"),
     ("a list", "is not a checkpoint of this version"),
@@ -314,17 +312,12 @@ def test_resuming_a_run_whose_checkpoint_is_corrupt_is_refused_and_changes_nothi
     assert (run_dir / "events.jsonl").read_bytes() == before and store.summary(writer.run_id)["status"] == "interrupted"
 
 
-@pytest.mark.xfail(strict=True, raises=KeyError, reason="library bug: a version-1 checkpoint missing its fields "
-                   "raises KeyError('policy') in checkpoint.load_checkpoint (line 41), not a LearnDropError")
 def test_an_incomplete_version_1_checkpoint_is_refused_naming_the_file(tmp_path):
     torch.save({"version": 1, "epoch": 0}, tmp_path / FILENAME)
     with pytest.raises(LearnDropError, match=str(tmp_path / FILENAME)):
         load_checkpoint(tmp_path)
 
 
-@pytest.mark.xfail(strict=True, reason="library bug: a version-2 dict without the checkpoint's fields is "
-                   "returned as is by load_checkpoint; resume then fails with KeyError('events') "
-                   "(runs/recorder.py line 64)")
 def test_an_incomplete_version_2_checkpoint_is_refused_naming_the_file(tmp_path):
     torch.save({"version": 2}, tmp_path / FILENAME)
     with pytest.raises(LearnDropError, match=str(tmp_path / FILENAME)):

@@ -22,7 +22,7 @@ import torch
 
 from .. import events as ev
 from ..config import RunConfig
-from ..errors import LearnDropError
+from ..errors import LearnDropError, first_line
 from ..report.summary import SUMMARY_VERSION, summarize
 from .status import RunState
 
@@ -174,7 +174,7 @@ class RunStore:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # pickle errors, truncated zip, foreign objects refused by weights_only
-            raise LearnDropError(f"{path} is not a loadable state dict: {str(exc).splitlines()[0]}") from exc
+            raise LearnDropError(f"{path} is not a loadable state dict: {first_line(exc)}") from exc
         if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
                                                   for k, v in state.items()):
             raise LearnDropError(f"{path} is not a state dict of tensors")

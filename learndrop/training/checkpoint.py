@@ -14,10 +14,12 @@ from typing import Any
 
 import torch
 
-from ..errors import LearnDropError
+from ..errors import LearnDropError, first_line
 
 FILENAME = "checkpoint.pt"
 VERSION = 2  # 1: the controller's state at the top level (read, converted)
+FIELDS = ("epoch", "step", "time_s", "events", "model", "rng")
+V1_METHOD = ("policy", "policy_state", "optimizer", "cache_ops", "cache_refused")
 
 
 def save_checkpoint(run_dir: Path, payload: dict[str, Any]) -> None:
@@ -34,11 +36,14 @@ def load_checkpoint(run_dir: Path) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise LearnDropError(f"{path} is not a readable checkpoint: {str(exc).splitlines()[0]}") from exc
+        raise LearnDropError(f"{path} is not a readable checkpoint: {first_line(exc)}") from exc
     if not isinstance(payload, dict) or payload.get("version") not in (1, VERSION):
         raise LearnDropError(f"{path} is not a checkpoint of this version of learndrop")
+    needed = FIELDS + (V1_METHOD if payload["version"] == 1 else ("method",))
+    missing = [k for k in needed if k not in payload]
+    if missing:
+        raise LearnDropError(f"{path} is an incomplete checkpoint (no {', '.join(missing)})")
     if payload["version"] == 1:
-        method = {k: payload.pop(k) for k in ("policy", "policy_state", "optimizer", "cache_ops", "cache_refused")}
-        payload.pop("dropped"), payload.pop("frozen")  # kept twice in version 1: the policy state has them
-        payload["method"] = method
+        payload["method"] = {k: payload.pop(k) for k in V1_METHOD}
+        payload.pop("dropped", None), payload.pop("frozen", None)  # kept twice in version 1: the policy state has them
     return payload
