@@ -10,9 +10,9 @@ from helpers import fast_config
 
 from learndrop import events as ev
 from learndrop.errors import LearnDropError
-from learndrop.runs.store import read_events, validate_run_id
 from learndrop.report.tables import drops_frame, epochs_frame, scores_frame
 from learndrop.runs.recorder import RunRecorder
+from learndrop.runs.store import read_events, validate_run_id
 from learndrop.training.prepare import prepare
 
 

@@ -6,6 +6,7 @@ corrupt checkpoints refused with a clear message."""
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 
 import pytest
@@ -26,8 +27,8 @@ from learndrop.training.schedule import lr_at
 # 512 images in batches of 64: 8 steps an epoch; 3 checks an epoch fall after steps 3, 6 and 8. Every
 # droppable unit (features.0-4 of tiny's 6) drops at check 2 (tau 1 and kappa 100 accept any unit past
 # the warm-up), i.e. in the middle of epoch 0; epoch 1 then trains the last unit and the head alone.
-MID_EPOCH_DROP = dict(epochs=2, checks_per_epoch=3, cache_dtype="float32",
-                      policy=PolicyConfig(tau=1.0, kappa=100.0, warmup=1))
+MID_EPOCH_DROP = {"epochs": 2, "checks_per_epoch": 3, "cache_dtype": "float32",
+                  "policy": PolicyConfig(tau=1.0, kappa=100.0, warmup=1)}
 DROPPED = [f"features.{i}" for i in range(5)]
 
 
@@ -56,8 +57,8 @@ def _of(events, cls):
 def cache_runs():
     """The same run three ways: with the fp32 cache, without a cache, and with a cache over its cap."""
     return {name: _run(fast_config(**MID_EPOCH_DROP, **kw))
-            for name, kw in (("cached", dict(cache=True)), ("uncached", dict(cache=False)),
-                             ("over_cap", dict(cache=True, cache_max_mb=0.01)))}
+            for name, kw in (("cached", {"cache": True}), ("uncached", {"cache": False}),
+                             ("over_cap", {"cache": True, "cache_max_mb": 0.01}))}
 
 
 # --- the activation cache ---------------------------------------------------------------------------------
@@ -233,9 +234,9 @@ def test_wsd_warms_up_over_5_percent_holds_until_70_percent_and_decays_linearly_
 def test_wsd_over_a_whole_run_is_monotone_in_each_phase():
     config = RunConfig(lr=0.2, lr_schedule="wsd")
     lrs = [lr_at(config, s, 1000) for s in range(1001)]
-    assert all(a < b for a, b in zip(lrs[:50], lrs[1:51]))  # steps 0..50: rising to the peak
+    assert all(a < b for a, b in itertools.pairwise(lrs[:51]))  # steps 0..50: rising to the peak
     assert lrs[50:701] == [0.2] * 651  # steps 50..700: the peak, exactly
-    assert all(a > b for a, b in zip(lrs[700:1000], lrs[701:1001]))  # falling to 0
+    assert all(a > b for a, b in itertools.pairwise(lrs[700:]))  # steps 700..1000: falling to 0
     assert lrs[1000] == 0.0 and max(lrs) == 0.2
 
 
