@@ -6,13 +6,14 @@ import argparse
 import sys
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
+from dataclasses import fields
 from typing import Any
 
 import pandas as pd
 from tqdm import tqdm
 
 from . import events as ev
-from .config import POLICIES, PolicyConfig, RunConfig
+from .config import POLICIES, PolicyConfig, RunConfig, parse_classes
 from .data.datasets import list_datasets
 from .errors import LearnDropError
 from .models import list_models, model_info
@@ -101,31 +102,12 @@ def _given_only(p: argparse.ArgumentParser, dests: Collection[str], helps: Mappi
 
 
 def config_from_args(a: argparse.Namespace) -> RunConfig:
-    policy = PolicyConfig(name=a.policy, tau=a.tau, kappa=a.kappa, warmup=a.warmup, patience=a.patience,
-                          window=a.window, measure=a.measure, lr_normalized=a.lr_normalized,
-                          inherit_peaks=a.inherit_peaks, freeze_candidates=a.freeze_candidates)
-    return RunConfig(model=a.model, width=a.width, pretrained=a.pretrained, init_from=a.init_from,
-                     dataset=a.dataset, data_root=a.data_root, download=a.download, image_size=a.image_size,
-                     subset=a.subset, classes=parse_classes(a.classes), stream=a.stream, stream_by=a.stream_by,
-                     augment=a.augment,
-                     epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, lr_schedule=a.lr_schedule,
-                     weight_decay=a.weight_decay, label_smoothing=a.label_smoothing, policy=policy,
-                     checks_per_epoch=a.checks_per_epoch, cache=a.cache, cache_max_mb=a.cache_max_mb,
-                     cache_dtype=a.cache_dtype, device=a.device, seed=a.seed)
-
-
-def parse_classes(text: str | None) -> tuple[int, ...] | None:
-    """``"0-4"`` -> (0, 1, 2, 3, 4); ``"5,7,9"`` -> (5, 7, 9)."""
-    if text is None:
-        return None
-    out: list[int] = []
-    try:
-        for part in text.split(","):
-            low, _, high = part.strip().partition("-")
-            out.extend(range(int(low), int(high) + 1) if high else [int(low)])
-    except ValueError:
-        raise LearnDropError(f"--classes {text!r}: use indices like 0-4 or 5,7,9") from None
-    return tuple(out)
+    """The RunConfig train's options describe: every option is named after its field (``--policy`` sets the
+    policy's name), so the config is read field by field, never listed twice."""
+    given = vars(a)
+    policy = PolicyConfig(**{f.name: given["policy" if f.name == "name" else f.name] for f in fields(PolicyConfig)})
+    run = {f.name: given[f.name] for f in fields(RunConfig) if f.name in given and f.name != "policy"}
+    return RunConfig(**{**run, "classes": parse_classes(run["classes"])}, policy=policy)
 
 
 class ProgressBar:
@@ -242,8 +224,7 @@ def cmd_datasets(a: argparse.Namespace) -> int:
     return 0
 
 
-POLICY_OPTIONS = ("tau", "kappa", "warmup", "patience", "window", "measure", "lr_normalized", "inherit_peaks",
-                  "freeze_candidates")
+POLICY_OPTIONS = tuple(f.name for f in fields(PolicyConfig) if f.name != "name")  # --policy is refused
 NOT_FOR_BENCH = {"policy": "it trains both, the baseline (none) and learndrop", "resume": "it starts new runs"}
 BENCH_HELP = {"policy": argparse.SUPPRESS, "resume": argparse.SUPPRESS,  # refused, with a reason
               "runs_dir": "where the runs go (default benchmarks/runs)",

@@ -68,7 +68,7 @@ def runs(tmp_path):
     (["--stream", "0"], "stream must be"),
     (["--stream", "5000"], "leaves chunks smaller than one batch"),
     (["--stream", "11", "--stream-by", "class", "--batch-size", "16"], "needs at least that many classes"),
-    (["--classes", "0-x"], "--classes '0-x'"),
+    (["--classes", "0-x"], "classes '0-x': use class indices"),
     (["--classes", "3"], "classes must be at least 2"),
     (["--classes", "8-12"], "class index 12 out of range"),
     (["--model", "resnet18", "--width", "0.5"], "no width multiplier"),
