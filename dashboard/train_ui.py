@@ -9,12 +9,24 @@ from learndrop.errors import LearnDropError
 from learndrop.models import list_models
 from learndrop.report import plots, tables
 from learndrop.report.view import progress_status
-from learndrop.runs.status import RESUMABLE, TRAINING, RunState
+from learndrop.status import RESUMABLE, TRAINING, RunState
 
 from . import state, widgets
-from .form import (DATASET_CHOICES, DEVICE_CHOICES, POLICY_CHOICES, PRESETS, PRETRAINED, QUICK_DEMO, SCRATCH,
-                   STREAM_BY_CHOICES, THRESHOLDS, config_from_fields, fields_from_config, thresholds_from_config,
-                   widget_of)
+from .form import (
+    DATASET_CHOICES,
+    DEVICE_CHOICES,
+    POLICY_CHOICES,
+    PRESETS,
+    PRETRAINED,
+    QUICK_DEMO,
+    SCRATCH,
+    STREAM_BY_CHOICES,
+    THRESHOLDS,
+    config_from_fields,
+    fields_from_config,
+    thresholds_from_config,
+    widget_of,
+)
 
 HELP = {
     "model": "A network from the model registry; 'tiny' is the 6-unit demo CNN.",

@@ -4,12 +4,12 @@ The library never imports Streamlit; the dashboard (app.py, pages/) is a thin re
 """
 
 from .config import PolicyConfig, RunConfig
-from .training.control import TrainingControl
 from .errors import LearnDropError
 from .method.controller import LearnDrop
 from .method.dropping import param_groups
 from .models import UnitNetwork, create_model, list_models
 from .runs.store import RunStore
+from .training.control import TrainingControl
 
 __all__ = ["LearnDrop", "LearnDropError", "PolicyConfig", "RunConfig", "RunStore", "TrainingControl", "UnitNetwork",
            "create_model", "list_models", "param_groups", "train"]

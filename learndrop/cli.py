@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Collection, Mapping, Sequence
-from pathlib import Path
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 import pandas as pd

@@ -5,7 +5,7 @@ import streamlit as st
 from dashboard import state, widgets
 from learndrop.report import plots
 from learndrop.report.compare import compare_table, export_json, run_label
-from learndrop.runs.status import RECORDED
+from learndrop.status import RECORDED
 
 state.require_app()
 st.title("Compare runs")

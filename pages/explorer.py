@@ -10,7 +10,7 @@ from learndrop.config import PolicyConfig
 from learndrop.report import plots
 from learndrop.report.compare import run_label
 from learndrop.report.replay import data_chunks, recorded_schedule_flops, replay_run
-from learndrop.runs.status import REPLAYABLE
+from learndrop.status import REPLAYABLE
 
 state.require_app()
 st.title("Threshold explorer")

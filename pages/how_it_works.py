@@ -6,7 +6,7 @@ from dashboard import state, widgets
 from dashboard.form import thresholds_from_config
 from learndrop.report import plots
 from learndrop.report.compare import run_label
-from learndrop.runs.status import RECORDED
+from learndrop.status import RECORDED
 
 state.require_app()
 st.title("How it works")

@@ -13,7 +13,7 @@ from helpers import fast_config
 from learndrop import events as ev
 from learndrop.runs.catalogue import RunCatalogue
 from learndrop.runs.queue import RunQueue
-from learndrop.runs.status import RECORDED, RESUMABLE, RunState
+from learndrop.status import RECORDED, RESUMABLE, RunState
 
 UNKNOWN = "20990101-000000-tiny-shapes-none-beef"
 

@@ -15,10 +15,10 @@ ALLOWED = {
     "models": {"errors", "models"},
     "data": {"errors", "data"},
     "method": {"config", "events", "errors", "models", "method"},
-    "training": {"config", "events", "errors", "models", "data", "method", "training", "report.summary",
+    "training": {"config", "events", "errors", "status", "models", "data", "method", "training", "report.summary",
                  "runs.store"},
-    "report": {"config", "events", "errors", "method.policy", "method.cache", "report", "runs.status"},
-    "runs": {"config", "events", "errors", "models", "data", "method", "training", "report", "runs"},
+    "report": {"config", "events", "errors", "method.policy", "method.cache", "report", "status"},
+    "runs": {"config", "events", "errors", "status", "models", "data", "method", "training", "report", "runs"},
 }
 NO_FRAMES = {"models", "data", "method", "training"}  # no pandas or plotly below the report layer
 

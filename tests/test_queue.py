@@ -8,7 +8,7 @@ from helpers import fast_config
 
 from learndrop.errors import LearnDropError
 from learndrop.runs.queue import RunQueue
-from learndrop.runs.status import ENDED, LIVE, TRAINING, RunState
+from learndrop.status import ENDED, LIVE, TRAINING, RunState
 from learndrop.runs.store import RunStore
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..runs.status import RunState
+from ..status import RunState
 
 # config fields a baseline may differ in: the policy itself and what only matters once something drops
 NOT_COMPARED = frozenset({"policy", "checks_per_epoch", "cache", "cache_max_mb", "cache_dtype", "data_root",

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .. import events as ev
-from ..runs.status import RunState
+from ..status import RunState
 
 # 2: a drop's epoch is numbered from 1, as on the charts, the CLI and the benchmark (1: the events' 0-based index)
 SUMMARY_VERSION = 2

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from .. import events as ev
-from ..runs.status import RunState
+from ..status import RunState
 from . import tables
 from .summary import summarize
 

@@ -20,10 +20,10 @@ from .. import events as ev
 from ..errors import LearnDropError
 from ..report.compare import find_baseline
 from ..report.view import RunView
+from ..status import LIVE, RESUMABLE, RunState
 from ..training.checkpoint import FILENAME as CHECKPOINT
 from .follow import EventFollower
 from .queue import LiveRun, RunQueue
-from .status import LIVE, RESUMABLE, RunState
 from .store import RunStore, validate_run_id
 
 MAX_VIEWS = 32  # runs whose views stay in memory (live runs always do)

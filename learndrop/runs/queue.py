@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from .. import events as ev
 from ..config import PolicyConfig, RunConfig
 from ..errors import LearnDropError
+from ..status import ENDED, LIVE, RunState
 from ..training.control import TrainingControl
-from .status import ENDED, LIVE, RunState
 from .store import RunStore, validate_run_id
 
 

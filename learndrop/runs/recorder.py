@@ -16,13 +16,14 @@ from typing import Any
 import torch
 
 from .. import events as ev
-from ..training.checkpoint import load_checkpoint, save_checkpoint
 from ..config import RunConfig
-from ..training.control import TrainingControl
 from ..errors import LearnDropError
-from .store import RunStore, RunWriter
-from ..training.prepare import Setup, prepare
+from ..status import RunState
+from ..training.checkpoint import load_checkpoint, save_checkpoint
+from ..training.control import TrainingControl
 from ..training.loop import train
+from ..training.prepare import Setup, prepare
+from .store import RunStore, RunWriter
 
 
 class RunRecorder:
@@ -56,9 +57,9 @@ class RunRecorder:
         a writer that appends to events.jsonl.
         """
         summary = self.store.summary(run_id)
-        if summary["status"] == "completed":
+        if summary["status"] == RunState.COMPLETED:
             raise LearnDropError(f"run {run_id!r} already completed; nothing to resume")
-        if summary["status"] == "running":
+        if summary["status"] == RunState.RUNNING:
             raise LearnDropError(f"run {run_id!r} is still running")
         checkpoint = load_checkpoint(self.store.path(run_id))
         history, set_aside = self.store.truncate_events(run_id, checkpoint["events"])
@@ -80,7 +81,7 @@ class RunRecorder:
             save_checkpoint(run_dir, {**payload, "events": lines})
 
         def save_final(event: ev.Event) -> None:  # before the writer writes the summary
-            if isinstance(event, ev.RunFinished) and event.status in ("completed", "stopped"):
+            if isinstance(event, ev.RunFinished) and event.status in (RunState.COMPLETED, RunState.STOPPED):
                 save_model(setup.model.state_dict(), run_dir)
 
         try:

@@ -14,9 +14,9 @@ from .. import events as ev
 from ..config import PolicyConfig, RunConfig
 from ..errors import LearnDropError
 from ..report.view import RunView
+from ..status import RunState
 from .catalogue import RunCatalogue
 from .queue import LiveRun, RunQueue, baseline_config
-from .status import RunState
 from .store import RunStore
 
 

@@ -24,7 +24,7 @@ from .. import events as ev
 from ..config import RunConfig
 from ..errors import LearnDropError, first_line
 from ..report.summary import SUMMARY_VERSION, summarize
-from .status import RunState
+from ..status import RunState
 
 RUNS_DIR_ENV = "LEARNDROP_RUNS_DIR"
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")

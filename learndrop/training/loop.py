@@ -19,16 +19,17 @@ import torch.nn.functional as F
 
 from .. import events as ev
 from ..config import RunConfig
-from .control import TrainingControl
-from ..errors import LearnDropError
 from ..data.loader import CROP_PADDING, ImageBatches, Normalizer, epoch_batches, stream_chunks
+from ..errors import LearnDropError
 from ..method.cache import augmented_views
 from ..method.controller import CacheSettings, CacheUpdate, LearnDrop
 from ..method.dropping import param_groups
+from ..report.summary import summarize
+from ..status import RunState
+from .control import TrainingControl
 from .evaluate import evaluate
 from .prepare import Setup, prepare
 from .schedule import lr_at
-from ..report.summary import summarize
 
 
 class StopRequested(Exception):
@@ -113,7 +114,7 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
     else:
         start_epoch, carry = _restore(checkpoint, ld, augment_gen, chunks, emit)
 
-    status, error = "completed", None
+    status, error = RunState.COMPLETED, None
     try:
         for epoch in range(start_epoch, total_epochs):
             chunk_index, epoch_in_chunk = divmod(epoch, config.epochs)
@@ -184,7 +185,7 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
             if on_epoch is not None:  # the last good model and everything needed to continue from here
                 on_epoch(_checkpoint(epoch, emit, ld, augment_gen))
     except StopRequested:
-        status = "stopped"
+        status = RunState.STOPPED
     except BaseException as exc:  # Ctrl-C, divergence, a bug: recorded, then raised on
         status, error = _failure(exc)
         raise
@@ -200,13 +201,13 @@ def cache_settings(config: RunConfig, flip: bool) -> CacheSettings:
     return CacheSettings(config.cache, config.cache_max_mb, config.cache_dtype, tuple(tuple(v) for v in views))
 
 
-def _failure(exc: BaseException) -> tuple[str, str]:
+def _failure(exc: BaseException) -> tuple[RunState, str]:
     """The status and one-line reason ``run_finished`` records for an exception."""
     if isinstance(exc, KeyboardInterrupt):
-        return "interrupted", "interrupted by the user (Ctrl-C)"
+        return RunState.INTERRUPTED, "interrupted by the user (Ctrl-C)"
     if isinstance(exc, LearnDropError):  # divergence: the recorder keeps the last good epoch's model
-        return "failed", str(exc)
-    return "failed", f"{type(exc).__name__}: {exc}"
+        return RunState.FAILED, str(exc)
+    return RunState.FAILED, f"{type(exc).__name__}: {exc}"
 
 
 def _obey(control: TrainingControl, emit: ev.Emitter, meters: EpochMeters) -> None:

@@ -13,10 +13,11 @@ import torch
 from .. import events as ev
 from ..config import RunConfig
 from ..data.datasets import ImageData, create_dataset
-from .device import resolve_device
 from ..errors import LearnDropError
 from ..models import UnitNetwork, create_model
 from ..runs.store import RunStore
+from .device import resolve_device
+
 
 @dataclass
 class Setup:
