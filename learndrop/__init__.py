@@ -3,6 +3,8 @@
 The library never imports Streamlit; the dashboard (app.py, pages/) is a thin reader on top of it.
 """
 
+__version__ = "0.1.0"  # the one place the version is written (pyproject.toml reads it)
+
 from .config import PolicyConfig, RunConfig
 from .errors import LearnDropError
 from .method.controller import LearnDrop
@@ -11,7 +13,7 @@ from .models import UnitNetwork, create_model, list_models
 from .runs.store import RunStore
 from .training.control import TrainingControl
 
-__all__ = ["LearnDrop", "LearnDropError", "PolicyConfig", "RunConfig", "RunStore", "TrainingControl", "UnitNetwork",
+__all__ = ["__version__", "LearnDrop", "LearnDropError", "PolicyConfig", "RunConfig", "RunStore", "TrainingControl", "UnitNetwork",
            "create_model", "list_models", "param_groups", "train"]
 
 
