@@ -238,7 +238,7 @@ def controls(run_id: str | None) -> None:
         paused = active is not None and reg.is_paused(active)
         b2.button("Resume" if paused else "Pause", key="pause", width="stretch",
                   disabled=active is None or reg.status(active) not in TRAINING,
-                  on_click=_steer, args=(reg.resume if paused else reg.pause, active))
+                  on_click=_steer, args=(reg.unpause if paused else reg.pause, active))
         ended = run_id is not None and active is None and reg.status(run_id) in RESUMABLE
         problem = (reg.resume_problem(run_id) or unwritable) if ended else None
         if ended and problem is None:

@@ -155,7 +155,7 @@ def test_the_sidebar_shows_the_run_training_apart_from_its_queued_baseline(runs)
     at = open_page(PAGES[0], run_id)
     captions = [c.value for c in at.sidebar.caption]
     assert f"Training now: {run_id} (paused)" in captions and f"Queued: {base}" in captions, captions
-    registry.resume(run_id)
+    registry.unpause(run_id)
     at = open_page(PAGES[0], run_id)
     assert f"Training now: {run_id}" in [c.value for c in at.sidebar.caption]
 

@@ -111,7 +111,7 @@ def test_thresholds_and_pause_reach_a_live_run(registry):
     assert registry.policy(run_id).tau == 0.6 and registry.policy(run_id).patience == 2
     with pytest.raises(LearnDropError, match="tau"):
         registry.set_thresholds(run_id, tau=1.5)
-    registry.resume(run_id)
+    registry.unpause(run_id)
     registry.stop(run_id)
     assert registry.wait(run_id, 60) and registry.status(run_id) == "stopped"
     with pytest.raises(LearnDropError):

@@ -131,7 +131,7 @@ def test_pause_blocks_training_until_resumed():
         seen.append(event)
         if isinstance(event, ev.Progress) and event.step == 4 and not resumed.is_set():
             control.pause()
-            threading.Timer(0.3, lambda: (resumed.set(), control.resume())).start()
+            threading.Timer(0.3, lambda: (resumed.set(), control.unpause())).start()
 
     train(fast_config(epochs=1), [pause_once], control=control)
     assert "run_paused" in types(seen) and "run_resumed" in types(seen)

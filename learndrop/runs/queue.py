@@ -214,8 +214,8 @@ class RunQueue:
     def pause(self, run_id: str) -> None:
         self._live(run_id).control.pause()
 
-    def resume(self, run_id: str) -> None:
-        self._live(run_id).control.resume()
+    def unpause(self, run_id: str) -> None:
+        self._live(run_id).control.unpause()
 
     def set_thresholds(self, run_id: str, **changes: float | int) -> PolicyConfig:
         """Change a live run's tau, kappa, warmup or patience; they act at its next check."""

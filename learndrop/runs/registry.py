@@ -46,8 +46,8 @@ class RunRegistry:
     def pause(self, run_id: str) -> None:
         self.queue.pause(run_id)
 
-    def resume(self, run_id: str) -> None:
-        self.queue.resume(run_id)
+    def unpause(self, run_id: str) -> None:
+        self.queue.unpause(run_id)
 
     def set_thresholds(self, run_id: str, **changes: float | int) -> PolicyConfig:
         return self.queue.set_thresholds(run_id, **changes)

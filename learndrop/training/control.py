@@ -36,7 +36,7 @@ class TrainingControl:
         if not self._stop.is_set():
             self._running.clear()
 
-    def resume(self) -> None:
+    def unpause(self) -> None:
         self._running.set()
 
     @property
