@@ -9,12 +9,12 @@ from .config import PolicyConfig, RunConfig
 from .errors import LearnDropError
 from .method.controller import LearnDrop
 from .method.dropping import param_groups
-from .models import UnitNetwork, create_model, list_models
+from .models import UnitNetwork, create_model, list_models, units
 from .runs.store import RunStore
 from .training.control import TrainingControl
 
 __all__ = ["__version__", "LearnDrop", "LearnDropError", "PolicyConfig", "RunConfig", "RunStore", "TrainingControl", "UnitNetwork",
-           "create_model", "list_models", "param_groups", "train"]
+           "create_model", "list_models", "param_groups", "train", "units"]
 
 
 def __getattr__(name: str):

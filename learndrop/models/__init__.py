@@ -3,5 +3,6 @@
 from . import resnet, vgg  # noqa: F401  (registration)
 from ._registry import ModelInfo, create_model, list_models, model_info, register_model
 from .network import UnitNetwork
+from .wrap import units
 
-__all__ = ["ModelInfo", "UnitNetwork", "create_model", "list_models", "model_info", "register_model"]
+__all__ = ["ModelInfo", "UnitNetwork", "create_model", "list_models", "model_info", "register_model", "units"]

@@ -36,6 +36,11 @@ def list_models() -> list[str]:
 
 
 def model_info(name: str) -> ModelInfo:
+    if name.startswith("torchvision:"):  # any torchvision classification CNN of a family we can cut
+        from .zoo import family_of
+
+        family = family_of(name.removeprefix("torchvision:"))
+        return ModelInfo(name, f"torchvision's {name.removeprefix('torchvision:')} ({family} family)", False, True)
     if name not in _MODELS:
         raise LearnDropError(f"unknown model {name!r}; choose one of: {', '.join(list_models())}",
                              field="model")
@@ -63,6 +68,10 @@ def create_model(
         raise LearnDropError("pretrained weights exist only at width 1", field="pretrained")
     if num_classes < 2:
         raise LearnDropError(f"need at least 2 classes, got {num_classes}")
+    if name.startswith("torchvision:"):
+        from .zoo import create_torchvision
+
+        return create_torchvision(name, num_classes, in_channels, pretrained)
     factory = _MODELS[name][0]
     return factory(num_classes=num_classes, in_channels=in_channels, image_size=image_size, width=width,
                    pretrained=pretrained)
