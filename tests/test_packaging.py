@@ -1,0 +1,57 @@
+"""Installable: a wheel built from pyproject.toml holds the learndrop package only (not tests/, dashboard/,
+pages/, benchmarks/), its metadata declares the dependencies and extras once, and the ``learndrop``
+command is an entry point to learndrop.cli:main. Builds with pip (no dependencies, no build isolation:
+offline, about 10-30 s); ``-m "not slow"`` leaves it out."""
+
+from __future__ import annotations
+
+import configparser
+import shutil
+import subprocess
+import sys
+
+import pytest
+from helpers import ROOT
+
+import learndrop
+
+pytestmark = pytest.mark.slow
+
+
+def test_pip_install_yields_the_package_its_metadata_and_a_learndrop_command(tmp_path):
+    source = tmp_path / "src"  # a copy, so the build leaves no build/ or egg-info in the checkout
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    for name in ("learndrop", "dashboard", "pages", "tests"):
+        shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--no-index", "--target", str(target), str(source)], check=True, timeout=120)
+
+    installed = {p.name for p in target.iterdir()}
+    assert "learndrop" in installed and not installed & {"tests", "dashboard", "pages", "benchmarks"}
+    (dist,) = target.glob("learndrop-*.dist-info")
+    assert dist.name == f"learndrop-{learndrop.__version__}.dist-info"  # the version, single-sourced
+    points = configparser.ConfigParser()
+    points.read(dist / "entry_points.txt")
+    assert points["console_scripts"]["learndrop"] == "learndrop.cli:main"
+    metadata = (dist / "METADATA").read_text()
+    for requirement in ("torch", "torchvision", "numpy", "pillow", "pandas", "plotly", "tqdm",
+                        'streamlit; extra == "dashboard"', 'pytest; extra == "tests"',
+                        'tensorboard; extra == "tensorboard"', 'timm; extra == "timm"'):
+        assert f"Requires-Dist: {requirement}\n" in metadata, requirement
+
+    command = "import sys; from learndrop.cli import main; sys.exit(main(sys.argv[1:]))"  # what the script runs
+    out = subprocess.run([sys.executable, "-c", command, "models"], cwd=tmp_path, env={"PYTHONPATH": str(target)},
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "tiny" in out.stdout and str(target) in subprocess.run(
+        [sys.executable, "-c", "import learndrop; print(learndrop.__file__)"], cwd=tmp_path,
+        env={"PYTHONPATH": str(target)}, capture_output=True, text=True).stdout
+
+
+def test_requirements_keep_the_torch_pins_and_install_the_library_with_its_extras():
+    lines = [ln.strip() for ln in (ROOT / "requirements.txt").read_text().splitlines() if ln.strip()[:1] not in "#"]
+    assert "torch==2.14.1" in lines and "torchvision==0.29.1" in lines
+    assert "-e .[dashboard,tests,tensorboard]" in lines
