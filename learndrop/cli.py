@@ -247,6 +247,10 @@ def cmd_bench(a: argparse.Namespace) -> int:
         given["classes"] = parse_classes(given["classes"])
     where = dict(repeats=a.repeats, data_root=data_root, policy=policy, runs_dir=runs_dir and Path(runs_dir),
                  out_dir=Path(a.results_dir) if a.results_dir else RESULTS_DIR)
+    if a.frontier or a.seeds is not None or a.variants is not None:  # the same pairs, against fewer epochs
+        from .frontier import runner
+
+        bench = runner(a, given, where)
     if "model" not in given and "dataset" not in given:
         bench(a.scenario or "scratch", quick=a.quick, only=a.only, overrides=given, **where)
         return 0
@@ -279,6 +283,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=1, help="train each policy this many times, alternating order")
     p.add_argument("--only", default=None, help="run only the pairs whose label contains this text")
     p.add_argument("--results-dir", default=None, help="where the results go (default benchmarks/results)")
+    p.add_argument("--frontier", action="store_true", help="the budget frontier: per pair, the baseline at 1/4, "
+                   "1/3, 1/2, 2/3 and all of the epochs, Learn&Drop and its --variants and every other policy "
+                   "at all of them; results as frontier-*.json/.md")
+    p.add_argument("--seeds", default=None, metavar="LIST", help="with --frontier: every run once per seed, e.g. "
+                   "0,1 (default: --seed's)")
+    p.add_argument("--variants", default=None, metavar="SPEC", help="with --frontier: Learn&Drop's variants, "
+                   "policy settings, e.g. 'tau=0.3,warmup=3;tau=0.5' (default tau=0.3;tau=0.5;warmup=3; '' none)")
     _train_args(p)  # the same options as train, absent unless given
     _given_only(p, _train_defaults(), BENCH_HELP)
     p.set_defaults(func=cmd_bench)

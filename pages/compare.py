@@ -4,7 +4,7 @@ import streamlit as st
 
 from dashboard import state, widgets
 from learndrop.report import plots
-from learndrop.report.compare import compare_table, export_json, run_label
+from learndrop.report.compare import compare_table, export_json, run_label, same_setup
 from learndrop.status import RECORDED
 
 state.require_app()
@@ -49,6 +49,14 @@ with right:
                   "where FLOPs fall, time should follow.",
                   plots.compare_lines(named, "epoch_number", "epoch_time_s", "epoch", "training time (s)",
                                       chunks=chunks), "time_per_epoch")
+
+setup = [{**summaries[r], "name": run_label(summaries[r])} for r in same_setup(chosen[0], {
+    r: registry.config(r) for r in run_ids if summaries[r].get("status") == "completed"})]
+widgets.chart("Against the baseline trained for fewer epochs", "Every completed run of the first chosen run's "
+              "set-up (model, data, lr, schedule, batch; epochs and policy may differ): the baseline's runs at their "
+              "epoch budgets make the line (means over seeds, never falling), each other run is a point labelled with "
+              "its margin above or below it, in points.", plots.frontier_chart(
+                  [p for p in setup if p["policy"] == "none"], [p for p in setup if p["policy"] != "none"]), "frontier")
 
 table = compare_table([summaries[r] for r in chosen], epochs, baseline)
 st.markdown("**Summary**")

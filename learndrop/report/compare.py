@@ -114,3 +114,19 @@ def run_label(summary: Mapping[str, Any]) -> str:
     when = f"{stamp[:2]}:{stamp[2:4]}:{stamp[4:]}" if stamp.isdigit() else ""
     return " · ".join(str(p) for p in (summary.get("policy"), summary.get("model"), summary.get("dataset"),
                                        f"{when} {run_id[-4:]}".strip()) if p)
+
+
+# what makes runs "of one set-up" on the frontier chart: epochs and policy may differ (the frontier is the
+# baseline at several epoch budgets), and so may the seed (means are taken over seeds)
+SETUP_FIELDS = ("model", "width", "dataset", "subset", "classes", "augment", "lr", "lr_schedule", "batch_size")
+
+
+def same_setup(run_id: str, configs: Mapping[str, Mapping[str, Any] | None]) -> list[str]:
+    """The runs (``configs``: run id -> config dict, None for unreadable) of the same set-up as ``run_id``
+    (the fields in ``SETUP_FIELDS``), ``run_id`` first; empty when its config is unknown."""
+    config = configs.get(run_id)
+    if not config:
+        return []
+    key = [json.dumps(config.get(k), default=str) for k in SETUP_FIELDS]
+    return [run_id] + [r for r, c in configs.items() if r != run_id and c
+                       and [json.dumps(c.get(k), default=str) for k in SETUP_FIELDS] == key]

@@ -82,6 +82,10 @@ class RunCatalogue:
             self._summaries[run_id] = cached
         return dict(cached[1])
 
+    def config(self, run_id: str) -> dict[str, Any] | None:
+        """A recorded run's config as a dict (read once: stored configs never change); None when unreadable."""
+        return self._stored_config(run_id)
+
     def resume_problem(self, run_id: str) -> str | None:
         """Why the run cannot continue from its checkpoint (one line), or None when it can."""
         validate_run_id(run_id)

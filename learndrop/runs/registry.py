@@ -92,6 +92,9 @@ class RunRegistry:
     def summary(self, run_id: str) -> dict[str, Any]:
         return self.catalogue.summary(run_id)
 
+    def config(self, run_id: str) -> dict[str, Any] | None:
+        return self.catalogue.config(run_id)
+
     def view(self, run_id: str) -> RunView:
         return self.catalogue.view(run_id)
 

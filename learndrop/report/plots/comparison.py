@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
+from ..frontier import frontier, margin
 from ._style import BASELINE, FLOPS_AXIS, HEIGHT, METHOD, _layout, chunk_starts, empty_figure, mark_chunks, si
 
 
@@ -52,3 +54,42 @@ def flops_bars(values: Mapping[str, float | None], full: float) -> go.Figure:
 
 
 # --- How it works ------------------------------------------------------------------------------------
+
+
+# --- Budget frontier ---------------------------------------------------------------------------------
+def frontier_chart(baseline: Sequence[Mapping[str, Any]], others: Sequence[Mapping[str, Any]],
+                   named: bool = False) -> go.Figure:
+    """Test accuracy against training time: the baseline runs (``epochs``, ``train_time_s``, ``test_acc``) of
+    one set-up as the frontier line (the baseline trained for fewer epochs, made monotone), every other run
+    (``name``, ``train_time_s``, ``test_acc``) as a point labelled with its margin above or below the line
+    (``named``: with its name too, for a figure without hover)."""
+    front = frontier(baseline)
+    others = [o for o in others if o.get("test_acc") is not None and o.get("train_time_s") is not None]
+    if not front:
+        return empty_figure("Train the baseline (policy none) of this set-up, at a few epoch budgets, to draw "
+                            "the frontier.")
+    fig = go.Figure()
+    xs, ys = [t for t, _ in front.line], [100 * a for _, a in front.line]
+    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers+text", name="baseline, fewer epochs (frontier)",
+                             line=dict(color=BASELINE, width=3), text=[f"{b.epochs} ep" for b in front.budgets],
+                             textposition="bottom right",
+                             hovertemplate="%{text}: %{x:.1f} s, %{y:.2f} %<extra>frontier</extra>"))
+    margins = [margin(front, float(o["train_time_s"]), float(o["test_acc"])) for o in others]
+    if others:
+        fig.add_trace(go.Scatter(
+            x=[o["train_time_s"] for o in others], y=[100 * o["test_acc"] for o in others], mode="markers+text",
+            name="other runs", marker=dict(color=METHOD, size=10), textposition="top center",
+            text=[(f"{o.get('name', '')}: " if named else "") + f"{m.points:+.2f}{'*' if m.where != 'inside' else ''}"
+                  for o, m in zip(others, margins)],
+            customdata=[[str(o.get("name", "")), m.text()] for o, m in zip(others, margins)],
+            hovertemplate="%{customdata[0]}<br>%{x:.1f} s, %{y:.2f} %<br>%{customdata[1]}<extra></extra>"))
+    longest = max([*xs, *(float(o["train_time_s"]) for o in others)])
+    fig.update_xaxes(title="training time (s)", range=[0, 1.15 * longest])  # room for the labels on the right
+    fig.update_yaxes(title="test accuracy (%)")
+    _layout(fig, height=HEIGHT + 40)
+    if any(m.where != "inside" for m in margins):
+        fig.add_annotation(text="* outside the frontier's time range: compared with its nearest budget",
+                           x=0, y=-0.3, xref="paper", yref="paper", showarrow=False, xanchor="left",
+                           font=dict(size=11, color="#666"))
+        fig.update_layout(margin=dict(b=80))
+    return fig

@@ -1,0 +1,226 @@
+"""``python -m learndrop bench --frontier``: Learn&Drop against the baseline simply trained for fewer epochs.
+
+For each pair of a scenario (``bench``'s pairs, or one custom pair), every seed: the baseline (``none``)
+at each budget of ``report.frontier.budgets`` (1/4, 1/3, 1/2, 2/3 and all of the pair's epochs), each a
+run of its own with its own complete learning-rate schedule; then, at the pair's epochs, Learn&Drop with
+its default settings and each variant (``--variants "tau=0.3,warmup=3;tau=0.5"``), and one run of every
+other policy registered in ``config.POLICIES``. All of a pair's runs are made in one go, in this process.
+Results: ``frontier-<timestamp>.json`` (``{"pairs": [{"label", "scenario", "runs": [...]}]}``) and a
+``.md`` with a table and a PNG figure per pair (test accuracy against training time).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import config as cfg
+from .bench import RESULTS_DIR, SCENARIOS, Pair, _config, _default_root, _run, machine
+from .config import PolicyConfig, RunConfig
+from .data.datasets import create_dataset
+from .errors import LearnDropError
+from .models import model_info
+from .report.frontier import budgets, frontier, groups, margin, pick_on_validation, variant_of
+from .runs.store import RunStore, check_writable_dir
+
+DEFAULT_VARIANTS = "tau=0.3;tau=0.5;warmup=3"
+CHROMIUM = "/usr/bin/chromium"  # Debian's; kaleido renders the PNG with it unless BROWSER_PATH names another
+
+
+def parse_variants(text: str | None) -> list[dict[str, Any]]:
+    """``"tau=0.3,warmup=3;tau=0.5"`` -> ``[{"tau": 0.3, "warmup": 3}, {"tau": 0.5}]``: PolicyConfig
+    settings, typed as its defaults are; empty text: no variants."""
+    defaults = PolicyConfig()
+    out = []
+    for part in filter(None, (p.strip() for p in (text or "").split(";"))):
+        settings: dict[str, Any] = {}
+        for item in filter(None, (i.strip() for i in part.split(","))):
+            name, eq, value = (s.strip() for s in item.partition("="))
+            if not eq or name == "name" or not hasattr(defaults, name):
+                raise LearnDropError(f"--variants: {item!r} is not a policy setting=value (settings: "
+                                     f"{', '.join(f.name for f in dataclasses.fields(PolicyConfig)[1:])})")
+            kind = type(getattr(defaults, name))
+            try:
+                settings[name] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+            except ValueError:
+                raise LearnDropError(f"--variants: {name} must be {kind.__name__}, got {value!r}") from None
+        out.append(settings)
+    return out
+
+
+def parse_seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise LearnDropError(f"--seeds: a comma-separated list of integers, e.g. 0,1; got {text!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise LearnDropError(f"--seeds: at least one seed, none twice; got {text!r}")
+    return seeds
+
+
+def scenario_of(pair: Pair, scenario: str) -> str:
+    """scratch, finetune or stream: a built-in scenario's name; for a custom pair, what its config does."""
+    if scenario in SCENARIOS:
+        return scenario
+    c = pair.config
+    return "finetune" if c.get("init_from") or c.get("pretrained") else "stream" if c.get("stream", 1) > 1 else "scratch"
+
+
+def plan(pair: Pair, root: str, policy: PolicyConfig, variants: Sequence[dict[str, Any]], seeds: Sequence[int],
+         overrides: dict[str, Any] | None = None) -> list[tuple[str, RunConfig]]:
+    """Every run of a pair, as (variant, config), in the order they train; each config validated."""
+    full = _config(pair, root, PolicyConfig(name="none"), overrides)
+    peers = [p for p in cfg.POLICIES if p not in ("none", "learndrop")]
+    policies = [(variant_of(dataclasses.asdict(policy), dataclasses.asdict(PolicyConfig())), policy)]
+    for settings in variants:
+        changed = dataclasses.replace(policy, **settings)
+        policies.append((variant_of(dataclasses.asdict(changed), dataclasses.asdict(PolicyConfig())), changed))
+    policies += [(variant_of(dataclasses.asdict(p), dataclasses.asdict(PolicyConfig(name=p.name))), p)
+                 for p in (dataclasses.replace(policy, name=name) for name in peers)]
+    policies = list({(p.name, v): (v, p) for v, p in policies}.values())  # a variant equal to another: once
+    runs = []
+    for seed in seeds:
+        runs += [("default", dataclasses.replace(full, epochs=b, seed=seed)) for b in budgets(full.epochs)]
+        runs += [(v, dataclasses.replace(full, policy=p, seed=seed)) for v, p in policies]
+    for _, config in runs:
+        config.validate()
+        model_info(config.model)
+    return runs
+
+
+def run_pair(pair: Pair, root: str, planned: Sequence[tuple[str, RunConfig]], store: RunStore,
+             log: Callable[[str], None], overrides: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Train a pair's planned runs (the data loaded once; a fine-tuning pair's pre-training once, shared)."""
+    probe = planned[0][1]
+    train_data = create_dataset(probe.dataset, probe.data_root, True, probe.download, probe.image_size, probe.subset)
+    data = (train_data, create_dataset(probe.dataset, probe.data_root, False, probe.download, train_data.size))
+    init_from = None
+    if pair.pretrain is not None:  # the pre-training keeps its own epochs: an --epochs override is about the fine-tuning
+        pre = _config(pair, root, PolicyConfig(name="none"),
+                      {k: v for k, v in (overrides or {}).items() if k != "epochs"}, **pair.pretrain)
+        log(f"  pre-training {pre.model} on classes {pre.classes} for {pre.epochs} epochs")
+        init_from = _run(pre, data, store).summary["run_id"]
+    runs = []
+    for variant, config in planned:
+        if init_from is not None:
+            config = dataclasses.replace(config, init_from=init_from)
+        s = _run(config, data, store).summary
+        runs.append({"policy": config.policy.name, "variant": variant, "epochs": config.epochs, "seed": config.seed,
+                     "train_time_s": s["train_time_s"], "val_acc": s.get("val_acc"), "test_acc": s["test_acc"],
+                     "run_id": s["run_id"]})
+        log(f"  {config.policy.name:<10} {variant:<16} {config.epochs:>3} ep  seed {config.seed}  "
+            f"{s['train_time_s']:8.1f} s  test acc {100 * s['test_acc']:.2f} %")
+    return runs
+
+
+def pair_rows(runs: Sequence[dict[str, Any]]) -> list[list[str]]:
+    """The .md table of one pair: policy, variant, epochs, seeds, mean time, mean test accuracy, margin."""
+    front = frontier([r for r in runs if r["policy"] == "none"])
+    rows = []
+    for g in groups(runs):
+        edge = "(frontier)" if g.policy == "none" else margin(front, g.time_s, g.test_acc).text() if front else "n/a"
+        rows.append([g.policy, g.variant, str(g.epochs), str(g.seeds), f"{g.time_s:.1f}", f"{100 * g.test_acc:.2f}",
+                     edge])
+    return rows
+
+
+def to_markdown(report: dict[str, Any], pngs: Sequence[str | None], header: dict[str, Any]) -> str:
+    lines = ["# The budget frontier", "", f"`{header['command']}`  ",
+             f"{header['started']}, {header['machine']['processor']}, {header['machine']['cpus']} CPUs, torch "
+             f"{header['machine']['torch']}, {header['machine']['cuda'] or 'no GPU'}", "",
+             "The frontier: the baseline (policy none) trained for fewer epochs, each budget with its own complete "
+             "learning-rate schedule; margin: a run's mean test accuracy minus the frontier's at its mean training "
+             "time (linear interpolation, the line made monotone), in percentage points."]
+    for pair, png in zip(report["pairs"], pngs):
+        lines += ["", f"## {pair['label']} ({pair['scenario']})", "",
+                  "| policy | variant | epochs | seeds | mean training time s | mean test acc % | margin over the "
+                  "frontier |", "|---|---|---|---|---|---|---|"]
+        lines += [f"| {' | '.join(row)} |" for row in pair_rows(pair["runs"])]
+        picks = pick_on_validation(pair["runs"])
+        if picks:
+            why = {True: "on the test accuracy: no validation split", False: "on the validation accuracy"}
+            lines += ["", "Chosen per policy: " + "; ".join(f"{p.policy}: {p.variant} ({why[p.fallback]})"
+                                                            for p in picks.values()) + "."]
+        lines += ["", f"![test accuracy against training time]({png})" if png else
+                  "(no figure: kaleido could not render one here)"]
+    return "\n".join(lines) + "\n"
+
+
+def write_png(pair: dict[str, Any], path: Path) -> bool:
+    """The pair's figure (plots.frontier_chart, points at the means over seeds) as a PNG through kaleido."""
+    from .report.plots import frontier_chart  # plotly only when writing
+
+    if os.path.exists(CHROMIUM):
+        os.environ.setdefault("BROWSER_PATH", CHROMIUM)
+    others = [{"name": f"{g.policy} {g.variant}".replace(" default", ""), "train_time_s": g.time_s,
+               "test_acc": g.test_acc} for g in groups(pair["runs"]) if g.policy != "none"]
+    fig = frontier_chart([r for r in pair["runs"] if r["policy"] == "none"], others, named=True)
+    fig.update_layout(title=pair["label"], margin=dict(l=70, r=30, t=90, b=110))
+    try:
+        fig.write_image(str(path), width=900, height=520)
+    except Exception as exc:  # noqa: BLE001  (no kaleido, no browser: the .md says so, the results stand)
+        print(f"note: no figure for {pair['label']}: {exc}".splitlines()[0], file=sys.stderr)
+        return False
+    return True
+
+
+def run_frontier(scenario: str = "scratch", quick: bool = False, data_root: str | None = None,
+                 only: str | None = None, out_dir: Path = RESULTS_DIR, policy: PolicyConfig | None = None,
+                 overrides: dict[str, Any] | None = None, log: Callable[[str], None] = print,
+                 pairs: Sequence[Pair] | None = None, runs_dir: Path | None = None, seeds: Sequence[int] = (0,),
+                 variants: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The frontier of a scenario's pairs (as ``bench.bench`` chooses them) or of ``pairs``; every run is
+    planned and validated before the first one trains. Returns the report written as JSON."""
+    if pairs is None and scenario not in SCENARIOS:
+        raise LearnDropError(f"unknown scenario {scenario!r}; choose one of: {', '.join(SCENARIOS)}")
+    root = data_root or _default_root()
+    if pairs is None:
+        pairs = [p for p in SCENARIOS[scenario]["quick" if quick else "full"]
+                 if not only or only.lower() in p.label.lower()]
+    if not pairs:
+        raise LearnDropError(f"no pair matches {only!r}")
+    policy = policy or PolicyConfig()
+    variants = parse_variants(DEFAULT_VARIANTS) if variants is None else variants
+    plans = [plan(pair, root, policy, variants, seeds, overrides) for pair in pairs]
+    runs_dir = runs_dir if runs_dir is not None else out_dir.parent / "runs"
+    check_writable_dir(runs_dir, "runs folder")
+    check_writable_dir(out_dir, "results folder")
+    header = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": machine(),
+              "command": " ".join(["python -m learndrop", *sys.argv[1:]] if sys.argv[1:2] == ["bench"] else
+                                  ["python -m learndrop bench --frontier"])}
+    store = RunStore(runs_dir)
+    report: dict[str, Any] = {"pairs": []}
+    for pair, planned in zip(pairs, plans):
+        log(f"{pair.label}: {len(planned)} runs")
+        report["pairs"].append({"label": pair.label, "scenario": scenario_of(pair, scenario),
+                                "runs": run_pair(pair, root, planned, store, log, overrides)})
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"frontier-{time.strftime('%Y%m%d-%H%M%S')}"
+    (out_dir / f"{stem}.json").write_text(json.dumps(report, indent=2))
+    pngs = [f"{stem}-{i + 1}.png" if write_png(pair, out_dir / f"{stem}-{i + 1}.png") else None
+            for i, pair in enumerate(report["pairs"])]
+    (out_dir / f"{stem}.md").write_text(to_markdown(report, pngs, header))
+    log(f"wrote {out_dir / stem}.json and .md")
+    return report
+
+
+def runner(a: Any, given: dict[str, Any], where: dict[str, Any]) -> Callable[..., dict[str, Any]]:
+    """``cmd_bench``'s frontier, called with bench's arguments: --seeds and --variants only with --frontier;
+    --repeats gives way to --seeds, --seed is the one seed when --seeds is not given (``given`` and ``where``
+    are changed in place)."""
+    if not a.frontier:
+        raise LearnDropError("--seeds and --variants apply to bench --frontier only")
+    if where.pop("repeats", 1) != 1:
+        raise LearnDropError("--repeats does not apply to bench --frontier: give --seeds")
+    if a.seeds is not None and "seed" in given:
+        raise LearnDropError("--seed and --seeds: give one of them")
+    seeds = parse_seeds(a.seeds) if a.seeds is not None else [given.get("seed", 0)]
+    given.pop("seed", None)
+    variants = parse_variants(DEFAULT_VARIANTS if a.variants is None else a.variants)
+    return lambda *args, **kw: run_frontier(*args, seeds=seeds, variants=variants, **kw)

@@ -1,0 +1,204 @@
+"""The budget frontier: its arithmetic by hand, the pick on validation, a tiny ``bench --frontier`` end to end,
+the chart builder and the Compare page's chart."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from fake_run import write_fake_run
+from helpers import ROOT
+from streamlit.testing.v1 import AppTest
+
+from learndrop import config as cfg
+from learndrop import frontier as runner
+from learndrop.bench import Pair
+from learndrop.cli import main
+from learndrop.config import PolicyConfig
+from learndrop.errors import LearnDropError
+from learndrop.report.compare import same_setup
+from learndrop.report.frontier import INSIDE, LEFT, RIGHT, budgets, frontier, frontier_at, margin, pick_on_validation
+from learndrop.report.plots import frontier_chart
+from learndrop.runs.store import RUNS_DIR_ENV, RunStore
+
+
+def base(epochs, t, acc, seed=0, val=None):
+    return {"policy": "none", "variant": "default", "epochs": epochs, "seed": seed, "train_time_s": t,
+            "test_acc": acc, "val_acc": val, "run_id": f"b{epochs}-{seed}"}
+
+
+# two seeds at 2 epochs (means 11 s, 0.65), one at 4 (20 s, 0.80), one at 6 that scored lower (30 s, 0.75)
+BASELINE = [base(2, 10.0, 0.60), base(2, 12.0, 0.70, seed=1), base(4, 20.0, 0.80), base(6, 30.0, 0.75)]
+
+
+def test_budgets_are_fractions_of_the_epochs_rounded_at_least_one_without_duplicates():
+    assert budgets(12) == [3, 4, 6, 8, 12]
+    assert budgets(6) == [2, 3, 4, 6]  # 1.5 rounds up to 2, the same as 6/3
+    assert budgets(4) == [1, 2, 3, 4]  # 4/3 -> 1 like 4/4; 8/3 -> 3
+    assert budgets(2) == [1, 2] and budgets(1) == [1]
+
+
+def test_the_frontier_is_the_mean_per_budget_made_monotone():
+    front = frontier(BASELINE)
+    assert [(b.epochs, b.seeds) for b in front.budgets] == [(2, 2), (4, 1), (6, 1)]
+    assert front.budgets[0].time_s == pytest.approx(11.0) and front.budgets[0].acc == pytest.approx(0.65)
+    assert front.budgets[2].acc == pytest.approx(0.75)  # the budget keeps its own mean ...
+    assert [x for point in front.line for x in point] == pytest.approx([11.0, 0.65, 20.0, 0.80, 30.0, 0.80])
+    # ... the line does not fall
+    assert not frontier([]) and not frontier([base(2, None, 0.5)])
+
+
+def test_margins_interpolate_and_flag_points_outside_the_time_range():
+    front = frontier(BASELINE)
+    inside = margin(front, 15.5, 0.75)  # halfway from (11, 0.65) to (20, 0.80): 0.725
+    assert inside.where == INSIDE and inside.reference == pytest.approx(0.725)
+    assert inside.points == pytest.approx(2.5) and inside.text() == "+2.50 pts"
+    flat = margin(front, 25.0, 0.77)  # where the longer budget scored lower, the line stays at 0.80
+    assert flat.points == pytest.approx(-3.0) and flat.where == INSIDE
+    left = margin(front, 5.0, 0.70)  # faster than the shortest budget: compared with it
+    assert (left.where, left.reference) == (LEFT, pytest.approx(0.65)) and left.points == pytest.approx(5.0)
+    assert "shortest budget" in left.text()
+    right = margin(front, 40.0, 0.78)  # slower than the full budget: compared with it
+    assert (right.where, right.reference) == (RIGHT, pytest.approx(0.80)) and right.points == pytest.approx(-2.0)
+    assert "full budget" in right.text()
+    assert frontier_at(front, 20.0) == (pytest.approx(0.80), INSIDE)
+    single = frontier([base(4, 20.0, 0.8)])
+    assert frontier_at(single, 20.0)[1] == INSIDE and frontier_at(single, 19.0)[1] == LEFT
+
+
+def test_the_variant_is_picked_on_validation_and_on_test_only_without_a_validation_split():
+    def run(policy, variant, test, val, seed=0):
+        return {"policy": policy, "variant": variant, "epochs": 6, "seed": seed, "train_time_s": 10.0,
+                "test_acc": test, "val_acc": val}
+
+    runs = [*BASELINE,
+            run("learndrop", "default", 0.90, 0.70), run("learndrop", "default", 0.90, 0.72, seed=1),
+            run("learndrop", "tau=0.3", 0.60, 0.80), run("learndrop", "tau=0.3", 0.62, 0.80, seed=1),
+            run("freezeout", "default", 0.70, None), run("freezeout", "t0=0.5", 0.75, None)]
+    picks = pick_on_validation(runs)
+    assert set(picks) == {"learndrop", "freezeout"}  # the baseline is not chosen among
+    assert (picks["learndrop"].variant, picks["learndrop"].on, picks["learndrop"].fallback) == ("tau=0.3", "val_acc",
+                                                                                                  False)
+    assert picks["learndrop"].score == pytest.approx(0.80)  # the mean over seeds, though its test is lower
+    assert (picks["freezeout"].variant, picks["freezeout"].on, picks["freezeout"].fallback) == ("t0=0.5", "test_acc",
+                                                                                                  True)
+
+
+def test_variants_and_seeds_are_parsed_as_policy_settings():
+    assert runner.parse_variants("tau=0.3,warmup=3; tau=0.5") == [{"tau": 0.3, "warmup": 3}, {"tau": 0.5}]
+    assert runner.parse_variants("freeze_candidates=true") == [{"freeze_candidates": True}]
+    assert runner.parse_variants("") == [] and runner.parse_seeds("0,1") == [0, 1]
+    for bad in ("speed=3", "tau", "warmup=1.5", "name=none"):
+        with pytest.raises(LearnDropError, match="--variants"):
+            runner.parse_variants(bad)
+    with pytest.raises(LearnDropError, match="--seeds"):
+        runner.parse_seeds("0,0")
+
+
+TINY = Pair("tiny / shapes", dict(model="tiny", width=0.5, dataset="shapes", subset=256, epochs=2, batch_size=64,
+                                  lr=0.05, augment=False, checks_per_epoch=2, device="cpu"))
+
+
+def test_the_plan_covers_every_budget_variant_peer_and_seed(monkeypatch):
+    monkeypatch.setattr(cfg, "POLICIES", (*cfg.POLICIES, "peer_x"))  # whatever is registered besides the two
+    planned = runner.plan(Pair("t", {**TINY.config, "epochs": 6}), "data", PolicyConfig(),
+                          [{"tau": 0.3}, {"tau": 0.4}], [0, 1])
+    for seed in (0, 1):
+        mine = [(v, c.policy.name, c.epochs) for v, c in planned if c.seed == seed]
+        assert [e for _, p, e in mine if p == "none"] == [2, 3, 4, 6]  # each its own run, its own schedule
+        assert ("default", "learndrop", 6) in mine and ("tau=0.3", "learndrop", 6) in mine
+        assert ("default", "peer_x", 6) in mine
+        assert len([m for m in mine if m[1] == "learndrop"]) == 2  # tau=0.4 is the default: once
+        assert {p for _, p, _ in mine} == {*cfg.POLICIES} - {"none", "learndrop"} | {"none", "learndrop"}
+
+
+def test_a_tiny_frontier_from_the_cli(tmp_path, monkeypatch):
+    monkeypatch.setattr(cfg, "POLICIES", ("learndrop", "none"))  # the peers' own tests train them
+    monkeypatch.setitem(runner.SCENARIOS, "scratch", {"full": [TINY], "quick": [TINY]})
+    results, runs = tmp_path / "results", tmp_path / "runs"
+    code = main(["bench", "--frontier", "--quick", "--variants", "tau=0.9", "--seeds", "0", "--kappa", "10",
+                 "--results-dir", str(results), "--runs-dir", str(runs)])
+    assert code == 0
+    (json_file,) = results.glob("frontier-*.json")
+    report = json.loads(json_file.read_text())
+    assert set(report) == {"pairs"}
+    (pair,) = report["pairs"]
+    assert set(pair) == {"label", "scenario", "runs"} and pair["label"] == TINY.label and pair["scenario"] == "scratch"
+    keys = {"policy", "variant", "epochs", "seed", "train_time_s", "val_acc", "test_acc", "run_id"}
+    assert all(set(r) == keys for r in pair["runs"])
+    got = [(r["policy"], r["variant"], r["epochs"], r["seed"]) for r in pair["runs"]]
+    assert got == [("none", "default", 1, 0), ("none", "default", 2, 0), ("learndrop", "kappa=10", 2, 0),
+                   ("learndrop", "tau=0.9,kappa=10", 2, 0)]
+    for r in pair["runs"]:
+        assert 0 <= r["test_acc"] <= 1 and r["train_time_s"] > 0 and r["val_acc"] is None
+        assert (runs / r["run_id"] / "config.json").exists()
+        assert json.loads((runs / r["run_id"] / "config.json").read_text())["epochs"] == r["epochs"]
+    md = json_file.with_suffix(".md").read_text()
+    assert "| policy | variant | epochs | seeds | mean training time s | mean test acc % | margin" in md
+    assert "| none | default | 1 | 1 |" in md and "| learndrop | tau=0.9,kappa=10 | 2 | 1 |" in md
+    assert " pts" in md and "no validation split" in md
+    png = sorted(results.glob("frontier-*.png"))
+    assert (f"]({png[0].name})" in md) if png else "no figure" in md
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seeds", "0,1"], "apply to bench --frontier only"),
+    (["--frontier", "--repeats", "2"], "--repeats does not apply"),
+    (["--frontier", "--seed", "1", "--seeds", "0,1"], "give one of them"),
+    (["--frontier", "--variants", "speed=2"], "is not a policy setting"),
+    (["--frontier", "--quick", "--epochs", "0"], "epochs must be"),
+])
+def test_bad_frontier_options_are_one_line(args, message, tmp_path, capsys):
+    code = main(["bench", *args, "--runs-dir", str(tmp_path / "r"), "--results-dir", str(tmp_path / "s")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and message in err, err
+    assert not any(tmp_path.iterdir())
+
+
+def test_the_chart_draws_the_frontier_as_a_line_and_labels_each_point_with_its_margin():
+    fig = frontier_chart(BASELINE, [{"name": "learndrop", "train_time_s": 15.5, "test_acc": 0.75},
+                                    {"name": "fast", "train_time_s": 5.0, "test_acc": 0.70}])
+    line, points = fig.data
+    assert "lines" in line.mode and list(line.x) == [11.0, 20.0, 30.0]
+    assert list(line.y) == pytest.approx([65.0, 80.0, 80.0])
+    assert "markers" in points.mode and list(points.text) == ["+2.50", "+5.00*"]  # * outside the range
+    assert "learndrop" in points.customdata[0][0]
+    named = frontier_chart(BASELINE, [{"name": "ld", "train_time_s": 15.5, "test_acc": 0.75}], named=True)
+    assert named.data[1].text[0] == "ld: +2.50"
+    empty = frontier_chart([], [{"name": "x", "train_time_s": 1.0, "test_acc": 0.5}])
+    assert not empty.data and "baseline" in empty.layout.annotations[0].text
+
+
+def test_runs_of_one_set_up_may_differ_in_epochs_policy_and_seed():
+    a = {"model": "vgg11", "width": 0.25, "dataset": "shapes", "subset": None, "classes": [0, 1], "augment": True,
+         "lr": 0.05, "lr_schedule": "wsd", "batch_size": 128, "epochs": 8, "seed": 0, "policy": {"name": "none"}}
+    configs = {"a": a, "b": {**a, "epochs": 2, "seed": 1, "policy": {"name": "learndrop"}},
+               "c": {**a, "lr": 0.1}, "d": None, "e": {**a, "classes": (0, 1)}}
+    assert same_setup("b", configs) == ["b", "a", "e"] and same_setup("d", configs) == []
+
+
+@pytest.fixture
+def runs(tmp_path: Path, monkeypatch) -> RunStore:
+    monkeypatch.setenv(RUNS_DIR_ENV, str(tmp_path / "runs"))
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield RunStore(tmp_path / "runs")
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def test_the_compare_page_draws_the_frontier_chart(runs):
+    write_fake_run(runs, units=8, epochs=3, policy="none")
+    write_fake_run(runs, units=8, epochs=6, policy="none")
+    method = write_fake_run(runs, units=8, epochs=6)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.query_params["run"] = method
+    at.run()
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    spec = {c.key: json.loads(c.proto.spec) for c in at.get("plotly_chart")}["frontier"]
+    line, points = spec["data"]
+    assert "lines" in line["mode"] and len(line["x"]) == 2  # the two budgets
+    assert len(points["x"]) == 1 and points["text"][0][0] in "+-"
