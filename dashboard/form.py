@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from learndrop.config import PolicyConfig, RunConfig
+from learndrop.config import POLICIES, PolicyConfig, RunConfig
 from learndrop.config import parse_classes as parse_classes_text
 from learndrop.errors import LearnDropError
 from learndrop.report.tables import format_classes
@@ -21,7 +21,7 @@ from learndrop.runs.store import RunStore, validate_run_id
 
 DATASET_CHOICES = ("shapes", "mnist", "fashion-mnist", "cifar10", "imagenette", "folder")
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
-POLICY_CHOICES = ("learndrop", "none")
+POLICY_CHOICES = POLICIES  # learndrop, none and the peers
 SCRATCH, PRETRAINED = "scratch", "pretrained"  # the "Start from" field's values besides a run id
 STREAM_BY_CHOICES = ("order", "class")
 # channels and side (px) of the built-in data sets, to check a fine-tuning source before queueing

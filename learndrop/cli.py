@@ -57,7 +57,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
                    help="constant, cosine, onecycle or wsd (default %(default)s)")
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
     p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
-    p.add_argument("--policy", default=dp.name, help=f"{' or '.join(POLICIES)} (default %(default)s)")
+    p.add_argument("--policy", default=dp.name, help=f"{', '.join(POLICIES)}: Learn&Drop, the baseline (full "
+                   "training) or a peer on the same drop mechanics (README: Policies; default %(default)s)")
     p.add_argument("--tau", type=float, default=dp.tau, help="change-score threshold (default %(default)s)")
     p.add_argument("--kappa", type=float, default=dp.kappa, help="continuation threshold (default %(default)s)")
     p.add_argument("--warmup", type=int, default=dp.warmup, help="checks before any drop (default %(default)s)")
@@ -71,6 +72,21 @@ def _train_args(p: argparse.ArgumentParser) -> None:
                    help="with --init-from: start each unit's peak change at the one it reached in that run "
                         "(default %(default)s)")
     p.add_argument("--freeze-candidates", action="store_true", help="freeze candidates behind the frontier")
+    p.add_argument("--freezeout-t0", type=float, default=dp.freezeout_t0, metavar="T0",
+                   help="freezeout: share of training of the first unit's t_i before scaling (default %(default)s)")
+    p.add_argument("--freezeout-scale", default=dp.freezeout_scale, help="freezeout: linear, squared or cubic "
+                   "spacing of t_i with depth (default %(default)s)")
+    p.add_argument("--freezeout-scale-lr", action=argparse.BooleanOptionalAction, default=dp.freezeout_scale_lr,
+                   help="freezeout: start each unit at lr / t_i (default %(default)s)")
+    p.add_argument("--autofreeze-percentile", type=float, default=dp.autofreeze_percentile, metavar="P",
+                   help="autofreeze: freeze up to the first unit whose gradient-norm change rate is at or above this "
+                        "percentile of the units' rates (default %(default)s: the median)")
+    p.add_argument("--schedule-start", type=float, default=dp.schedule_start, metavar="FRACTION",
+                   help="schedule: share of training where the first unit drops (default %(default)s)")
+    p.add_argument("--schedule-end", type=float, default=dp.schedule_end, metavar="FRACTION",
+                   help="schedule: share of training by which the last droppable unit drops (default %(default)s)")
+    p.add_argument("--k", type=int, default=dp.k, help="freeze-first-k: units dropped before any training "
+                   "(default %(default)s)")
     p.add_argument("--checks-per-epoch", type=int, default=d.checks_per_epoch)
     p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=d.cache,
                    help="cache the dropped prefix's output (default %(default)s)")

@@ -9,7 +9,8 @@ from typing import Any
 
 from .errors import LearnDropError
 
-POLICIES = ("learndrop", "none")
+POLICIES = ("learndrop", "none", "freezeout", "autofreeze", "schedule", "freeze-first-k")
+FREEZEOUT_SCALES = ("linear", "squared", "cubic")
 MEASURES = ("params", "directions")
 LR_SCHEDULES = ("constant", "cosine", "onecycle", "wsd")
 CACHE_DTYPES = ("float16", "float32")
@@ -20,7 +21,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 class PolicyConfig:
     """The drop rule (README: "The method"). Frozen: live changes make a new one (``dataclasses.replace``)."""
 
-    name: str = "learndrop"  # learndrop | none (baseline: scores recorded, nothing dropped)
+    name: str = "learndrop"  # learndrop | none (baseline: scores recorded, nothing dropped) | a peer (method/peers)
     tau: float = 0.4  # change score s = d / peak(d) at or below which a unit may drop, in (0, 1]
     kappa: float = 1.0  # continuation score c = d(t) / d(t - window) at or below which it may drop, > 0
     warmup: int = 1  # checks before any unit can be a candidate
@@ -30,6 +31,17 @@ class PolicyConfig:
     lr_normalized: bool = True  # divide d by the interval's mean learning rate (as a share of the peak)
     freeze_candidates: bool = False  # freeze (not drop) candidates behind a unit still training
     inherit_peaks: bool = True  # fine-tuning from a recorded run: start each unit's peak at the one it had there
+    # the peers (README: "Policies"); each default is its source's
+    # FreezeOut: share of training, in (0, 1], where the first unit's t_i lies before scaling (FreezeOut's --t_0)
+    freezeout_t0: float = 0.8
+    freezeout_scale: str = "cubic"  # FreezeOut: linear | squared | cubic, t_i's growth with depth (its --how_scale)
+    freezeout_scale_lr: bool = True  # FreezeOut: start each unit at lr / t_i, so all travel alike (its --scale_lr)
+    # AutoFreeze: percentile, in (0, 100], of the units' gradient-norm change rates (AutoFreeze's --percentile: 50)
+    autofreeze_percentile: float = 50.0
+    schedule_start: float = 0.5  # schedule: share of training, in [0, 1), where drops begin (Composer's freeze_start)
+    # schedule: share of training, in (start, 1], by which all droppable units are dropped (Composer's freeze_level 1)
+    schedule_end: float = 1.0
+    k: int = 1  # freeze-first-k: units dropped before any training, >= 0 (partial fine-tuning's usual first few)
 
     def validate(self) -> None:
         if self.measure not in MEASURES:
@@ -47,6 +59,24 @@ class PolicyConfig:
             if not isinstance(value, int) or value < (0 if name == "warmup" else 1):
                 raise LearnDropError(f"{name} must be an integer >= {0 if name == 'warmup' else 1}, got {value}",
                                      field=name)
+        self._validate_peers()
+
+    def _validate_peers(self) -> None:
+        bounds = (("freezeout_t0", 0.0, 1.0, "(]"), ("autofreeze_percentile", 0.0, 100.0, "(]"),
+                  ("schedule_start", 0.0, 1.0, "[)"), ("schedule_end", 0.0, 1.0, "(]"))
+        for name, low, high, ends in bounds:
+            value = getattr(self, name)
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not (number and (value >= low if ends[0] == "[" else value > low)
+                    and (value <= high if ends[1] == "]" else value < high)):
+                interval = f"{ends[0]}{low:g}, {high:g}{ends[1]}"
+                raise LearnDropError(f"{name} must be a number in {interval}, got {value}", field=name)
+        if self.schedule_start >= self.schedule_end:
+            raise LearnDropError(f"schedule_end ({self.schedule_end}) must be after schedule_start "
+                                 f"({self.schedule_start})", field="schedule_end")
+        _choice("freezeout_scale", self.freezeout_scale, FREEZEOUT_SCALES)
+        if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 0:
+            raise LearnDropError(f"k must be an integer >= 0, got {self.k}", field="k")
 
     def thresholds(self) -> dict[str, float | int]:
         """The live-tunable part, as recorded in ``thresholds_changed`` events."""

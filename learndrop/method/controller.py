@@ -12,17 +12,18 @@ unit's group and momentum out), then at every step::
     x, y = ld.batch(idx, generator)       # the cached prefix output, or the (augmented) images
     loss = F.cross_entropy(ld.forward(x), y)
     optimizer.zero_grad(); loss.backward(); optimizer.step()
-    ld.after_step(len(idx))               # the step's learning rate and FLOPs
+    ld.after_step(len(idx))               # the step's learning rate and FLOPs (and gradient norms, if observed)
     if at a check: result = ld.check()    # scores, the policy's decision, the drop itself
+
+with ``ld.set_lr(lr, progress)`` before each step when the policy scales units' learning rates (FreezeOut).
 
 Without ``data`` it works on whatever batches the loop has (``ld.forward(images)``), with no cache.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -30,25 +31,17 @@ import torch
 from .. import events as ev
 from ..config import PolicyConfig
 from ..models import UnitNetwork
-from .cache import ActivationCache, Transform, cache_cost, choose_views
+from .cache import ActivationCache
 from .dropping import freeze_units, set_train_mode, trainable_parameters
 from .flops import StepFlops, measure_step_flops
-from .policy import Decision, PolicyState, get_policy, initial_state
+from .peers import get_policy
+from .policy import Decision, Drop, Observations, PolicyState, initial_state
+from .prefix_cache import BUILD_BATCH, CacheSettings, CacheUpdate, Pending, PrefixCache
+
+__all__ = ["BUILD_BATCH", "CacheSettings", "CacheUpdate", "CheckResult", "FlopCount", "LearnDrop", "Pending"]
 from .scores import relative_changes, snapshot
 
 MIN_LR_FACTOR = 0.01  # the lr normalisation never scales d up more than 100x (the end of a decay to 0)
-BUILD_BATCH = 512  # images per no-grad pass when the cache is built
-
-Pending = tuple[type[ev.Event], dict[str, Any]]  # an event for the caller's emitter: its class and fields
-
-
-@dataclass(frozen=True)
-class CacheSettings:
-    enabled: bool = True
-    max_mb: float = 2048.0  # cap on the cache's memory
-    dtype: str = "float16"  # float16 | float32
-    # candidate view sets, richest first (cache.augmented_views); one un-augmented view without augmentation
-    view_sets: tuple[tuple[Transform, ...], ...] = (((0, 0, False),),)
 
 
 @dataclass(frozen=True)
@@ -56,13 +49,6 @@ class CheckResult:
     decision: Decision
     lr_factor: float  # the interval's mean learning rate as a share of the peak
     events: list[Pending]  # thresholds_changed?, layer_scores, layer_dropped..., layer_frozen...
-
-
-@dataclass(frozen=True)
-class CacheUpdate:
-    events: list[Pending]  # cache_built or cache_skipped
-    fwd_flops: int  # what building it cost (already counted in ``LearnDrop.flops``)
-    seconds: float
 
 
 @dataclass
@@ -79,17 +65,6 @@ class FlopCount:
         train, base = self.fwd + self.bwd, self.baseline_fwd + self.baseline_bwd
         return (100 * (1 - self.fwd / self.baseline_fwd) if self.baseline_fwd else 0.0,
                 100 * (1 - train / base) if base else 0.0)
-
-
-@dataclass
-class _Cache:
-    """The activation cache and how it was built (replayed, op by op, when a checkpoint is restored)."""
-
-    store: ActivationCache | None = None
-    ops: list[list] = field(default_factory=list)  # ["new", views] | ["add", units, chunk] | ["extend", units]
-    refused: int = -1  # prefix length for which it was refused (over its cap)
-    rows: torch.Tensor | None = None  # the rows ``update_cache`` last saw (identity: the loop's chunk tensor)
-    active: bool = False  # the next batches come from it
 
 
 class LearnDrop:
@@ -121,7 +96,10 @@ class LearnDrop:
         self.flops = FlopCount()
         self.peak_lr = float(peak_lr if peak_lr is not None else optimizer.param_groups[-1]["lr"])
         self._lr_sum, self._lr_steps = 0.0, 0
-        self._cache = _Cache()
+        self._progress = 0.0  # the share of the run's steps done, as ``set_lr`` or ``check`` last said
+        self._g_sum, self._g_steps = None, 0  # per unit, summed gradient norms since the last check (on device)
+        self._cache = PrefixCache(model, data, self.cache_settings, self._unit_fwd())
+        self._pending = self._start()  # drops before any training (freeze-first-k), reported at the first check
         self._previous = self._snapshot(range(len(self.names)))
 
     # --- what the network is now ------------------------------------------------------------------
@@ -147,6 +125,16 @@ class LearnDrop:
     def cache(self) -> ActivationCache | None:
         return self._cache.store
 
+    def set_lr(self, lr: float, progress: float) -> None:
+        """Set every param group's learning rate to ``lr`` times its unit's multiplier under the policy at
+        ``progress`` (the share of the run's steps done); the head's, and every unit's unless the policy
+        scales them (FreezeOut), is 1."""
+        self._progress = float(progress)
+        scales = self.policy.lr_scales(self.state, self._progress, self.config)
+        by_name = dict(zip(self.names, scales)) if scales is not None else {}
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr * by_name[group["name"]] if group.get("name") in by_name else lr
+
     def train_mode(self) -> None:
         """``model.train()`` for what still learns; the dropped prefix and frozen units stay in eval."""
         set_train_mode(self.model, self.dropped, self.frozen)
@@ -159,25 +147,12 @@ class LearnDrop:
         current ``chunk``); ``epochs_left``: epochs still to train, counting this one. Cheap when nothing
         changed (the same ``rows`` object, no drop since): call it before every step.
         """
-        c = self._cache
-        if rows is c.rows or self.data is None:
-            return None
-        c.rows, update = rows, None
-        if (self.dropped and self.cache_settings.enabled and c.refused != self.dropped
-                and not (c.store is not None and c.store.covers(self.dropped, rows))):
-            update = self._grow_cache(rows, chunk, epochs_left)
-        c.active = self.dropped > 0 and c.store is not None and c.store.covers(self.dropped, rows)
-        return update
+        return self._counted(self._cache.update(rows, self.dropped, epochs_left, chunk, self.train_mode))
 
     def batch(self, idx: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Inputs and labels of the batch ``idx``: the cached prefix output (one random view per image
         when the cache holds several), or the data's images (augmented with ``generator``)."""
-        c = self._cache
-        if c.active:
-            views = c.store.views
-            view = torch.randint(0, views, (len(idx),), generator=generator) if views > 1 else None
-            return c.store.batch(idx, view), self.data.labels[idx.to(self.data.labels.device)]
-        return self.data.get(idx, generator)
+        return self._cache.batch(idx, generator) if self._cache.active else self.data.get(idx, generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits for what ``batch`` gave: the dropped prefix under no_grad (skipped when the input is
@@ -188,9 +163,12 @@ class LearnDrop:
         return self.model.forward_from(x, self.dropped)
 
     def after_step(self, images: int, lr: float | None = None) -> None:
-        """Count the step: its learning rate (default: the optimizer's) and its FLOPs for ``images``."""
+        """Count the step: its learning rate (default: the optimizer's) and its FLOPs for ``images``; and,
+        when the policy observes them, each unit's gradient norm (summed on the device, no sync)."""
         self._lr_sum += self.optimizer.param_groups[-1]["lr"] if lr is None else lr
         self._lr_steps += 1
+        if "grad_norm" in self.policy.observes:
+            self._add_grad_norms()
         f = self.flops
         f.fwd += self.step_flops.fwd_total * images
         f.bwd += self.step_flops.bwd_total * images
@@ -198,16 +176,19 @@ class LearnDrop:
         f.baseline_bwd += self.full_flops.bwd_total * images
 
     # --- a check ----------------------------------------------------------------------------------------
-    def check(self, policy: PolicyConfig | None = None) -> CheckResult:
+    def check(self, policy: PolicyConfig | None = None, progress: float | None = None) -> CheckResult:
         """Score every unit still training, let the policy decide, and drop (or freeze) what it says.
 
         ``policy``: the thresholds to use from now on (the live ones); a change is reported first.
+        ``progress``: the share of the run's optimizer steps done (default: what ``set_lr`` was last told).
         """
-        events: list[Pending] = []
+        events, self._pending = self._pending, []
+        if progress is not None:
+            self._progress = float(progress)
         if policy is not None and policy != self.config:
             events.append((ev.ThresholdsChanged, dict(old=self.config.thresholds(), new=policy.thresholds())))
             self.config, self.policy = policy, get_policy(policy.name)
-        active = [k for k in range(len(self.names)) if k >= self.dropped and k not in self.state.frozen]
+        active = self._active()
         current = self._snapshot(active)
         # lr_factor: the mean learning rate since the last check, as a share of the peak. Dividing by it
         # makes d the change per unit of learning rate, so a decaying schedule is not read as convergence.
@@ -217,19 +198,53 @@ class LearnDrop:
         d: list[float | None] = [None] * len(self.names)
         for k, value, snap in zip(active, relative_changes([self._previous[k] for k in active], current), current):
             d[k], self._previous[k] = value * scale, snap
-        self.state, decision = self.policy.step(self.state, d, self.config)
+        observations = Observations(tuple(d), min(1.0, max(0.0, self._progress)), self._grad_norms(active))
+        self.state, decision = self.policy.step(self.state, observations, self.config)
 
+        observed = decision.observed or ({},) * len(decision.scores)
         events.append((ev.LayerScores, dict(check=decision.check, thresholds=self.config.thresholds(),
                                              lr_factor=round(lr_factor, 6),
-                                             scores=[asdict(s) for s in decision.scores])))
-        events += [(ev.LayerDropped, dict(unit=dr.unit, index=dr.index, check=decision.check, s=dr.s, c=dr.c,
-                                          reason=dr.reason)) for dr in decision.drops]
+                                             scores=[{**asdict(s), **o} for s, o in zip(decision.scores, observed)])))
+        events += [_dropped_event(dr, decision.check) for dr in decision.drops]
         events += [(ev.LayerFrozen, dict(unit=name, check=decision.check)) for name in decision.frozen]
         if decision.drops or decision.frozen:
             freeze_units(self.model, self.optimizer, [dr.unit for dr in decision.drops] + list(decision.frozen))
             self.step_flops = measure_step_flops(self.model, self.input_shape, self.dropped, cached=False)
             self._cache.rows = None  # the next update_cache looks again
         return CheckResult(decision, lr_factor, events)
+
+    def _start(self) -> list[Pending]:
+        """Apply the policy's drops before any training; their ``layer_dropped`` events (check 0)."""
+        self.state, drops = self.policy.start(self.state, self.config)
+        if not drops:
+            return []
+        freeze_units(self.model, self.optimizer, [dr.unit for dr in drops])
+        self.step_flops = measure_step_flops(self.model, self.input_shape, self.dropped, cached=False)
+        return [_dropped_event(dr, 0) for dr in drops]
+
+    def _active(self) -> list[int]:
+        return [k for k in range(len(self.names)) if k >= self.dropped and k not in self.state.frozen]
+
+    def _add_grad_norms(self) -> None:
+        """Add each training unit's L1 gradient norm of this step to a device tensor (no host sync)."""
+        params = [[p.grad for p in self.model.unit(k).parameters() if p.grad is not None] for k in self._active()]
+        device = next(self.model.parameters()).device
+        if self._g_sum is None:
+            self._g_sum = torch.zeros(len(self.names), device=device)
+        zero = torch.zeros((), device=device)
+        norms = torch.stack([sum((g.detach().abs().sum(dtype=torch.float32) for g in grads), zero)
+                             for grads in params])
+        self._g_sum.index_add_(0, torch.tensor(self._active(), device=device), norms)
+        self._g_steps += 1
+
+    def _grad_norms(self, active: Sequence[int]) -> tuple[float | None, ...] | None:
+        """Per unit, its mean gradient norm since the last check (one sync); None unless observed."""
+        if "grad_norm" not in self.policy.observes:
+            return None
+        total = self._g_sum.tolist() if self._g_sum is not None else [0.0] * len(self.names)
+        steps = max(1, self._g_steps)
+        self._g_sum, self._g_steps = None, 0
+        return tuple(total[k] / steps if k in active else None for k in range(len(self.names)))
 
     # --- saved and restored whole ---------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -253,70 +268,27 @@ class LearnDrop:
         freeze_units(self.model, self.optimizer, [*self.names[:self.dropped], *self.frozen])
         self.optimizer.load_state_dict(state["optimizer"])
         self.flops = FlopCount(*state.get("flops", (0, 0, 0, 0)))
-        self._cache = _Cache(refused=state["cache_refused"])
+        self._cache = PrefixCache(self.model, self.data, self.cache_settings, self._unit_fwd(), state["cache_refused"])
+        self._pending, self._g_sum, self._g_steps = [], None, 0
         self._previous = self._snapshot(range(len(self.names)))
         self.step_flops = measure_step_flops(self.model, self.input_shape, self.dropped, cached=False)
         if not state["cache_ops"]:
             return None
-        return self._rebuild_cache(state["cache_ops"], chunks or [torch.arange(len(self.data))])
+        return self._counted(self._cache.rebuild(state["cache_ops"], chunks or [torch.arange(len(self.data))],
+                                                 self.frozen))
 
     # --- the cache --------------------------------------------------------------------------------------
-    def _grow_cache(self, rows: torch.Tensor, chunk: int, epochs_left: int) -> CacheUpdate:
-        """Extend the cache to the current prefix and add the ``rows`` it lacks."""
-        c, s, k = self._cache, self.cache_settings, self.dropped
-        dtype = getattr(torch, s.dtype)
-        sample = self.data.get(rows[:1])[0]
-        view_sets = [c.store.transforms] if c.store is not None and c.store.rows else s.view_sets
-        sizes = [ActivationCache.bytes_needed(self.model, sample, k, len(self.data), dtype, len(v)) for v in view_sets]
-        views = choose_views(view_sets, sizes, s.max_mb * 2**20, epochs_left)
-        if views is None:
-            c.store, c.refused = None, k
-            self.step_flops = measure_step_flops(self.model, self.input_shape, k, cached=False)
-            reason = (f"the prefix output needs {min(sizes) / 2**20:.0f} MiB, over the {s.max_mb:g} MiB cap; "
-                      "the prefix is recomputed every step under no_grad")
-            return CacheUpdate([(ev.CacheSkipped, dict(bytes_needed=min(sizes), reason=reason))], 0, 0.0)
-        start = time.perf_counter()
-        self.train_mode()
-        if c.store is None:
-            c.store = ActivationCache(len(self.data), dtype, views)
-            c.ops.append(["new", [list(t) for t in views]])
-        old_units, extended = c.store.units, 0
-        if c.store.rows and c.store.units != k:
-            extended = c.store.extend(self.model, k, BUILD_BATCH)
-            c.ops.append(["extend", k])
-        added = c.store.add(self.model, self.data, rows, k, BUILD_BATCH)
-        if added:
-            c.ops.append(["add", k, chunk])
-        cost = cache_cost(self._unit_fwd(), old_units, k, extended, added, c.store.views)
-        return self._built(cost, time.perf_counter() - start, extended, added)
-
-    def _rebuild_cache(self, ops: Sequence[list], chunks: Sequence[torch.Tensor]) -> CacheUpdate:
-        start, cost, c = time.perf_counter(), 0, self._cache
-        for op in ops:
-            if op[0] == "new":
-                c.store = ActivationCache(len(self.data), getattr(torch, self.cache_settings.dtype),
-                                          [tuple(t) for t in op[1]])
-                continue
-            set_train_mode(self.model, op[1], self.frozen)
-            old = c.store.units
-            if op[0] == "extend":
-                cost += cache_cost(self._unit_fwd(), old, op[1], c.store.extend(self.model, op[1], BUILD_BATCH), 0,
-                                   c.store.views)
-            else:
-                cost += cache_cost(self._unit_fwd(), 0, op[1], 0,
-                                   c.store.add(self.model, self.data, chunks[op[2]], op[1], BUILD_BATCH), c.store.views)
-        c.ops = [list(op) for op in ops]
-        return self._built(cost, time.perf_counter() - start, 0, c.store.rows)
-
-    def _built(self, cost: int, seconds: float, extended: int, added: int) -> CacheUpdate:
+    def _counted(self, update: CacheUpdate | None) -> CacheUpdate | None:
+        """Count a cache build's FLOPs; the steps from now on skip the prefix when the cache holds it."""
+        if update is None:
+            return None
         store = self._cache.store
-        if store.units == self.dropped:
+        if store is None:
+            self.step_flops = measure_step_flops(self.model, self.input_shape, self.dropped, cached=False)
+        elif store.units == self.dropped:
             self.step_flops = measure_step_flops(self.model, self.input_shape, self.dropped, cached=True)
-        self.flops.fwd += cost
-        event = dict(units=store.units, extended_rows=extended, added_rows=added, rows=store.rows,
-                     bytes=store.nbytes, seconds=round(seconds, 4), dtype=str(store.dtype).replace("torch.", ""),
-                     fwd_flops=cost)
-        return CacheUpdate([(ev.CacheBuilt, event)], cost, seconds)
+        self.flops.fwd += update.fwd_flops
+        return update
 
     # --- helpers ------------------------------------------------------------------------------------------
     def _snapshot(self, indices: Sequence[int] | range) -> list[torch.Tensor]:
@@ -325,3 +297,8 @@ class LearnDrop:
 
     def _unit_fwd(self) -> list[int]:
         return [self.full_flops.fwd[n] for n in self.names]
+
+
+def _dropped_event(drop: Drop, check: int) -> Pending:
+    return (ev.LayerDropped, dict(unit=drop.unit, index=drop.index, check=check, s=drop.s, c=drop.c,
+                                  reason=drop.reason))

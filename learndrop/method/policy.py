@@ -5,7 +5,13 @@ Learn&Drop, its change ``d`` since the last check) and returns its new state and
 unit's scores and state, the units the frontier advances over (dropped) and those frozen behind it. The
 mechanics of dropping (freeze, optimizer surgery, cache) are the controller's, the same for every policy,
 so a comparison between policies isolates the criterion. ``POLICIES`` holds the registered ones; a new
-criterion is one more class with ``name`` and ``step``.
+criterion is one more class with ``name`` and ``step`` (the peers, ``method/peers``, hold the registry).
+
+What a policy sees is explicit (``Observations``): every unit's change ``d`` (always measured, so the
+record keeps it), the share of the run's optimizer steps done (``progress``) and, when the policy lists
+``"grad_norm"`` in ``observes``, each unit's gradient norm averaged over the interval. A policy may also
+scale each unit's learning rate (``lr_scales``, a pure function of its state and the progress) and drop
+units before any training (``start``).
 
 Learn&Drop's rule (``step``): unit l is a candidate when the check is past ``warmup``, its change score
 ``s = d / peak(d) <= tau`` and its continuation score ``c = d(t) / d(t - window) <= kappa``, for
@@ -52,6 +58,7 @@ class PolicyState:
     dropped: int = 0  # length of the dropped prefix
     frozen: tuple[int, ...] = ()  # indices frozen behind the frontier (freeze_candidates)
     reference: tuple[float, ...] = ()  # per unit, a peak carried over from an earlier run (fine-tuning)
+    last_g: tuple[float, ...] = ()  # per unit, its gradient norm at the last check (AutoFreeze)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -60,7 +67,8 @@ class PolicyState:
     def from_dict(cls, data: dict[str, Any]) -> PolicyState:
         """The inverse of ``to_dict`` (a checkpoint stores lists where the state has tuples)."""
         return cls(tuple(data["units"]), data["check"], tuple(tuple(h) for h in data["history"]),
-                   tuple(data["streak"]), data["dropped"], tuple(data["frozen"]), tuple(data.get("reference", ())))
+                   tuple(data["streak"]), data["dropped"], tuple(data["frozen"]), tuple(data.get("reference", ())),
+                   tuple(data.get("last_g", ())))
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,16 @@ class Decision:
     scores: tuple[UnitScore, ...]
     drops: tuple[Drop, ...]  # the frontier's advance at this check, in order
     frozen: tuple[str, ...]  # units newly frozen at this check
+    observed: tuple[dict[str, Any], ...] = ()  # per unit, what else the policy observed (recorded in layer_scores)
+
+
+@dataclass(frozen=True)
+class Observations:
+    """What a policy sees at a check, per unit in forward order (``None``: dropped or frozen)."""
+
+    d: tuple[float | None, ...]  # change since the last check (always measured)
+    progress: float = 0.0  # share of the run's optimizer steps done, in [0, 1]
+    grad_norm: tuple[float | None, ...] | None = None  # mean L1 gradient norm over the interval, if observed
 
 
 def initial_state(units: Sequence[str], reference: Sequence[float] | None = None) -> PolicyState:
@@ -89,16 +107,11 @@ def step(state: PolicyState, d: Sequence[float | None], cfg: PolicyConfig, allow
     """
     t = state.check + 1
     n = len(state.units)
-    history, streak, met = list(state.history), list(state.streak), [False] * n
-    s_now: list[float | None] = [None] * n
-    c_now: list[float | None] = [None] * n
+    history, s_now, c_now = score(state, d, cfg)
+    streak, met = list(state.streak), [False] * n
     for i in range(n):
-        if i < state.dropped or i in state.frozen or d[i] is None:
+        if s_now[i] is None:
             continue
-        history[i] = (*history[i], float(d[i]))
-        peak = max(max(history[i]), state.reference[i]) if state.reference else max(history[i])
-        s_now[i] = change_score(history[i][-1], peak)
-        c_now[i] = continuation_score(history[i], cfg.window)
         rule = t > cfg.warmup and s_now[i] <= cfg.tau and c_now[i] is not None and c_now[i] <= cfg.kappa
         streak[i] = streak[i] + 1 if rule else 0
         met[i] = streak[i] >= cfg.patience
@@ -134,43 +147,76 @@ def step(state: PolicyState, d: Sequence[float | None], cfg: PolicyConfig, allow
     return new_state, Decision(t, tuple(scores), tuple(drops), tuple(newly_frozen))
 
 
+def score(state: PolicyState, d: Sequence[float | None], cfg: PolicyConfig
+          ) -> tuple[list[tuple[float, ...]], list[float | None], list[float | None]]:
+    """Every unit's history with ``d`` appended, its change score ``s`` and continuation score ``c``
+    (``None`` for units that are dropped, frozen or not measured). Every policy records them."""
+    history = list(state.history)
+    s_now: list[float | None] = [None] * len(state.units)
+    c_now: list[float | None] = [None] * len(state.units)
+    for i in range(len(state.units)):
+        if i < state.dropped or i in state.frozen or d[i] is None:
+            continue
+        history[i] = (*history[i], float(d[i]))
+        peak = max(max(history[i]), state.reference[i]) if state.reference else max(history[i])
+        s_now[i] = change_score(history[i][-1], peak)
+        c_now[i] = continuation_score(history[i], cfg.window)
+    return history, s_now, c_now
+
+
+def changes(observations: Observations | Sequence[float | None]) -> Sequence[float | None]:
+    """The per-unit changes ``d`` (a plain sequence is taken as them)."""
+    return observations.d if isinstance(observations, Observations) else observations
+
+
 class Policy(Protocol):
-    """A drop criterion. ``step`` is pure: the same state, observations and config give the same decision."""
+    """A drop criterion. ``step``, ``start`` and ``lr_scales`` are pure: the same state, observations and
+    config give the same answer."""
 
     name: str
+    observes: frozenset[str]  # what the controller measures for it beyond d and progress: {"grad_norm"}
 
-    def step(self, state: PolicyState, observations: Sequence[float | None], config: PolicyConfig
+    def step(self, state: PolicyState, observations: Observations, config: PolicyConfig
              ) -> tuple[PolicyState, Decision]: ...
 
+    def start(self, state: PolicyState, config: PolicyConfig) -> tuple[PolicyState, tuple[Drop, ...]]:
+        """Drops before any training (freeze-first-k); none for the others."""
 
-class LearnDropPolicy:
+    def lr_scales(self, state: PolicyState, progress: float, config: PolicyConfig) -> list[float] | None:
+        """Per unit, its learning-rate multiplier at ``progress`` (the head's is 1); None: all 1."""
+
+
+class BasePolicy:
+    """What a policy does unless it says otherwise: observes d only, no drop at the start, lr as given."""
+
+    name = ""
+    observes: frozenset[str] = frozenset()
+
+    def start(self, state: PolicyState, config: PolicyConfig) -> tuple[PolicyState, tuple[Drop, ...]]:
+        return state, ()
+
+    def lr_scales(self, state: PolicyState, progress: float, config: PolicyConfig) -> list[float] | None:
+        return None
+
+
+class LearnDropPolicy(BasePolicy):
     """Learn&Drop: drop the frontier once its change has fallen to ``tau`` of its peak and is not rising."""
 
     name = "learndrop"
 
-    def step(self, state: PolicyState, observations: Sequence[float | None], config: PolicyConfig
+    def step(self, state: PolicyState, observations: Observations | Sequence[float | None], config: PolicyConfig
              ) -> tuple[PolicyState, Decision]:
-        return step(state, observations, config)
+        return step(state, changes(observations), config)
 
 
-class Baseline:
+class Baseline(BasePolicy):
     """The full training (policy ``none``): scores and candidates are recorded, nothing is dropped."""
 
     name = "none"
 
-    def step(self, state: PolicyState, observations: Sequence[float | None], config: PolicyConfig
+    def step(self, state: PolicyState, observations: Observations | Sequence[float | None], config: PolicyConfig
              ) -> tuple[PolicyState, Decision]:
-        return step(state, observations, config, allow_drop=False)
-
-
-POLICIES: dict[str, Policy] = {p.name: p for p in (LearnDropPolicy(), Baseline())}
-
-
-def get_policy(name: str) -> Policy:
-    try:
-        return POLICIES[name]
-    except KeyError:
-        raise ValueError(f"unknown policy {name!r}; choose one of: {', '.join(POLICIES)}") from None
+        return step(state, changes(observations), config, allow_drop=False)
 
 
 def replay(units: Sequence[str], d_rows: Sequence[Sequence[float | None]], cfg: PolicyConfig,

@@ -134,8 +134,7 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
                 # control: stop before the step, or wait here while paused
                 _obey(control, emit, meters)
                 lr = lr_at(config, emit.step, total_steps)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
+                ld.set_lr(lr, emit.step / total_steps)  # every group; a policy may scale a unit's (FreezeOut)
 
                 # cache: filled or extended at the first step after the prefix or the data grew
                 for cls, fields in getattr(ld.update_cache(chunk, total_epochs - epoch, chunk_index), "events", ()):
@@ -162,7 +161,7 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
                 # check: score the units still training, let the policy decide, drop the prefix
                 if i in check_steps and (config.instrument or config.policy.name != "none"):
                     t_check = time.perf_counter()
-                    for cls, fields in ld.check(control.policy()).events:
+                    for cls, fields in ld.check(control.policy(), emit.step / total_steps).events:
                         emit(cls, **fields)
                     meters.instrument_s += time.perf_counter() - t_check
 
