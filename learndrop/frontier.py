@@ -114,8 +114,9 @@ def run_pair(pair: Pair, root: str, planned: Sequence[tuple[str, RunConfig]], st
         runs.append({"policy": config.policy.name, "variant": variant, "epochs": config.epochs, "seed": config.seed,
                      "train_time_s": s["train_time_s"], "val_acc": s.get("val_acc"), "test_acc": s["test_acc"],
                      "run_id": s["run_id"]})
-        log(f"  {config.policy.name:<10} {variant:<16} {config.epochs:>3} ep  seed {config.seed}  "
-            f"{s['train_time_s']:8.1f} s  test acc {100 * s['test_acc']:.2f} %")
+        log(f"  {config.policy.name:<14} {variant:<18} {config.epochs:>3} ep  seed {config.seed}  "
+            f"{s['train_time_s']:8.1f} s  test acc " + ("n/a" if s["test_acc"] is None else f"{100 * s['test_acc']:.2f} %")
+            + f"  [{s['status']}]")
     return runs
 
 
@@ -136,7 +137,8 @@ def to_markdown(report: dict[str, Any], pngs: Sequence[str | None], header: dict
              f"{header['machine']['torch']}, {header['machine']['cuda'] or 'no GPU'}", "",
              "The frontier: the baseline (policy none) trained for fewer epochs, each budget with its own complete "
              "learning-rate schedule; margin: a run's mean test accuracy minus the frontier's at its mean training "
-             "time (linear interpolation, the line made monotone), in percentage points."]
+             "time (linear interpolation, the line made monotone), in percentage points. In the figure each "
+             "policy and variant is one point, at its means over seeds."]
     for pair, png in zip(report["pairs"], pngs):
         lines += ["", f"## {pair['label']} ({pair['scenario']})", "",
                   "| policy | variant | epochs | seeds | mean training time s | mean test acc % | margin over the "

@@ -127,9 +127,12 @@ class Group:
 
 
 def groups(runs: Iterable[Mapping[str, Any]]) -> list[Group]:
-    """The runs grouped by (policy, variant, epochs), in first-seen order, means over seeds."""
+    """The runs grouped by (policy, variant, epochs), in first-seen order, means over seeds; a run without a
+    test accuracy or training time (one that failed before its first epoch) is left out."""
     found: dict[tuple[str, str, int], list[Mapping[str, Any]]] = {}
     for run in runs:
+        if run.get("test_acc") is None or run.get("train_time_s") is None:
+            continue
         found.setdefault((run["policy"], run["variant"], int(run["epochs"])), []).append(run)
     out = []
     for (policy, variant, epochs), rs in found.items():
