@@ -204,3 +204,45 @@ def test_a_whole_freeze_first_k_run_drops_exactly_k_units_untrained():
     assert all(torch.equal(state[k], v) for k, v in initial.items() if k.startswith(("features.0.", "features.1.")))
     assert not all(torch.equal(state[k], v) for k, v in initial.items() if k.startswith("features.2."))
     assert next(e.units for e in events if isinstance(e, ev.CacheBuilt)) == 2
+
+
+def test_the_cli_sets_the_peers_settings_by_their_field_names_and_lists_every_policy():
+    from learndrop.cli import build_parser, config_from_args
+
+    parser = build_parser()
+    args = parser.parse_args(["train", "--policy", "freezeout", "--freezeout-t0", "0.5", "--freezeout-scale", "linear",
+                              "--no-freezeout-scale-lr", "--autofreeze-percentile", "75", "--schedule-start", "0.2",
+                              "--schedule-end", "0.9", "--k", "3"])
+    assert config_from_args(args).policy == PolicyConfig(name="freezeout", freezeout_t0=0.5, freezeout_scale="linear",
+                                                         freezeout_scale_lr=False, autofreeze_percentile=75.0,
+                                                         schedule_start=0.2, schedule_end=0.9, k=3)
+    train_parser = next(a for a in parser._subparsers._group_actions[0].choices.values() if a.prog.endswith("train"))
+    help_text = " ".join(train_parser.format_help().split())
+    assert all(name in help_text for name in config_module.POLICIES)
+
+
+def test_a_peers_state_round_trips_through_a_checkpoint():
+    cfg, policy = PolicyConfig(name="autofreeze"), get_policy("autofreeze")
+    state, _ = policy.step(initial_state(UNITS), _obs(0.2, g=(1.0, 2.0, 3.0, 4.0)), cfg)
+    assert type(state).from_dict(state.to_dict()) == state and state.last_g == (1.0, 2.0, 3.0, 4.0)
+
+
+def test_freeze_first_k_resumes_with_the_same_optimizer_groups():
+    cfg = PolicyConfig(name="freeze-first-k", k=2)
+
+    def controller():
+        model = learndrop.create_model("tiny", num_classes=10, in_channels=3, image_size=32, width=0.5)
+        return learndrop.LearnDrop(model, torch.optim.SGD(learndrop.param_groups(model), lr=0.1, momentum=0.9), cfg,
+                                   (3, 32, 32))
+
+    first = controller()
+    assert first.dropped == 2 and [g["name"] for g in first.optimizer.param_groups][:1] == ["features.2"]
+    assert not any(p.requires_grad for p in first.model.unit(0).parameters())
+    pending = first.check(progress=0.5).events  # the drops before training are reported at the first check
+    assert [(f["unit"], f["check"]) for cls, f in pending if cls is ev.LayerDropped] == [("features.0", 0),
+                                                                                          ("features.1", 0)]
+    second = controller()
+    second.model.load_state_dict(first.model.state_dict())
+    second.load_state_dict(first.state_dict())
+    assert second.dropped == 2 and len(second.optimizer.param_groups) == len(first.optimizer.param_groups)
+    assert not any(cls is ev.LayerDropped for cls, _ in second.check(progress=0.6).events)
