@@ -31,7 +31,8 @@ class _Parser(argparse.ArgumentParser):
 
 def _train_args(p: argparse.ArgumentParser) -> None:
     d, dp = RunConfig(), PolicyConfig()
-    p.add_argument("--model", default=d.model, help=f"one of: {', '.join(list_models())} (default %(default)s)")
+    p.add_argument("--model", default=d.model, help=f"one of: {', '.join(list_models())}, or torchvision:NAME "
+                   "(any torchvision CNN of a family `learndrop models` lists) (default %(default)s)")
     p.add_argument("--width", type=float, default=d.width, help="channel multiplier (default %(default)s)")
     p.add_argument("--pretrained", action="store_true", help="start from torchvision's ImageNet weights "
                    "(downloaded by torchvision)")
@@ -169,14 +170,23 @@ def cmd_train(a: argparse.Namespace) -> int:
             if isinstance(event, ev.CheckpointRestored):
                 print(f"resuming run {a.resume} at epoch {event.from_epoch + 1}", file=sys.stderr)
 
-        print(format_summary(recorder.resume(a.resume, [announce, ProgressBar()])))
+        print(format_summary(recorder.resume(a.resume, [announce, ProgressBar(), *_tensorboard(a)])))
         return 0
     config = config_from_args(a)
     setup = prepare(config, store)  # bad input fails here, before a run folder exists
     run_id = store.new_run_id(config)
     print(f"run {run_id} -> {store.path(run_id)}", file=sys.stderr)
-    print(format_summary(recorder.start(config, [ProgressBar()], run_id=run_id, setup=setup)))
+    print(format_summary(recorder.start(config, [ProgressBar(), *_tensorboard(a)], run_id=run_id, setup=setup)))
     return 0
+
+
+def _tensorboard(a: argparse.Namespace) -> list:
+    """--tensorboard DIR: a sink writing the run's TensorBoard log (learndrop/report/tensorboard.py)."""
+    if not getattr(a, "tensorboard", None):
+        return []
+    from .report.tensorboard import TensorBoardSink
+
+    return [TensorBoardSink(a.tensorboard)]
 
 
 def format_summary(s: dict) -> str:
@@ -231,6 +241,12 @@ def cmd_models(a: argparse.Namespace) -> int:
         info = model_info(name)
         extras = [x for x, ok in (("width", info.has_width), ("pretrained", info.has_pretrained)) if ok]
         print(f"{name:<10} {info.description}" + (f"  [{', '.join(extras)}]" if extras else ""))
+    from .models.zoo import FAMILIES
+
+    print("\ntorchvision:NAME, any torchvision classification CNN of these families (their blocks are the units; "
+          "--pretrained)")
+    for family, (prefixes, smallest) in FAMILIES.items():
+        print(f"  {family:<14} {', '.join(p + '*' for p in prefixes)}  (e.g. torchvision:{smallest})")
     return 0
 
 
@@ -285,6 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p = sub.add_parser("train", help="train a model (no arguments: the offline shapes demo)")
     _train_args(p)
+    p.add_argument("--tensorboard", default=None, metavar="DIR",
+                   help="also write a TensorBoard log there: losses, accuracies, change scores, FLOPs, drops")
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("runs", help="list recorded runs")
     p.add_argument("--runs-dir", default=None, help=f"default {default_runs_dir()}")
