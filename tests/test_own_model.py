@@ -105,3 +105,11 @@ def test_every_listed_family_builds_covers_and_trains_with_a_frozen_dropped_pref
     moved = [n for n in after if n not in prefix and not torch.equal(before[n], after[n])]
     assert any(n.startswith(net.head_name) for n in moved) and len(moved) > 1
     assert ld.flops.reduction_pct()[0] >= 0
+
+
+def test_learndrop_models_lists_the_torchvision_families(capsys):
+    from learndrop.cli import main
+
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"torchvision:{smallest}" in out for _, smallest in zoo.FAMILIES.values())
