@@ -97,8 +97,8 @@ def test_variants_and_seeds_are_parsed_as_policy_settings():
         runner.parse_seeds("0,0")
 
 
-TINY = Pair("tiny / shapes", dict(model="tiny", width=0.5, dataset="shapes", subset=256, epochs=2, batch_size=64,
-                                  lr=0.05, augment=False, checks_per_epoch=2, device="cpu"))
+TINY = Pair("tiny / shapes", {"model": "tiny", "width": 0.5, "dataset": "shapes", "subset": 256, "epochs": 2,
+                              "batch_size": 64, "lr": 0.05, "augment": False, "checks_per_epoch": 2, "device": "cpu"})
 
 
 def test_the_plan_covers_every_budget_variant_peer_and_seed(monkeypatch):
@@ -116,10 +116,11 @@ def test_the_plan_covers_every_budget_variant_peer_and_seed(monkeypatch):
 
 def test_a_tiny_frontier_from_the_cli(tmp_path, monkeypatch):
     monkeypatch.setattr(cfg, "POLICIES", ("learndrop", "none"))  # the peers' own tests train them
-    monkeypatch.setitem(runner.SCENARIOS, "scratch", {"full": [TINY], "quick": [TINY]})
     results, runs = tmp_path / "results", tmp_path / "runs"
-    code = main(["bench", "--frontier", "--quick", "--variants", "tau=0.9", "--seeds", "0", "--kappa", "10",
-                 "--results-dir", str(results), "--runs-dir", str(runs)])
+    pair = Pair(TINY.label, {**TINY.config, "epochs": 4})  # --epochs 2 overrides it
+    monkeypatch.setitem(runner.SCENARIOS, "scratch", {"full": [pair], "quick": [pair, Pair("other", TINY.config)]})
+    code = main(["bench", "--frontier", "--quick", "--only", "tiny", "--epochs", "2", "--variants", "tau=0.9",
+                 "--seeds", "0", "--kappa", "10", "--results-dir", str(results), "--runs-dir", str(runs)])
     assert code == 0
     (json_file,) = results.glob("frontier-*.json")
     report = json.loads(json_file.read_text())
@@ -141,6 +142,24 @@ def test_a_tiny_frontier_from_the_cli(tmp_path, monkeypatch):
     assert " pts" in md and "no validation split" in md
     png = sorted(results.glob("frontier-*.png"))
     assert (f"]({png[0].name})" in md) if png else "no figure" in md
+
+
+def test_a_fine_tuning_frontier_pre_trains_once_and_every_run_starts_from_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(cfg, "POLICIES", ("learndrop", "none"))
+    pair = Pair("tiny / shapes 0-1 -> 2-3", {**TINY.config, "classes": (2, 3), "subset": 512, "batch_size": 32},
+                pretrain={"classes": (0, 1), "epochs": 1})
+    report = runner.run_frontier("custom", pairs=[pair], variants=[], seeds=[0], out_dir=tmp_path / "results",
+                                 runs_dir=tmp_path / "runs", log=lambda _: None)
+    (got,) = report["pairs"]
+    assert got["scenario"] == "scratch"  # a custom pair's config has no init_from: what it does, not "custom"
+    assert [(r["policy"], r["epochs"]) for r in got["runs"]] == [("none", 1), ("none", 2), ("learndrop", 2)]
+    starts = {json.loads((tmp_path / "runs" / r["run_id"] / "config.json").read_text())["init_from"]
+              for r in got["runs"]}
+    assert len(starts) == 1 and None not in starts  # one pre-training, shared
+    assert len(list((tmp_path / "runs").iterdir())) == 4
+    assert runner.scenario_of(Pair("x", {"init_from": "r"}), "custom") == "finetune"
+    assert runner.scenario_of(Pair("x", {"stream": 3}), "custom") == "stream"
+    assert runner.scenario_of(pair, "finetune") == "finetune"
 
 
 @pytest.mark.parametrize("args, message", [
