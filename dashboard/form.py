@@ -33,6 +33,7 @@ QUICK_DEMO: dict[str, Any] = {
     "model": "tiny", "width": 1.0, "dataset": "shapes", "data_root": "data", "download": False, "epochs": 8,
     "batch_size": 128, "lr": 0.05, "augment": False, "device": "auto", "seed": 0, "policy": "learndrop",
     "checks_per_epoch": 2, "baseline": True, "init": SCRATCH, "classes": "", "stream": 1, "stream_by": "order",
+    "val_split": 0,
 }
 PRESETS: dict[str, dict[str, Any]] = {
     # 10,000 synthetic 32 px images, a 6-unit CNN: about 15 s of training on a laptop CPU, then its baseline
@@ -69,7 +70,7 @@ def config_from_fields(fields: dict[str, Any], thresholds: dict[str, Any], store
                        checks_per_epoch=int(fields["checks_per_epoch"]), pretrained=init == PRETRAINED,
                        init_from=None if init in (SCRATCH, PRETRAINED) else init,
                        classes=parse_classes(fields.get("classes")), stream=int(fields.get("stream", 1)),
-                       stream_by=fields.get("stream_by", "order"))
+                       stream_by=fields.get("stream_by", "order"), val_split=int(fields.get("val_split", 0)))
     config.validate()
     check_setup(config, store)
     return config

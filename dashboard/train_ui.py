@@ -44,6 +44,8 @@ HELP = {
     "stream": "Online training: 1 = all the data from the start. K > 1: the training set arrives in K chunks, one "
               "after another, each trained for 'Epochs' epochs; scores, drops and the cache carry over.",
     "stream_by": "order: chunks in the data's order; class: each chunk brings new classes.",
+    "val_split": "Training images held out as a validation split (the same ones for every run on these data), "
+                 "evaluated each epoch beside the test set. 0: none.",
 }
 STREAM_BY_LABELS = {"order": "in data order", "class": "by class (new classes arrive)"}
 
@@ -136,7 +138,9 @@ def settings(run_id: str | None) -> None:
             # its help is a caption: a help button would be named "Help for Start from", a second "Start" button
             [("init", lambda k: st.selectbox("Start from", sources, key=k, format_func=lambda v: sources[v]))],
             [("classes", lambda k: st.text_input("Classes", key=k, placeholder="all (or e.g. 5-9)",
-                                                 help=HELP["classes"]))],
+                                                 help=HELP["classes"])),
+             ("val_split", lambda k: st.number_input("Validation images", min_value=0, step=500, key=k,
+                                                     help=HELP["val_split"]))],
             [("stream", lambda k: st.number_input("Data chunks (streaming)", min_value=1, max_value=10_000, step=1,
                                                   key=k, help=HELP["stream"]))],
             [("stream_by", lambda k: st.selectbox("Chunks arrive", STREAM_BY_CHOICES, key=k, help=HELP["stream_by"],
@@ -335,8 +339,9 @@ def panel(run_id: str) -> None:
         widgets.chart("Change score over time", "One line per unit (dark: input side). A unit is a drop candidate "
                       "while its line is under the dashed tau line and it is slowing down (continuation ≤ kappa).",
                       fig["lines"], "score_lines")
-        widgets.chart("Loss and accuracy", "Training loss as it goes, and training (blue) and test (red) accuracy "
-                      "after each epoch: dropping layers that stopped learning should not cost much test accuracy.",
+        widgets.chart("Loss and accuracy", "Training loss as it goes, and training (blue) and test (red; "
+                      "validation: dotted, with held-out validation images) accuracy after each epoch: "
+                      "dropping layers that stopped learning should not cost much test accuracy.",
                       fig["loss"], "loss_acc")
         widgets.chart("FLOPs per epoch and in total", "Forward and backward FLOPs actually run, against the full "
                       "network's for the same steps (dashed); the gap on the right is the compute saved. "

@@ -73,7 +73,9 @@ def kpis(view: RunView, baseline: RunView | None) -> None:
                    delta=None if acc is None or delta is None else accuracy_delta_label(delta, len(epochs),
                                                                                         len(base_epochs)),
                    help="Full network (prefix + suffix) on the data set's test split, after the last epoch. The "
-                        "delta compares both runs after the last epoch both have run.")
+                        "delta compares both runs after the last epoch both have run."
+                        + ("" if summary.get("val_acc") is None else f" Validation split (held-out training "
+                           f"images): {100 * summary['val_acc']:.2f} %."))
     units = summary.get("units")
     cols[3].metric("Units dropped", f"{len(summary.get('dropped') or [])} / {units if units is not None else '—'}",
                    help="Droppable blocks of the feature extractor frozen at the front of the network.")

@@ -29,6 +29,7 @@ from .config import PolicyConfig, RunConfig
 from .data.datasets import ImageData, create_dataset
 from .errors import LearnDropError
 from .models import model_info
+from .report.summary import mean_acc
 from .runs.recorder import RunRecorder
 from .runs.store import RunStore, check_writable_dir
 from .training.prepare import prepare
@@ -227,8 +228,8 @@ def metrics(result: PairResult, scenario: str) -> dict[str, Any]:
         "train_time_base_s": round(t_base, 2),
         "train_time_ld_s": round(t_ld, 2),
         "speedup": round(t_base / t_ld, 3),
-        "acc_base": round(acc_base, 4),
-        "acc_ld": round(acc_ld, 4),
+        "acc_base": round(acc_base, 4), "acc_val_base": mean_acc(base, "val_acc"),  # test split; validation split
+        "acc_ld": round(acc_ld, 4), "acc_val_ld": mean_acc(ld, "val_acc"),  # (None without --val-split)
         "acc_drop_pts": round((acc_base - acc_ld) * 100, 2),
         "fwd_flops_reduction_pct": round(mean(s["fwd_flops_reduction_pct"] for s in ld), 2),
         "train_flops_reduction_pct": round(mean(s["train_flops_reduction_pct"] for s in ld), 2),
@@ -266,8 +267,7 @@ def machine() -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
+        "python": platform.python_version(), "torch": torch.__version__,
         "torchvision": __import__("torchvision").__version__,
     }
 

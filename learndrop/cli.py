@@ -46,6 +46,9 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--subset", type=int, default=None, help="train on the first N training images")
     p.add_argument("--classes", default=None, metavar="LIST",
                    help="keep only these class indices, e.g. 0-4 or 5,7,9 (renumbered from 0)")
+    p.add_argument("--val-split", type=int, default=d.val_split, metavar="N",
+                   help="hold N training images out as a validation split, the same for every run on these data "
+                        "(default %(default)s: none; the test split is only reported)")
     p.add_argument("--stream", type=int, default=d.stream, metavar="K",
                    help="online training: the data arrive in K chunks, each trained --epochs epochs")
     p.add_argument("--stream-by", default=d.stream_by, help="order or class (default %(default)s)")
@@ -151,8 +154,9 @@ class ProgressBar:
         elif isinstance(event, ev.CacheSkipped):
             self.bar.write(f"  cache skipped: {event.reason}")
         elif isinstance(event, ev.EpochEnded):
-            self.bar.write(f"epoch {event.epoch + 1}: train loss {event.train_loss:.4f}, test acc "
-                           f"{100 * event.val_acc:.2f} %, {event.epoch_time_s:.2f} s, {event.active_units} units "
+            val = "" if event.val_acc is None else f"val acc {100 * event.val_acc:.2f} %, "
+            self.bar.write(f"epoch {event.epoch + 1}: train loss {event.train_loss:.4f}, {val}test acc "
+                           f"{100 * event.test_acc:.2f} %, {event.epoch_time_s:.2f} s, {event.active_units} units "
                            "training")
         elif isinstance(event, ev.RunFinished):
             self.bar.close()
@@ -196,6 +200,8 @@ def format_summary(s: dict) -> str:
     lines = [
         f"run           {s['run_id']}  [{s['status']}]",
         f"test accuracy {acc}",
+        *([f"validation    {100 * s['val_acc']:.2f} % (held-out training images)"] if s.get("val_acc") is not None
+          else []),
         f"training time {s['train_time_s']:.1f} s  (evaluation {s['eval_time_s']:.1f} s apart)",
         f"forward FLOPs {'n/a' if fwd is None else f'{-fwd + 0.0:+.1f} %'} against full training of the same steps "
         f"(training FLOPs {'n/a' if train_red is None else f'{-train_red + 0.0:+.1f} %'})",
@@ -227,10 +233,11 @@ def cmd_show(a: argparse.Namespace) -> int:
     print(format_summary(store.summary(a.run_id)))
     epochs = epochs_frame(loaded.events)
     if len(epochs):
-        table = epochs[["epoch_number", "train_loss", "val_acc", "epoch_time_s", "active_units"]].copy()
+        accs = ["val_acc", "test_acc"] if epochs["val_acc"].notna().any() else ["test_acc"]
+        table = epochs[["epoch_number", "train_loss", *accs, "epoch_time_s", "active_units"]].copy()
         table["fwd FLOPs %"] = (100 * epochs["fwd_flops"] / epochs["baseline_fwd_flops"]).round(1)
         print()
-        print(table.rename(columns={"epoch_number": "epoch", "val_acc": "test_acc"}).to_string(index=False))
+        print(table.rename(columns={"epoch_number": "epoch"}).to_string(index=False))
     for _, drop in drops_frame(loaded.events).iterrows():
         print(f"epoch {drop['epoch'] + 1}: {drop['reason']}")
     return 0

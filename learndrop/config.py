@@ -99,6 +99,7 @@ class RunConfig:
     image_size: int | None = None  # px; None: the data set's own size
     subset: int | None = None  # train on the first N training images only
     classes: tuple[int, ...] | None = None  # keep only these class indices (train and test), renumbered 0..k-1
+    val_split: int = 0  # training images held out as a validation split (the same for every run); 0: none
     augment: bool = False  # random crop (4 px padding) + horizontal flip where it makes sense
     # optimisation: SGD with Nesterov momentum
     epochs: int = 8
@@ -138,6 +139,8 @@ class RunConfig:
                                      field="classes")
         if self.subset is not None:
             _positive_int("subset", self.subset, 10**9)
+        if isinstance(self.val_split, bool) or not isinstance(self.val_split, int) or self.val_split < 0:
+            raise LearnDropError(f"val_split must be a non-negative integer, got {self.val_split}", field="val_split")
         if self.image_size is not None:
             _positive_int("image_size", self.image_size, 4096)
             if self.image_size < 8:

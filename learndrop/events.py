@@ -36,6 +36,7 @@ class RunStarted(Event):
     total_steps: int = 0  # all steps of the run (0 in recordings that predate it)
     data_notes: list[str] = field(default_factory=list)  # what loading the data had to fix
     reference_peaks: dict[str, float] = field(default_factory=dict)  # fine-tuning: peaks carried over (policy.py)
+    val_size: int = 0  # images held out from the training set as the validation split (config val_split)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,8 +122,9 @@ class ChunkStarted(Event):
 class ChunkEnded(Event):
     type: ClassVar[str] = "chunk_ended"
     chunk: int
-    val_acc: float  # full test set
+    test_acc: float  # full test set
     seen_acc: float  # test images of the classes seen so far
+    val_acc: float | None = None  # the validation split (None without one)
     per_class_acc: dict[str, float]  # classes seen so far, by name
 
 
@@ -150,8 +152,10 @@ class EpochEnded(Event):
     type: ClassVar[str] = "epoch_ended"
     train_loss: float
     train_acc: float
-    val_loss: float  # on the data set's held-out test split
-    val_acc: float
+    test_loss: float  # on the data set's test split: reported, never used to choose anything
+    test_acc: float
+    val_loss: float | None = None  # on the validation split held out from the training images (None: none)
+    val_acc: float | None = None
     epoch_time_s: float  # training only: cache building and instrumentation included, evaluation not
     eval_time_s: float
     instrument_time_s: float  # part of epoch_time_s spent on scores, events and FLOPs measurement
@@ -195,6 +199,9 @@ def from_dict(data: dict[str, Any]) -> Event:
     if cls is None:
         raise ValueError("unknown event type")
     names = {f.name for f in dataclasses.fields(cls)}
+    if cls in (EpochEnded, ChunkEnded) and "test_acc" not in data:  # recorded before the validation split:
+        data["test_acc"], data["val_acc"] = data.get("val_acc"), None  # their val_* were the test split's
+        data["test_loss"], data["val_loss"] = data.get("val_loss"), None
     return cls(**{k: v for k, v in data.items() if k in names})
 
 

@@ -35,7 +35,7 @@ left, right = st.columns(2)
 with left:
     widgets.chart("Time to accuracy", "Test accuracy after each epoch against the training time spent so far "
                   "(evaluation excluded): the further left a curve reaches an accuracy, the faster the run got there.",
-                  plots.compare_lines(named, "train_time_s", "val_acc", "training time (s)", "test accuracy (%)",
+                  plots.compare_lines(named, "train_time_s", "test_acc", "training time (s)", "test accuracy (%)",
                                       100, chunks=chunks), "time_to_acc")
     widgets.chart("Training FLOPs per epoch", "Forward plus backward FLOPs of each epoch (conv/matmul FLOPs = 2·MAC); "
                   "Learn&Drop's fall as the front of the network drops, the baseline's stay flat.",
@@ -43,7 +43,7 @@ with left:
                                       chunks=chunks), "flops_per_epoch")
 with right:
     widgets.chart("Accuracy per epoch", "The same accuracy against epochs: do the runs learn equally well per "
-                  "pass over the data?", plots.compare_lines(named, "epoch_number", "val_acc", "epoch",
+                  "pass over the data?", plots.compare_lines(named, "epoch_number", "test_acc", "epoch",
                                                               "test accuracy (%)", 100, chunks=chunks), "acc_by_epoch")
     widgets.chart("Training time per epoch", "Wall-clock seconds each epoch took to train (evaluation excluded); "
                   "where FLOPs fall, time should follow.",
@@ -63,8 +63,8 @@ st.markdown("**Summary**")
 st.caption("Speedup = the baseline's training time / the run's, over the epochs both ran; fwd and train: forward "
            "and training FLOPs saved; Δ: test accuracy against the baseline, in percentage points.")
 short = {"training time (s)": "time (s)", "speedup": "speedup ×", "forward FLOPs reduction (%)": "fwd −%",
-         "training FLOPs reduction (%)": "train −%", "test accuracy (%)": "acc. %", "accuracy delta (pp)": "Δ pp",
-         "units dropped": "dropped"}
+         "training FLOPs reduction (%)": "train −%", "test accuracy (%)": "test acc. %", "accuracy delta (pp)": "Δ pp",
+         "validation accuracy (%)": "val. acc. %", "units dropped": "dropped"}
 shown = ["run", "epochs", *short]  # status, policy, model, data set and full id are in the downloads
 st.dataframe(table, hide_index=True, key="summary_table", width="stretch", column_order=shown,
              column_config={"run": st.column_config.Column(width="medium"),

@@ -45,7 +45,8 @@ def fake_events(run_id: str, config: RunConfig, units: int = 50, train_size: int
     policy = config.policy
     yield ev.RunStarted(run_id=run_id, epoch=0, step=0, time_s=0.0, config=config.to_dict(), units=[*per_unit, head],
                         device="cpu", train_size=train_size, test_size=2_000, classes=[str(c) for c in range(10)],
-                        steps_per_epoch=steps, input_shape=[3, 32, 32], total_steps=steps * config.epochs * chunks)
+                        steps_per_epoch=steps, input_shape=[3, 32, 32], total_steps=steps * config.epochs * chunks,
+                        val_size=config.val_split)
     for epoch in range(config.epochs * chunks):
         chunk, of_chunk = divmod(epoch, config.epochs)
         if chunks > 1 and of_chunk == 0:
@@ -78,15 +79,17 @@ def fake_events(run_id: str, config: RunConfig, units: int = 50, train_size: int
                 yield ev.LayerDropped(run_id=run_id, epoch=epoch, step=step_no, time_s=round(t, 3), unit=drop.unit,
                                       index=drop.index, check=check, s=drop.s, c=drop.c, reason=drop.reason)
         acc = 0.95 - 0.85 * math.exp(-(epoch + 1) / 3)
+        val = acc - 0.01 if config.val_split else None  # the validation split's, where one is held out
         yield ev.EpochEnded(run_id=run_id, epoch=epoch, step=step_no, time_s=round(t, 3), train_loss=0.3, train_acc=acc,
-                            val_loss=0.35, val_acc=acc - 0.02, epoch_time_s=epoch_time, eval_time_s=0.1,
+                            test_loss=0.35, test_acc=acc - 0.02, val_loss=None if val is None else 0.34, val_acc=val,
+                            epoch_time_s=epoch_time, eval_time_s=0.1,
                             instrument_time_s=0.01, data_time_s=0.01, fwd_flops=fwd, bwd_flops=bwd,
                             baseline_fwd_flops=full_fwd * chunk_size, baseline_bwd_flops=full_bwd * chunk_size,
                             trainable_params=1, active_units=units - state.dropped, images=chunk_size)
         if chunks > 1 and of_chunk == config.epochs - 1:
             seen = [c for k in range(chunk + 1) for c in classes_of[k]]
             yield ev.ChunkEnded(run_id=run_id, epoch=epoch, step=step_no, time_s=round(t, 3), chunk=chunk,
-                                val_acc=(acc - 0.02) * len(seen) / 10, seen_acc=acc - 0.02,
+                                test_acc=(acc - 0.02) * len(seen) / 10, seen_acc=acc - 0.02, val_acc=val,
                                 per_class_acc={str(c): acc - 0.02 for c in seen})
     if finished:
         yield ev.RunFinished(run_id=run_id, epoch=config.epochs * chunks - 1, step=step_no, time_s=round(t, 3),

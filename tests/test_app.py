@@ -118,7 +118,7 @@ def _baseline_still_training(store: RunStore, units: int, epochs: int, done: int
     writer = store.create(config)
     for event in fake_events(writer.run_id, config, units, finished=False):
         if isinstance(event, ev.EpochEnded):
-            event = dataclasses.replace(event, val_acc=event.val_acc + acc_offset)
+            event = dataclasses.replace(event, test_acc=event.test_acc + acc_offset)
         writer(event)
         if isinstance(event, ev.EpochEnded) and event.epoch + 1 == done:
             break
@@ -127,7 +127,7 @@ def _baseline_still_training(store: RunStore, units: int, epochs: int, done: int
 
 
 def test_accuracy_delta_compares_the_epochs_both_runs_have_run():
-    epochs = pd.DataFrame({"val_acc": [0.5, 0.8, 0.9, 0.95]})
+    epochs = pd.DataFrame({"test_acc": [0.5, 0.8, 0.9, 0.95]})
     assert accuracy_delta(epochs, epochs.iloc[:2] - 0.01) == (pytest.approx(0.01), 2)  # at epoch 2, not 4
     assert accuracy_delta(epochs.iloc[:1], epochs - 0.1) == (pytest.approx(0.1), 1)
     assert accuracy_delta(epochs, epochs.iloc[:0]) is None

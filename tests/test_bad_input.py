@@ -68,6 +68,8 @@ def runs(tmp_path):
     (["--stream", "0"], "stream must be"),
     (["--stream", "5000"], "leaves chunks smaller than one batch"),
     (["--stream", "11", "--stream-by", "class", "--batch-size", "16"], "needs at least that many classes"),
+    (["--val-split", "-1"], "val_split must be a non-negative integer"),
+    (["--val-split", "9950"], "--val-split 9950 leaves 50 of the 10000 training images, less than one batch"),
     (["--classes", "0-x"], "classes '0-x': use class indices"),
     (["--classes", "3"], "classes must be at least 2"),
     (["--classes", "8-12"], "class index 12 out of range"),

@@ -42,6 +42,7 @@ def test_the_widget_comes_from_the_field_not_from_the_words():
     ({"checks_per_epoch": 0}, "checks_per_epoch"),
     ({"stream": 0}, "stream"),
     ({"seed": -1}, "seed"),
+    ({"val_split": -1}, "val_split"),
     ({"classes": "five"}, "classes"),
     ({"classes": "3"}, "classes"),  # parsed, then refused by RunConfig.validate (fewer than 2 classes)
     ({"device": "tpu"}, "device"),
@@ -55,6 +56,12 @@ def test_the_widget_comes_from_the_field_not_from_the_words():
 def test_each_bad_field_lands_on_its_widget(changes, widget):
     fields = _fields(**changes)
     assert form.widget_of(_error(fields), fields) == widget
+
+
+def test_validation_images_reach_the_config_and_come_back():
+    config = form.config_from_fields(_fields(val_split=1000), PolicyConfig().thresholds())
+    assert config.val_split == 1000 and form.fields_from_config(config.to_dict())["val_split"] == 1000
+    assert form.config_from_fields(_fields(), PolicyConfig().thresholds()).val_split == 0
 
 
 def test_a_bad_threshold_names_its_slider():

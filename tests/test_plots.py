@@ -50,7 +50,7 @@ def all_figures(view: RunView) -> dict[str, go.Figure]:
         "loss": plots.loss_accuracy(f["epochs"], f["progress"], 79),
         "story": plots.unit_story(f["scores"], view.unit_names()[0], 0.25, 1.0),
         "unit_flops": plots.flops_by_unit(f["units"], 2),
-        "compare": plots.compare_lines({"a": f["epochs"]}, "train_time_s", "val_acc", "s", "%", 100),
+        "compare": plots.compare_lines({"a": f["epochs"]}, "train_time_s", "test_acc", "s", "%", 100),
         "bars": plots.flops_bars({"measured": 5e9, "estimate": 6e9}, 1e10),
     }
 
@@ -267,7 +267,7 @@ def test_chunks_table(streamed):
     chunks = streamed.table("chunks")
     assert chunks["chunk"].tolist() == [0, 1, 2] and chunks["epoch"].tolist() == [0, 3, 6]
     assert chunks["end_epoch"].tolist() == [2, 5, 8] and chunks["classes"].iloc[1] == [3, 4, 5]
-    assert (chunks["seen_acc"] >= chunks["val_acc"]).all()
+    assert (chunks["seen_acc"] >= chunks["test_acc"]).all()
     shown = tables.chunk_table(chunks, 3)
     assert shown["chunk"].tolist() == ["1 of 3", "2 of 3", "3 of 3"]
     assert shown["epochs"].tolist() == ["1–3", "4–6", "7–9"]
@@ -296,10 +296,10 @@ def test_chunk_starts_are_marked_on_every_time_axis(streamed):
     story = plots.unit_story(f["scores"], streamed.unit_names()[-1], 0.25, 1.0, chunks)
     assert {x for x, _ in vlines(story)} == {0.5, 6.5, 12.5}
     # compare: epochs as above; training time spent before the chunk (cumulative seconds after epoch 3k)
-    by_epoch = plots.compare_lines({"a": f["epochs"], "b": f["epochs"]}, "epoch_number", "val_acc", "epoch", "%",
+    by_epoch = plots.compare_lines({"a": f["epochs"], "b": f["epochs"]}, "epoch_number", "test_acc", "epoch", "%",
                                    100, chunks={"a": chunks, "b": chunks})
     assert vlines(by_epoch) == [(0.5, "x"), (3.5, "x"), (6.5, "x")]  # two runs chunked alike share their lines
-    by_time = plots.compare_lines({"a": f["epochs"]}, "train_time_s", "val_acc", "s", "%", 100, chunks={"a": chunks})
+    by_time = plots.compare_lines({"a": f["epochs"]}, "train_time_s", "test_acc", "s", "%", 100, chunks={"a": chunks})
     cum = f["epochs"]["train_time_s"]
     assert vlines(by_time) == [(0.0, "x"), (cum.iloc[2], "x"), (cum.iloc[5], "x")]
 
@@ -328,6 +328,6 @@ def test_chunk_accuracy_figure(streamed):
     chunks = streamed.table("chunks")
     fig = plots.chunk_accuracy(chunks)
     seen, every = fig.data
-    assert list(seen.x) == [1, 2, 3] and list(every.y) == pytest.approx(list(100 * chunks["val_acc"]))
+    assert list(seen.x) == [1, 2, 3] and list(every.y) == pytest.approx(list(100 * chunks["test_acc"]))
     assert not plots.chunk_accuracy(chunks.iloc[:0]).data  # says what will appear instead
     json.loads(fig.to_json())

@@ -58,7 +58,7 @@ def accuracy_delta(method_epochs: pd.DataFrame, baseline_epochs: pd.DataFrame) -
     n = min(len(method_epochs), len(baseline_epochs))
     if n == 0:
         return None
-    return float(method_epochs["val_acc"].iloc[n - 1]) - float(baseline_epochs["val_acc"].iloc[n - 1]), n
+    return float(method_epochs["test_acc"].iloc[n - 1]) - float(baseline_epochs["test_acc"].iloc[n - 1]), n
 
 
 def flops_speedup(summary: Mapping[str, Any]) -> float | None:
@@ -90,6 +90,7 @@ def compare_table(summaries: Sequence[Mapping[str, Any]], epochs: Mapping[str, p
             "forward FLOPs reduction (%)": s.get("fwd_flops_reduction_pct"),
             "training FLOPs reduction (%)": s.get("train_flops_reduction_pct"),
             "test accuracy (%)": None if acc is None else round(100 * acc, 2),
+            "validation accuracy (%)": None if s.get("val_acc") is None else round(100 * s["val_acc"], 2),
             "accuracy delta (pp)": None if acc is None or base_acc is None else round(100 * (acc - base_acc), 2),
             "units dropped": f"{len(s.get('dropped') or [])}/{s.get('units') or '?'}",
             "policy": s.get("policy"),

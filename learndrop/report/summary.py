@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from statistics import mean
 from typing import Any
 
 from .. import events as ev
 from ..status import RunState
 
 # 2: a drop's epoch is numbered from 1, as on the charts, the CLI and the benchmark (1: the events' 0-based index)
-SUMMARY_VERSION = 2
+# 3: val_acc, the final accuracy on the validation split (test_acc stays the test split's)
+SUMMARY_VERSION = 3
 
 
 def reduction_pct(method: float, baseline: float) -> float | None:
     return round(100.0 * (1.0 - method / baseline), 2) if baseline else None
+
+
+def mean_acc(summaries: Sequence[dict[str, Any]], key: str) -> float | None:
+    """The mean of an accuracy (``test_acc``, ``val_acc``) over runs' summaries, to 4 digits; None where one
+    lacks it (a run without a validation split has no ``val_acc``)."""
+    values = [s.get(key) for s in summaries]
+    return None if not values or None in values else round(mean(values), 4)
 
 
 def summarize(events: Iterable[ev.Event]) -> dict[str, Any]:
@@ -51,8 +60,9 @@ def summarize(events: Iterable[ev.Event]) -> dict[str, Any]:
         "epochs": config.get("epochs"),
         "epochs_done": len(epochs),
         "units": len(started.units) - 1 if started else None,
-        "test_acc": epochs[-1].val_acc if epochs else None,
-        "best_test_acc": max(e.val_acc for e in epochs) if epochs else None,
+        "test_acc": epochs[-1].test_acc if epochs else None,
+        "best_test_acc": max(e.test_acc for e in epochs) if epochs else None,
+        "val_acc": epochs[-1].val_acc if epochs else None,  # None without a validation split
         "train_time_s": round(train_time, 3),
         "eval_time_s": round(total["eval_time_s"], 3),
         "instrument_time_s": round(total["instrument_time_s"], 3),

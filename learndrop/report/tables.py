@@ -8,9 +8,10 @@ import pandas as pd
 
 from .. import events as ev
 
-EPOCH_COLUMNS = ["epoch", "step", "time_s", "train_loss", "train_acc", "val_loss", "val_acc", "epoch_time_s",
-                 "eval_time_s", "instrument_time_s", "data_time_s", "fwd_flops", "bwd_flops", "baseline_fwd_flops",
-                 "baseline_bwd_flops", "trainable_params", "active_units", "images"]
+# test_*: the test split (reported only); val_*: the validation split held out from the training images (None: none)
+EPOCH_COLUMNS = ["epoch", "step", "time_s", "train_loss", "train_acc", "test_loss", "test_acc", "val_loss", "val_acc",
+                 "epoch_time_s", "eval_time_s", "instrument_time_s", "data_time_s", "fwd_flops", "bwd_flops",
+                 "baseline_fwd_flops", "baseline_bwd_flops", "trainable_params", "active_units", "images"]
 SCORE_COLUMNS = ["check", "epoch", "step", "time_s", "unit", "unit_index", "d", "s", "c", "state"]
 DROP_COLUMNS = ["unit", "index", "epoch", "check", "step", "time_s", "s", "c", "reason"]
 
@@ -52,8 +53,8 @@ def progress_frame(events: Iterable[ev.Event]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=PROGRESS_COLUMNS)
 
 
-CHUNK_COLUMNS = ["chunk", "chunks", "epoch", "step", "time_s", "images", "classes", "end_epoch", "val_acc",
-                 "seen_acc", "per_class_acc"]
+CHUNK_COLUMNS = ["chunk", "chunks", "epoch", "step", "time_s", "images", "classes", "end_epoch", "test_acc",
+                 "seen_acc", "val_acc", "per_class_acc"]
 
 
 def chunks_frame(events: Iterable[ev.Event]) -> pd.DataFrame:
@@ -65,7 +66,7 @@ def chunks_frame(events: Iterable[ev.Event]) -> pd.DataFrame:
             rows[e.chunk] = {"chunk": e.chunk, "chunks": e.chunks, "epoch": e.epoch, "step": e.step,
                              "time_s": e.time_s, "images": e.images, "classes": list(e.classes)}
         elif isinstance(e, ev.ChunkEnded) and e.chunk in rows:
-            rows[e.chunk].update(end_epoch=e.epoch, val_acc=e.val_acc, seen_acc=e.seen_acc,
+            rows[e.chunk].update(end_epoch=e.epoch, test_acc=e.test_acc, seen_acc=e.seen_acc, val_acc=e.val_acc,
                                  per_class_acc=dict(e.per_class_acc))
     return pd.DataFrame([rows[k] for k in sorted(rows)], columns=CHUNK_COLUMNS)
 
@@ -117,7 +118,7 @@ def chunk_table(chunks: pd.DataFrame, epochs_per_chunk: int) -> pd.DataFrame:
     rows = [{"chunk": f"{int(r.chunk) + 1} of {int(r.chunks)}",
              "epochs": f"{int(r.epoch) + 1}–{int(r.epoch) + epochs_per_chunk}",
              "images": f"{int(r.images):,}", "classes": format_classes(r.classes),
-             "test accuracy, all classes (%)": pct(r.val_acc), "test accuracy, classes seen (%)": pct(r.seen_acc)}
+             "test accuracy, all classes (%)": pct(r.test_acc), "test accuracy, classes seen (%)": pct(r.seen_acc)}
             for r in chunks.itertuples(index=False)]
     return pd.DataFrame(rows, columns=["chunk", "epochs", "images", "classes", "test accuracy, all classes (%)",
                                        "test accuracy, classes seen (%)"])
@@ -145,7 +146,8 @@ def _describe(e: ev.Event) -> str | None:
     get = lambda name, default=None: getattr(e, name, default)  # noqa: E731
     if e.type == "run_started":
         return (f"{e.config.get('model')} on {e.config.get('dataset')}, {len(e.units) - 1} units, "
-                f"{e.train_size:,} training images, device {e.device}")
+                f"{e.train_size:,} training images" + (f" (+{get('val_size'):,} held out for validation)"
+                                                        if get("val_size") else "") + f", device {e.device}")
     if e.type == "layer_dropped":
         return e.reason
     if e.type == "layer_frozen":
@@ -161,7 +163,7 @@ def _describe(e: ev.Event) -> str | None:
     if e.type == "chunk_started":
         return f"data chunk {get('chunk', 0) + 1} of {get('chunks', '?')} arrives: {get('images', 0):,} images"
     if e.type == "chunk_ended":
-        return f"data chunk {get('chunk', 0) + 1} done: test accuracy {100 * get('val_acc', 0):.2f} %"
+        return f"data chunk {get('chunk', 0) + 1} done: test accuracy {100 * get('test_acc', 0):.2f} %"
     if e.type == "checkpoint_restored":
         return (f"resumed from the checkpoint of epoch {get('from_epoch', 0)} after the run was "
                 f"{get('previous_status', 'interrupted')}")
@@ -170,8 +172,9 @@ def _describe(e: ev.Event) -> str | None:
     if e.type == "run_resumed":
         return f"resumed after {e.paused_s:.1f} s"
     if e.type == "epoch_ended":
-        return (f"epoch {e.epoch + 1}: test accuracy {100 * e.val_acc:.2f} %, {e.epoch_time_s:.2f} s training, "
-                f"{e.active_units} unit(s) training")
+        val = "" if get("val_acc") is None else f"validation accuracy {100 * e.val_acc:.2f} %, "
+        return (f"epoch {e.epoch + 1}: {val}test accuracy {100 * e.test_acc:.2f} %, {e.epoch_time_s:.2f} s "
+                f"training, {e.active_units} unit(s) training")
     if e.type == "run_finished":
         return f"run {e.status}" + (f": {e.error}" if e.error else "")
     return None

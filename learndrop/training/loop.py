@@ -101,6 +101,7 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
     normalizer = Normalizer(setup.train_data.images, device, channels_last)  # the training set's statistics
     train_batches = ImageBatches(setup.train_data, normalizer, device, augment=config.augment)
     test_batches = ImageBatches(setup.test_data, normalizer, device)
+    val_batches = ImageBatches(setup.val_data, normalizer, device) if setup.val_data is not None else None
     augment_gen = torch.Generator().manual_seed(config.seed + 1)
     chunks = stream_chunks(setup.train_data.labels, config.stream, config.stream_by)
     total_epochs = config.epochs * len(chunks)
@@ -175,12 +176,14 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
             train_loss = float(meters.loss_sum) / len(chunk)
             if not math.isfinite(train_loss):
                 raise _diverged(train_loss, epoch, emit.step)
-            t_eval = time.perf_counter()
-            val_loss, val_acc, per_class = evaluate(model, test_batches, use_amp)
-            emit(ev.EpochEnded, train_loss=train_loss, val_loss=val_loss, val_acc=val_acc, epoch_time_s=epoch_time,
-                 eval_time_s=time.perf_counter() - t_eval, **meters.totals(ld, len(chunk)))
+            t_eval = time.perf_counter()  # the validation split (choices are made on it), then the test split
+            val_loss, val_acc, _ = evaluate(model, val_batches, use_amp) if val_batches is not None else (None,) * 3
+            test_loss, test_acc, per_class = evaluate(model, test_batches, use_amp)
+            emit(ev.EpochEnded, train_loss=train_loss, test_loss=test_loss, test_acc=test_acc, val_loss=val_loss,
+                 val_acc=val_acc, epoch_time_s=epoch_time, eval_time_s=time.perf_counter() - t_eval,
+                 **meters.totals(ld, len(chunk)))
             if len(chunks) > 1 and epoch_in_chunk == config.epochs - 1:
-                emit(ev.ChunkEnded, **_chunk_ended(setup, chunks, chunk_index, val_acc, per_class))
+                emit(ev.ChunkEnded, **_chunk_ended(setup, chunks, chunk_index, test_acc, per_class), val_acc=val_acc)
             if on_epoch is not None:  # the last good model and everything needed to continue from here
                 on_epoch(_checkpoint(epoch, emit, ld, augment_gen))
     except StopRequested:
@@ -242,19 +245,19 @@ def _run_started(config: RunConfig, setup: Setup, ld: LearnDrop, chunks: list[to
                 test_size=test_size, classes=list(setup.train_data.classes),
                 steps_per_epoch=math.ceil(len(chunks[0]) / config.batch_size), total_steps=total_steps,
                 input_shape=list(ld.input_shape), data_notes=list(setup.train_data.notes + setup.test_data.notes),
-                reference_peaks=setup.reference_peaks,
+                reference_peaks=setup.reference_peaks, val_size=len(setup.val_data or ()),
                 units=[{"name": n, "params": sum(p.numel() for p in model.get_submodule(n).parameters()),
                         "fwd_flops": full.fwd[n], "bwd_flops": full.bwd[n]} for n in (*ld.names, model.head_name)])
 
 
-def _chunk_ended(setup: Setup, chunks: list[torch.Tensor], index: int, val_acc: float, per_class: list[float]
+def _chunk_ended(setup: Setup, chunks: list[torch.Tensor], index: int, test_acc: float, per_class: list[float]
                  ) -> dict:
     """A streaming run's accuracy after a chunk, on all test images and on the classes seen so far."""
     labels = setup.test_data.labels
     seen = sorted(set(setup.train_data.labels[torch.cat(chunks[:index + 1])].tolist()))
     seen_images = int(torch.isin(labels, torch.tensor(seen)).sum())
     seen_acc = sum(per_class[c] * int((labels == c).sum()) for c in seen) / max(1, seen_images)
-    return dict(chunk=index, val_acc=val_acc, seen_acc=seen_acc,
+    return dict(chunk=index, test_acc=test_acc, seen_acc=seen_acc,
                 per_class_acc={setup.train_data.classes[c]: per_class[c] for c in seen})
 
 

@@ -26,6 +26,7 @@ class Setup:
     test_data: ImageData
     model: UnitNetwork
     reference_peaks: dict[str, float] = field(default_factory=dict)  # fine-tuning: see inherited_peaks
+    val_data: ImageData | None = None  # held out from the training images (config.val_split); None: none
 
     def peaks_in_unit_order(self) -> list[float] | None:
         """The inherited peaks, one per unit in forward order; None when the run has its own only."""
@@ -57,6 +58,7 @@ def prepare(config: RunConfig, store: RunStore | None = None, data: tuple[ImageD
         train_data, test_data = train_data.select_classes(config.classes), test_data.select_classes(config.classes)
     if len(train_data) == 0 or len(test_data) == 0:
         raise LearnDropError("no training or test images left after --subset / --classes")
+    train_data, val_data = split_validation(train_data, config.val_split, config.batch_size)
     if config.batch_size > len(train_data):
         raise LearnDropError(f"batch size {config.batch_size} is larger than the training set "
                              f"({len(train_data)} images)", field="batch_size")
@@ -76,7 +78,24 @@ def prepare(config: RunConfig, store: RunStore | None = None, data: tuple[ImageD
         load_backbone(model, config, store)
         if config.policy.inherit_peaks:
             peaks = inherited_peaks(store, config, model.unit_names, len(train_data) / config.stream)
-    return Setup(device, train_data, test_data, model, peaks)
+    return Setup(device, train_data, test_data, model, peaks, val_data)
+
+
+def split_validation(data: ImageData, n: int, batch_size: int) -> tuple[ImageData, ImageData | None]:
+    """``n`` images held out of ``data`` as a validation split, the rest in their order: (train, val).
+
+    The held-out images are a property of the data, not of the run: a permutation from a fixed seed (0),
+    the same for every run seed and policy on the same (subset, classes) training set.
+    """
+    if n == 0:
+        return data, None
+    if len(data) - n < batch_size:
+        raise LearnDropError(f"--val-split {n} leaves {max(0, len(data) - n)} of the {len(data)} training images, "
+                             f"less than one batch of {batch_size}", field="val_split")
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))
+    val, train = order[:n].sort().values, order[n:].sort().values
+    return (ImageData(data.images[train], data.labels[train], data.classes, data.flip, data.notes),
+            ImageData(data.images[val], data.labels[val], data.classes, data.flip))  # notes: once, with train
 
 
 def load_backbone(model: UnitNetwork, config: RunConfig, store: RunStore) -> None:

@@ -144,7 +144,8 @@ def flops_chart(epochs: pd.DataFrame, label: str = "Learn&Drop", chunks: pd.Data
 # --- (f) loss and accuracy ---------------------------------------------------------------------------
 def loss_accuracy(epochs: pd.DataFrame, progress: pd.DataFrame, steps_per_epoch: int,
                   chunks: pd.DataFrame | None = None) -> go.Figure:
-    """Training loss as it goes, and training and test accuracy per epoch (x: epochs trained)."""
+    """Training loss as it goes, and training, validation (where held out) and test accuracy per epoch
+    (x: epochs trained)."""
     if epochs.empty and progress.empty:
         return empty_figure("Waiting for the first steps: loss appears here, accuracy after each epoch.")
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.14)
@@ -160,12 +161,19 @@ def loss_accuracy(epochs: pd.DataFrame, progress: pd.DataFrame, steps_per_epoch:
         x = epochs["epoch_number"]
         fig.add_trace(go.Scatter(x=x, y=epochs["train_loss"], name="training loss", mode="lines+markers",
                                  line=dict(color=METHOD)), 1, 1)
-        fig.add_trace(go.Scatter(x=x, y=epochs["val_loss"], name="test loss", mode="lines+markers",
+        fig.add_trace(go.Scatter(x=x, y=epochs["test_loss"], name="test loss", mode="lines+markers",
                                  line=dict(color=FULL)), 1, 1)
+        has_val = "val_acc" in epochs and epochs["val_acc"].notna().any()
+        if has_val:
+            fig.add_trace(go.Scatter(x=x, y=epochs["val_loss"], name="validation loss", mode="lines+markers",
+                                     line=dict(color=FULL, dash="dot")), 1, 1)
         fig.add_trace(go.Scatter(x=x, y=100 * epochs["train_acc"], name="training accuracy", mode="lines+markers",
                                  line=dict(color=METHOD)), 1, 2)
-        fig.add_trace(go.Scatter(x=x, y=100 * epochs["val_acc"], name="test accuracy", mode="lines+markers",
+        fig.add_trace(go.Scatter(x=x, y=100 * epochs["test_acc"], name="test accuracy", mode="lines+markers",
                                  line=dict(color=FULL)), 1, 2)
+        if has_val:
+            fig.add_trace(go.Scatter(x=x, y=100 * epochs["val_acc"], name="validation accuracy",
+                                     mode="lines+markers", line=dict(color=FULL, dash="dot")), 1, 2)
     mark_chunks(fig, chunk_starts(chunks, "epochs_trained"), row="all", col="all")
     fig.update_xaxes(title="epoch")
     fig.update_yaxes(title="loss", row=1, col=1)
@@ -176,7 +184,7 @@ def loss_accuracy(epochs: pd.DataFrame, progress: pd.DataFrame, steps_per_epoch:
 # --- (g) streaming: accuracy after each data chunk ---------------------------------------------------
 def chunk_accuracy(chunks: pd.DataFrame) -> go.Figure:
     """Test accuracy after each chunk was trained: on the whole test set, and on the classes seen so far."""
-    done = chunks.dropna(subset=["val_acc"]) if not chunks.empty else chunks
+    done = chunks.dropna(subset=["test_acc"]) if not chunks.empty else chunks
     if done.empty:
         return empty_figure("Waiting for the first data chunk to be trained.")
     x = done["chunk"].astype(int) + 1
@@ -184,7 +192,7 @@ def chunk_accuracy(chunks: pd.DataFrame) -> go.Figure:
     fig.add_trace(go.Scatter(x=x, y=100 * done["seen_acc"], name="classes seen so far", mode="lines+markers",
                              line=dict(color=METHOD, width=3),
                              hovertemplate="after chunk %{x}: %{y:.1f} %<extra>classes seen</extra>"))
-    fig.add_trace(go.Scatter(x=x, y=100 * done["val_acc"], name="all classes", mode="lines+markers",
+    fig.add_trace(go.Scatter(x=x, y=100 * done["test_acc"], name="all classes", mode="lines+markers",
                              line=dict(color=FULL, width=3),
                              hovertemplate="after chunk %{x}: %{y:.1f} %<extra>all classes</extra>"))
     fig.update_xaxes(title="data chunk", dtick=1, range=[0.5, int(chunks["chunks"].iloc[0]) + 0.5])
