@@ -6,11 +6,10 @@ import pytest
 from helpers import fast_config
 
 from learndrop import events as ev
+from learndrop.report.tensorboard import TensorBoardSink
 from learndrop.training.loop import train
 
-pytest.importorskip("tensorboard")
-from learndrop.report.tensorboard import TensorBoardSink  # noqa: E402
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
+event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
 
 
 def test_a_tiny_run_logs_its_scores_drops_flops_and_accuracies_to_tensorboard(tmp_path):
@@ -19,13 +18,13 @@ def test_a_tiny_run_logs_its_scores_drops_flops_and_accuracies_to_tensorboard(tm
     drops = [e for e in events if isinstance(e, ev.LayerDropped)]
     assert drops, "the eager policy drops"
 
-    log = EventAccumulator(str(tmp_path / "tb"), size_guidance={"scalars": 0, "tensors": 0})
+    log = event_accumulator.EventAccumulator(str(tmp_path / "tb"), size_guidance={"scalars": 0, "tensors": 0})
     log.Reload()
     scalars = set(log.Tags()["scalars"])
     units = events[0].units
     assert {f"change_score/{u['name']}" for u in units[:-1]} <= scalars  # every unit (not the head) was scored
     checks = [e for e in events if isinstance(e, ev.LayerScores)]
-    first = [s["s"] for s in checks[0].scores if s["unit"] == units[0]["name"]][0]
+    first = next(s["s"] for s in checks[0].scores if s["unit"] == units[0]["name"])
     assert log.Scalars(f"change_score/{units[0]['name']}")[0].value == pytest.approx(first)
     assert {"loss/train", "accuracy/train", "flops/forward", "flops/forward_saved_pct", "units/active"} <= scalars
     assert [s.step for s in log.Scalars("units/active")] == [1, 2, 3]
