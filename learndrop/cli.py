@@ -76,21 +76,16 @@ def _train_args(p: argparse.ArgumentParser) -> None:
                    help="with --init-from: start each unit's peak change at the one it reached in that run "
                         "(default %(default)s)")
     p.add_argument("--freeze-candidates", action="store_true", help="freeze candidates behind the frontier")
-    p.add_argument("--freezeout-t0", type=float, default=dp.freezeout_t0, metavar="T0",
-                   help="freezeout: share of training of the first unit's t_i before scaling (default %(default)s)")
-    p.add_argument("--freezeout-scale", default=dp.freezeout_scale, help="freezeout: linear, squared or cubic "
-                   "spacing of t_i with depth (default %(default)s)")
+    peer = "%s (README: Policies; default %%(default)s)"  # the peers' settings, named after their fields
+    p.add_argument("--freezeout-t0", type=float, default=dp.freezeout_t0, help=peer % "freezeout: t_0 of its t_i")
+    p.add_argument("--freezeout-scale", default=dp.freezeout_scale, help=peer % "freezeout: linear, squared or cubic")
     p.add_argument("--freezeout-scale-lr", action=argparse.BooleanOptionalAction, default=dp.freezeout_scale_lr,
-                   help="freezeout: start each unit at lr / t_i (default %(default)s)")
-    p.add_argument("--autofreeze-percentile", type=float, default=dp.autofreeze_percentile, metavar="P",
-                   help="autofreeze: freeze up to the first unit whose gradient-norm change rate is at or above this "
-                        "percentile of the units' rates (default %(default)s: the median)")
-    p.add_argument("--schedule-start", type=float, default=dp.schedule_start, metavar="FRACTION",
-                   help="schedule: share of training where the first unit drops (default %(default)s)")
-    p.add_argument("--schedule-end", type=float, default=dp.schedule_end, metavar="FRACTION",
-                   help="schedule: share of training by which the last droppable unit drops (default %(default)s)")
-    p.add_argument("--k", type=int, default=dp.k, help="freeze-first-k: units dropped before any training "
-                   "(default %(default)s)")
+                   help=peer % "freezeout: start each unit at lr / t_i")
+    p.add_argument("--autofreeze-percentile", type=float, default=dp.autofreeze_percentile,
+                   help=peer % "autofreeze: the percentile of the units' gradient-norm change rates")
+    p.add_argument("--schedule-start", type=float, default=dp.schedule_start, help=peer % "schedule: first drop at")
+    p.add_argument("--schedule-end", type=float, default=dp.schedule_end, help=peer % "schedule: last drop at")
+    p.add_argument("--k", type=int, default=dp.k, help=peer % "freeze-first-k: units dropped before training")
     p.add_argument("--checks-per-epoch", type=int, default=d.checks_per_epoch)
     p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=d.cache,
                    help="cache the dropped prefix's output (default %(default)s)")
