@@ -97,3 +97,11 @@ def test_cli_val_split(tmp_path, capsys):
     assert main([*args, "--val-split", "500"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and len(err.splitlines()) == 1 and "--val-split 500 leaves" in err
+
+
+def test_a_streaming_run_reports_both_after_each_chunk():
+    seen = []
+    train(fast_config(epochs=1, stream=2, val_split=128), [seen.append])
+    chunks = [e for e in seen if isinstance(e, ev.ChunkEnded)]
+    assert len(chunks) == 2 and all(0 <= c.test_acc <= 1 and 0 <= c.val_acc <= 1 for c in chunks)
+    assert tables.chunks_frame(seen)["test_acc"].tolist() == [c.test_acc for c in chunks]
