@@ -54,6 +54,15 @@ def test_glue_left_out_of_the_head_is_caught_on_an_example():
         learndrop.units(_resnet18(), [STEM, *BLOCKS], head=["avgpool", "fc"], example=torch.randn(2, 3, 32, 32))
 
 
+def test_create_model_builds_a_torchvision_cnn_for_the_data_sets_classes_and_channels():
+    net = learndrop.create_model("torchvision:resnet18", num_classes=7, in_channels=1, image_size=28)
+    assert net.unit_names[:2] == ("stem", "layer1.0") and net.head_name == "head"
+    net.eval()
+    assert net(torch.randn(2, 1, 28, 28)).shape == (2, 7)
+    with pytest.raises(LearnDropError, match="no width multiplier"):
+        learndrop.create_model("torchvision:resnet18", num_classes=7, width=0.5)
+
+
 @pytest.mark.parametrize("name", ["nope", "vit_b_16", "googlenet", "vgg11"])
 def test_an_unknown_or_uncuttable_torchvision_model_is_refused_with_the_reason(name):
     with pytest.raises(LearnDropError, match="no classification model|cannot be cut") as info:
@@ -75,11 +84,8 @@ def test_pretrained_without_internet_is_one_clear_error(monkeypatch):
 def test_every_listed_family_builds_covers_and_trains_with_a_frozen_dropped_prefix(family):
     name = zoo.FAMILIES[family][1]
     torch.manual_seed(0)
-    model = torchvision.models.get_model(name, weights=None, num_classes=4)
-    specs, head = zoo._cut(family, model)
     x, y = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
-    net = learndrop.units(model, specs, head, example=x)  # exactly covered, and the same function
-    assert learndrop.create_model(f"torchvision:{name}", 4, 3, 32).unit_names == net.unit_names
+    net = zoo.create_torchvision(f"torchvision:{name}", 4, 3, example=x)  # exactly covered, the same function
     optimizer = torch.optim.SGD(learndrop.param_groups(net), lr=0.01)
     eager = learndrop.PolicyConfig(tau=1.0, kappa=1e9, warmup=0, patience=1, window=1)
     ld = learndrop.LearnDrop(net, optimizer, eager, input_shape=(3, 32, 32))
@@ -113,3 +119,12 @@ def test_learndrop_models_lists_the_torchvision_families(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert all(f"torchvision:{smallest}" in out for _, smallest in zoo.FAMILIES.values())
+
+
+@pytest.mark.parametrize("name", ["torchvision:nope", "torchvision:vit_b_16"])
+def test_the_cli_answers_a_bad_torchvision_model_with_one_line_and_exit_2(name, tmp_path, capsys):
+    from learndrop.cli import main
+
+    assert main(["train", "--model", name, "--subset", "256", "--runs-dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: torchvision") and not list((tmp_path / "runs").glob("*/"))

@@ -129,8 +129,10 @@ def _adapt(model: nn.Module, num_classes: int, in_channels: int) -> None:
         _replace(model, name, nn.Linear(linear.in_features, num_classes))
 
 
-def create_torchvision(name: str, num_classes: int, in_channels: int = 3, pretrained: bool = False) -> UnitNetwork:
-    """``torchvision:NAME`` (the prefix optional) cut into its blocks; see the module's docstring."""
+def create_torchvision(name: str, num_classes: int, in_channels: int = 3, pretrained: bool = False,
+                       example: torch.Tensor | None = None) -> UnitNetwork:
+    """``torchvision:NAME`` (the prefix optional) cut into its blocks; see the module's docstring.
+    ``example``: an input batch on which the cut is checked to compute what the model does."""
     name = name.removeprefix(PREFIX)
     family = family_of(name)
     if pretrained:
@@ -143,4 +145,4 @@ def create_torchvision(name: str, num_classes: int, in_channels: int = 3, pretra
         model = torchvision.models.get_model(name, weights=None, num_classes=num_classes)
     _adapt(model, num_classes, in_channels)
     specs, head = _cut(family, model)
-    return units(model, specs, head)
+    return units(model, specs, head, example=example)
