@@ -41,6 +41,12 @@ def model_info(name: str) -> ModelInfo:
 
         family = family_of(name.removeprefix("torchvision:"))
         return ModelInfo(name, f"torchvision's {name.removeprefix('torchvision:')} ({family} family)", False, True)
+    if name.startswith("timm:"):  # the optional timm extra
+        from .timm_models import _timm
+
+        if not _timm().list_models(name.removeprefix("timm:")):
+            raise LearnDropError(f"timm has no model {name.removeprefix('timm:')!r}", field="model")
+        return ModelInfo(name, f"timm's {name.removeprefix('timm:')}", False, True)
     if name not in _MODELS:
         raise LearnDropError(f"unknown model {name!r}; choose one of: {', '.join(list_models())}",
                              field="model")
@@ -72,6 +78,10 @@ def create_model(
         from .zoo import create_torchvision
 
         return create_torchvision(name, num_classes, in_channels, pretrained)
+    if name.startswith("timm:"):
+        from .timm_models import create_timm
+
+        return create_timm(name, num_classes, in_channels, image_size, pretrained)
     factory = _MODELS[name][0]
     return factory(num_classes=num_classes, in_channels=in_channels, image_size=image_size, width=width,
                    pretrained=pretrained)
