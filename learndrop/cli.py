@@ -249,6 +249,10 @@ def cmd_models(a: argparse.Namespace) -> int:
           "--pretrained)")
     for family, (prefixes, smallest) in FAMILIES.items():
         print(f"  {family:<14} {', '.join(p + '*' for p in prefixes)}  (e.g. torchvision:{smallest})")
+    from .models.timm_models import CLASSES
+
+    print("\ntimm:NAME (pip install 'learndrop[timm]'), timm's models of these classes: "
+          + ", ".join(f"{kind} (e.g. timm:{small})" for kind, small in CLASSES.items()))
     return 0
 
 
