@@ -243,16 +243,9 @@ def cmd_models(a: argparse.Namespace) -> int:
         info = model_info(name)
         extras = [x for x, ok in (("width", info.has_width), ("pretrained", info.has_pretrained)) if ok]
         print(f"{name:<10} {info.description}" + (f"  [{', '.join(extras)}]" if extras else ""))
-    from .models.zoo import FAMILIES
+    from .models.zoo import listing
 
-    print("\ntorchvision:NAME, any torchvision classification CNN of these families (their blocks are the units; "
-          "--pretrained)")
-    for family, (prefixes, smallest) in FAMILIES.items():
-        print(f"  {family:<14} {', '.join(p + '*' for p in prefixes)}  (e.g. torchvision:{smallest})")
-    from .models.timm_models import CLASSES
-
-    print("\ntimm:NAME (pip install 'learndrop[timm]'), timm's models of these classes: "
-          + ", ".join(f"{kind} (e.g. timm:{small})" for kind, small in CLASSES.items()))
+    print(listing())  # torchvision:NAME families, timm:NAME classes
     return 0
 
 

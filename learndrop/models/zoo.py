@@ -146,3 +146,15 @@ def create_torchvision(name: str, num_classes: int, in_channels: int = 3, pretra
     _adapt(model, num_classes, in_channels)
     specs, head = _cut(family, model)
     return units(model, specs, head, example=example)
+
+
+def listing() -> str:
+    """What ``learndrop models`` prints after the registered models: the torchvision families, timm's classes."""
+    from .timm_models import CLASSES
+
+    lines = ["", ("torchvision:NAME, any torchvision classification CNN of these families (their blocks are the "
+                  "units; --pretrained)")]
+    lines += [f"  {family:<14} {', '.join(p + '*' for p in prefixes)}  (e.g. torchvision:{smallest})"
+              for family, (prefixes, smallest) in FAMILIES.items()]
+    return "\n".join([*lines, "", "timm:NAME (pip install 'learndrop[timm]'), timm's models of these classes: "
+                      + ", ".join(f"{kind} (e.g. timm:{small})" for kind, small in CLASSES.items())])
