@@ -33,7 +33,7 @@ QUICK_DEMO: dict[str, Any] = {
     "model": "tiny", "width": 1.0, "dataset": "shapes", "data_root": "data", "download": False, "epochs": 8,
     "batch_size": 128, "lr": 0.05, "augment": False, "device": "auto", "seed": 0, "policy": "learndrop",
     "checks_per_epoch": 2, "baseline": True, "init": SCRATCH, "classes": "", "stream": 1, "stream_by": "order",
-    "val_split": 0,
+    "val_split": 0, "tensorboard": "",
 }
 PRESETS: dict[str, dict[str, Any]] = {
     # 10,000 synthetic 32 px images, a 6-unit CNN: about 15 s of training on a laptop CPU, then its baseline

@@ -44,6 +44,8 @@ HELP = {
     "stream": "Online training: 1 = all the data from the start. K > 1: the training set arrives in K chunks, one "
               "after another, each trained for 'Epochs' epochs; scores, drops and the cache carry over.",
     "stream_by": "order: chunks in the data's order; class: each chunk brings new classes.",
+    "tensorboard": "Also write each run's TensorBoard log to a subfolder (named by its run id) of this folder: "
+                   "`tensorboard --logdir` it to see the scores, FLOPs and drops there. Empty: no log.",
     "val_split": "Training images held out as a validation split (the same ones for every run on these data), "
                  "evaluated each epoch beside the test set. 0: none.",
 }
@@ -94,9 +96,10 @@ def _start() -> None:
         ss["_form_error"] = (widget_of(exc, fields), str(exc))
         return
     try:
-        run_id = state.registry().submit(config, with_baseline=bool(fields["baseline"]))
-    except LearnDropError as exc:  # the form is fine; the runs folder is not (it became unwritable meanwhile)
-        ss["_form_error"] = (None, str(exc))
+        run_id = state.registry().submit(config, with_baseline=bool(fields["baseline"]),
+                                         tensorboard=str(fields["tensorboard"]).strip() or None)
+    except LearnDropError as exc:  # the form is fine; a folder is not (runs, or the TensorBoard log's)
+        ss["_form_error"] = (widget_of(exc, fields), str(exc))
         return
     ss["_form_error"] = None
     ss["_fields_of"] = run_id
@@ -144,7 +147,9 @@ def settings(run_id: str | None) -> None:
             [("stream", lambda k: st.number_input("Data chunks (streaming)", min_value=1, max_value=10_000, step=1,
                                                   key=k, help=HELP["stream"]))],
             [("stream_by", lambda k: st.selectbox("Chunks arrive", STREAM_BY_CHOICES, key=k, help=HELP["stream_by"],
-                                                  format_func=STREAM_BY_LABELS.get))],
+                                                  format_func=STREAM_BY_LABELS.get)),
+             ("tensorboard", lambda k: st.text_input("TensorBoard folder", key=k, placeholder="none (or e.g. tb)",
+                                                     help=HELP["tensorboard"]))],
         ]
         for col, fields in zip(cols, layout):
             _draw(col, fields, error)

@@ -245,6 +245,17 @@ def test_bad_form_input_is_an_error_next_to_its_field_and_nothing_starts(runs, f
     assert any(message in e.value for e in column.error)
 
 
+def test_a_tensorboard_folder_that_cannot_be_written_is_an_error_under_its_field(runs, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    at = open_page()
+    at.text_input(key="f_tensorboard").set_value(str(blocker / "tb"))
+    at.button(key="start").click().run()
+    assert not at.exception and state.registry().run_ids() == []  # nothing queued
+    errors = [e.value for e in _form_column(at, "f_tensorboard").error]
+    assert len(errors) == 1 and "TensorBoard folder" in errors[0] and "is a file, not a folder" in errors[0]
+
+
 def test_a_form_error_lands_on_the_widget_its_field_names_not_the_one_its_words_name(runs, monkeypatch):
     from dashboard import form
 

@@ -106,3 +106,21 @@ def test_a_trained_run_ends_in_its_stored_state_with_its_events_held(store):
     assert queue.state(run_id) is RunState.COMPLETED and queue.state(run_id) in ENDED and run.error is None
     assert run.holds_events() and run.events_after(0) == store.events(run_id).events
     assert run.events_after(0)[-1].type == "run_finished"
+
+
+def test_a_tensorboard_folder_gets_each_runs_log_and_a_bad_one_is_refused(store, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    held = RunQueue(store, max_parallel=0)
+    with pytest.raises(LearnDropError, match="TensorBoard folder .* is a file") as info:
+        held.submit(fast_config(), tensorboard=blocker)
+    assert info.value.field == "tensorboard" and held.live_run_ids() == []  # nothing queued
+
+    queue = RunQueue(store)
+    run_id = queue.submit(fast_config(epochs=1), with_baseline=True, tensorboard=tmp_path / "tb")
+    base = queue.baseline_of(run_id)
+    assert queue.wait(run_id, 120) and queue.wait(base, 120)
+    assert queue.state(run_id) is RunState.COMPLETED and queue.state(base) is RunState.COMPLETED
+    for rid in (run_id, base):  # one log per run, side by side
+        assert list((tmp_path / "tb" / rid).glob("events.out.tfevents.*")), rid
+

@@ -19,13 +19,14 @@ import dataclasses
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .. import events as ev
 from ..config import PolicyConfig, RunConfig
 from ..errors import LearnDropError
 from ..status import ENDED, LIVE, RunState
 from ..training.control import TrainingControl
-from .store import RunStore, validate_run_id
+from .store import RunStore, check_writable_dir, validate_run_id
 
 
 @dataclass
@@ -43,6 +44,7 @@ class LiveRun:
     baseline_id: str | None = None  # the baseline queued right after this run
     baseline_for: str | None = None  # this run is the baseline of that run
     continues: bool = False  # a stopped, failed or interrupted run continued from its checkpoint (resume_run)
+    tensorboard: Path | None = None  # also write a TensorBoard log to this folder (report/tensorboard.py)
 
     def append(self, event: ev.Event) -> None:
         """The run's sink: each event the training emits, as it emits it."""
@@ -81,20 +83,28 @@ class RunQueue:
         self._threads: dict[str, threading.Thread] = {}
 
     # --- starting ---------------------------------------------------------------------------------
-    def submit(self, config: RunConfig, with_baseline: bool = False) -> str:
+    def submit(self, config: RunConfig, with_baseline: bool = False, tensorboard: str | Path | None = None) -> str:
         """Validate and queue a run (and its baseline right after it); returns the run's id.
 
         It starts as soon as the training slot is free; ``queued_behind`` says what it waits for.
-        ``LearnDropError`` naming the runs folder and why when runs cannot be written there.
+        ``tensorboard``: a folder that gets each run's TensorBoard log in a subfolder named by its id (so a
+        run and its baseline show side by side). ``LearnDropError`` naming the folder and why when runs, or
+        that log, cannot be written there.
         """
         config.validate()
         self.store.check_writable()  # a runs folder it cannot write in refuses here, before any data are loaded
-        run = LiveRun(self.store.new_run_id(config), config, TrainingControl(config.policy))
+        if tensorboard:
+            try:
+                check_writable_dir(tensorboard, "TensorBoard folder")
+            except LearnDropError as exc:
+                raise LearnDropError(str(exc), field="tensorboard") from None
+        board = Path(tensorboard) if tensorboard else None
+        run = LiveRun(self.store.new_run_id(config), config, TrainingControl(config.policy), tensorboard=board)
         runs = [run]
         if with_baseline and config.policy.name != "none":
             base_cfg = baseline_config(config)
             base = LiveRun(self.store.new_run_id(base_cfg), base_cfg, TrainingControl(base_cfg.policy),
-                           baseline_for=run.run_id)
+                           baseline_for=run.run_id, tensorboard=board)
             run.baseline_id = base.run_id
             runs.append(base)
         with self._lock:
@@ -148,11 +158,15 @@ class RunQueue:
 
         try:
             setup = prepare(run.config, self.store)  # the store: where init_from runs are looked up
-            recorder = RunRecorder(self.store)
+            recorder, sinks = RunRecorder(self.store), [run.append]
+            if run.tensorboard is not None:
+                from ..report.tensorboard import TensorBoardSink
+
+                sinks.append(TensorBoardSink(run.tensorboard / run.run_id))
             if run.continues:  # the events up to the checkpoint come first, as they are on disk
-                recorder.resume(run.run_id, [run.append], run.control, setup=setup, kept=kept)
+                recorder.resume(run.run_id, sinks, run.control, setup=setup, kept=kept)
             else:
-                recorder.start(run.config, [run.append], run.control, run_id=run.run_id, setup=setup)
+                recorder.start(run.config, sinks, run.control, run_id=run.run_id, setup=setup)
         except LearnDropError as exc:
             run.error = str(exc)
         except Exception as exc:  # a bug of ours: keep the message for the page, the run is recorded failed

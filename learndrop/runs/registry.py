@@ -29,8 +29,8 @@ class RunRegistry:
         self.catalogue = RunCatalogue(store, self.queue)
 
     # --- the queue: starting, steering, what it holds ----------------------------------------------
-    def submit(self, config: RunConfig, with_baseline: bool = False) -> str:
-        return self.queue.submit(config, with_baseline)
+    def submit(self, config: RunConfig, with_baseline: bool = False, tensorboard: str | None = None) -> str:
+        return self.queue.submit(config, with_baseline, tensorboard)
 
     def resume_run(self, run_id: str) -> str:
         """Queue a stopped, failed or interrupted run to continue from its last checkpoint, under its own id;
