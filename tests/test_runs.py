@@ -115,3 +115,12 @@ def test_empty_model_file_is_refused_naming_it(store):
     (writer.dir / "model.pt").write_bytes(b"")
     with pytest.raises(LearnDropError, match="not a loadable state dict"):
         store.model_state(writer.run_id)
+
+
+@pytest.mark.parametrize("model, dataset, expected", [
+    ("torchvision:mobilenet_v3_small", "shapes", "-torchvision-mobilenet_v3_small-shapes-learndrop-"),
+    ("timm:resnet50.a1_in1k", "folder:/data/my images", "-timm-resnet50.a1_in1k-folder-learndrop-"),
+])
+def test_run_ids_of_models_and_data_sets_whose_names_hold_other_characters(store, model, dataset, expected):
+    run_id = store.new_run_id(fast_config(model=model, dataset=dataset))
+    assert validate_run_id(run_id) == run_id and expected in run_id

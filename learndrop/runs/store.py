@@ -81,9 +81,13 @@ class RunStore:
 
     # --- writing --------------------------------------------------------------------------------
     def new_run_id(self, config: RunConfig) -> str:
+        """``<time>-<model>-<data set>-<policy>-<4 hex>``; a name's characters a run id cannot hold (the ``:`` of
+        ``torchvision:NAME``) become ``-``, and an image folder is just ``folder``."""
         dataset = config.dataset.split(":", 1)[0] if config.dataset.startswith("folder:") else config.dataset
+        name = "-".join(re.sub(r"[^A-Za-z0-9_.]+", "-", part).strip("-")
+                        for part in (config.model, dataset, config.policy.name))
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        return validate_run_id(f"{stamp}-{config.model}-{dataset}-{config.policy.name}-{secrets.token_hex(2)}")
+        return validate_run_id(f"{stamp}-{name}-{secrets.token_hex(2)}"[:128])
 
     def create(self, config: RunConfig, run_id: str | None = None) -> RunWriter:
         run_id = validate_run_id(run_id or self.new_run_id(config))
