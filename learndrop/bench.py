@@ -4,8 +4,7 @@ The pairs are a scenario's built-in ones, or one custom pair (``custom_pair``: a
 options ``train`` takes). For each pair both policies train with the same seed, epochs, data order and
 hyper-parameters, one after the other in this process (``--repeats`` alternates their order), and the
 pair reports speedup, accuracies, FLOPs reductions, time efficiency, instrumentation overhead and data
-loading share. Results go to ``benchmarks/results/`` as JSON and markdown, with the machine, the
-versions and the exact command.
+loading share. Results go to ``benchmarks/results/`` as JSON and markdown, with the machine and command.
 """
 
 from __future__ import annotations
@@ -298,28 +297,31 @@ def to_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def choose_pairs(scenario: str, quick: bool, only: str | None, pairs: list[Pair] | None = None) -> list[Pair]:
+    """``pairs`` as given, else the scenario's built-in pairs (quick or full) whose label contains ``only``."""
+    if pairs is None and scenario not in SCENARIOS:
+        raise LearnDropError(f"unknown scenario {scenario!r}; choose one of: {', '.join(SCENARIOS)}")
+    if pairs is None:
+        pairs = [p for p in SCENARIOS[scenario]["quick" if quick else "full"]
+                 if not only or only.lower() in p.label.lower()]
+    if not pairs:
+        raise LearnDropError(f"no pair matches {only!r}")
+    return pairs
+
+
 def bench(scenario: str = "scratch", quick: bool = False, repeats: int = 1, data_root: str | None = None,
           only: str | None = None, out_dir: Path = RESULTS_DIR, policy: PolicyConfig | None = None,
           overrides: dict[str, Any] | None = None, log: Callable[[str], None] = print,
           pairs: Sequence[Pair] | None = None, runs_dir: Path | None = None) -> dict[str, Any]:
     """A scenario's built-in pairs (``quick``, ``only`` choose among them) or ``pairs`` (scenario "custom"),
     ``repeats`` times per policy; runs go to ``runs_dir`` (default ``out_dir``/../runs), results to ``out_dir``."""
-    if pairs is None and scenario not in SCENARIOS:
-        raise LearnDropError(f"unknown scenario {scenario!r}; choose one of: {', '.join(SCENARIOS)}")
-    root = data_root or _default_root()
-    if pairs is None:
-        pairs = [p for p in SCENARIOS[scenario]["quick" if quick else "full"]
-                 if not only or only.lower() in p.label.lower()]
-    if not pairs:
-        raise LearnDropError(f"no pair matches {only!r}")
+    pairs, root = choose_pairs(scenario, quick, only, pairs), data_root or _default_root()
     policy = policy or PolicyConfig()
     _validate(pairs, root, policy, overrides)
     runs_dir = runs_dir if runs_dir is not None else out_dir.parent / "runs"
     check_writable_dir(runs_dir, "runs folder")
     check_writable_dir(out_dir, "results folder")
-    started = time.strftime("%Y-%m-%d %H:%M:%S")
-    store = RunStore(runs_dir)
-    rows = []
+    started, store, rows = time.strftime("%Y-%m-%d %H:%M:%S"), RunStore(runs_dir), []
     for pair in pairs:
         log(f"{pair.label}")
         row = metrics(run_pair(pair, root, repeats, store, policy, log, overrides), scenario)
@@ -344,7 +346,5 @@ def bench(scenario: str = "scratch", quick: bool = False, repeats: int = 1, data
 
 
 def _default_root() -> str:
-    for candidate in ("../shared/data", "data"):
-        if Path(candidate).is_dir():
-            return candidate
-    return "data"
+    """The project's shared data beside the checkout when it is there, else ./data."""
+    return "../shared/data" if Path("../shared/data").is_dir() else "data"

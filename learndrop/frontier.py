@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from . import config as cfg
-from .bench import RESULTS_DIR, SCENARIOS, Pair, _config, _default_root, _run, machine
+from .bench import RESULTS_DIR, SCENARIOS, Pair, _config, _default_root, _run, choose_pairs, machine
 from .config import PolicyConfig, RunConfig
 from .data.datasets import create_dataset
 from .errors import LearnDropError
@@ -179,14 +179,7 @@ def run_frontier(scenario: str = "scratch", quick: bool = False, data_root: str 
                  variants: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The frontier of a scenario's pairs (as ``bench.bench`` chooses them) or of ``pairs``; every run is
     planned and validated before the first one trains. Returns the report written as JSON."""
-    if pairs is None and scenario not in SCENARIOS:
-        raise LearnDropError(f"unknown scenario {scenario!r}; choose one of: {', '.join(SCENARIOS)}")
-    root = data_root or _default_root()
-    if pairs is None:
-        pairs = [p for p in SCENARIOS[scenario]["quick" if quick else "full"]
-                 if not only or only.lower() in p.label.lower()]
-    if not pairs:
-        raise LearnDropError(f"no pair matches {only!r}")
+    pairs, root = choose_pairs(scenario, quick, only, pairs), data_root or _default_root()
     policy = policy or PolicyConfig()
     variants = parse_variants(DEFAULT_VARIANTS) if variants is None else variants
     plans = [plan(pair, root, policy, variants, seeds, overrides) for pair in pairs]

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import state, train_ui
+from dashboard import settings_ui, state, train_ui
 from learndrop.errors import LearnDropError
 
 state.require_app()
@@ -12,8 +12,8 @@ st.caption("Learn&Drop scores every block of the network at each check and stops
 
 run_id = state.selected()
 registry = state.registry()
-train_ui.init_fields(run_id)
-train_ui.settings(run_id)
+settings_ui.init_fields(run_id)
+settings_ui.settings(run_id)
 train_ui.controls(run_id)
 
 # Drain new events only while the run (or its baseline) trains; a finished run is drawn once.

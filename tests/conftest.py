@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import streamlit as st
 from helpers import two_conv_net
 
 from learndrop.models import UnitNetwork
-from learndrop.runs.store import RunStore
+from learndrop.runs.store import RUNS_DIR_ENV, RunStore
 
 
 @pytest.fixture
@@ -19,6 +20,24 @@ def small_net() -> UnitNetwork:
 @pytest.fixture
 def store(tmp_path: Path) -> RunStore:
     return RunStore(tmp_path / "runs")
+
+
+@pytest.fixture
+def runs(tmp_path: Path, monkeypatch) -> RunStore:
+    """A fresh runs folder, and a fresh registry for it; live runs are stopped afterwards."""
+    monkeypatch.setenv(RUNS_DIR_ENV, str(tmp_path / "runs"))
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield RunStore(tmp_path / "runs")
+    from dashboard import state  # the app's registry of this runs folder
+
+    registry = state.registry()
+    for run_id in registry.live_run_ids():
+        registry.stop(run_id)
+    for run_id in registry.run_ids():
+        registry.wait(run_id, 60)
+    st.cache_resource.clear()
+    st.cache_data.clear()
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

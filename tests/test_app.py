@@ -20,9 +20,9 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import state
 from learndrop import events as ev
-from learndrop.report.compare import accuracy_delta
 from learndrop.config import PolicyConfig
 from learndrop.errors import LearnDropError
+from learndrop.report.compare import accuracy_delta
 from learndrop.runs.store import RUNS_DIR_ENV, RunStore
 
 PAGES = ("pages/train.py", "pages/compare.py", "pages/explorer.py", "pages/how_it_works.py")
@@ -33,22 +33,6 @@ PAGE_CHARTS = {
     "pages/explorer.py": {"recorded_network", "replayed", "whatif_flops"},
     "pages/how_it_works.py": {"story", "prefix", "unit_flops"},
 }
-
-
-@pytest.fixture
-def runs(tmp_path: Path, monkeypatch) -> RunStore:
-    """A fresh runs folder, and a fresh registry for it; live runs are stopped afterwards."""
-    monkeypatch.setenv(RUNS_DIR_ENV, str(tmp_path / "runs"))
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield RunStore(tmp_path / "runs")
-    registry = state.registry()
-    for run_id in registry.live_run_ids():
-        registry.stop(run_id)
-    for run_id in registry.run_ids():
-        registry.wait(run_id, 60)
-    st.cache_resource.clear()
-    st.cache_data.clear()
 
 
 def open_page(page: str = PAGES[0], run_id: str | None = None) -> AppTest:

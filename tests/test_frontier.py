@@ -4,10 +4,8 @@ the chart builder and the Compare page's chart."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-import streamlit as st
 from fake_run import write_fake_run
 from helpers import ROOT
 from streamlit.testing.v1 import AppTest
@@ -21,7 +19,6 @@ from learndrop.errors import LearnDropError
 from learndrop.report.compare import same_setup
 from learndrop.report.frontier import INSIDE, LEFT, RIGHT, budgets, frontier, frontier_at, margin, pick_on_validation
 from learndrop.report.plots import frontier_chart
-from learndrop.runs.store import RUNS_DIR_ENV, RunStore
 
 
 def base(epochs, t, acc, seed=0, val=None):
@@ -196,16 +193,6 @@ def test_runs_of_one_set_up_may_differ_in_epochs_policy_and_seed():
     configs = {"a": a, "b": {**a, "epochs": 2, "seed": 1, "policy": {"name": "learndrop"}},
                "c": {**a, "lr": 0.1}, "d": None, "e": {**a, "classes": (0, 1)}}
     assert same_setup("b", configs) == ["b", "a", "e"] and same_setup("d", configs) == []
-
-
-@pytest.fixture
-def runs(tmp_path: Path, monkeypatch) -> RunStore:
-    monkeypatch.setenv(RUNS_DIR_ENV, str(tmp_path / "runs"))
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield RunStore(tmp_path / "runs")
-    st.cache_resource.clear()
-    st.cache_data.clear()
 
 
 def test_the_compare_page_draws_the_frontier_chart(runs):
