@@ -68,8 +68,11 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=int, default=dp.warmup, help="checks before any drop (default %(default)s)")
     p.add_argument("--patience", type=int, default=dp.patience, help="consecutive checks (default %(default)s)")
     p.add_argument("--window", type=int, default=dp.window, help="continuation window in checks (default %(default)s)")
-    p.add_argument("--measure", default=dp.measure, help="params or directions: what the change d is measured "
-                   "on (default %(default)s)")
+    p.add_argument("--measure", default=dp.measure, help="what d measures: params, directions or function (1 - CKA "
+                   "of the unit's output on a validation probe batch; default %(default)s)")
+    p.add_argument("--rewind-eps", type=float, default=dp.rewind_eps, help="rewind gate: drop only if rewinding the "
+                   "unit to the last check changes the probe loss by less than this share (0: off; default %(default)s)")
+    p.add_argument("--anneal", type=int, default=dp.anneal, help="checks to anneal a candidate's lr to 0 before it drops")
     p.add_argument("--lr-normalized", action=argparse.BooleanOptionalAction, default=dp.lr_normalized,
                    help="measure d per unit of learning rate (default %(default)s)")
     p.add_argument("--inherit-peaks", action=argparse.BooleanOptionalAction, default=dp.inherit_peaks,

@@ -11,7 +11,7 @@ from .errors import LearnDropError
 
 POLICIES = ("learndrop", "none", "freezeout", "autofreeze", "schedule", "freeze-first-k")
 FREEZEOUT_SCALES = ("linear", "squared", "cubic")
-MEASURES = ("params", "directions")
+MEASURES = ("params", "directions", "function")
 LR_SCHEDULES = ("constant", "cosine", "onecycle", "wsd")
 CACHE_DTYPES = ("float16", "float32")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -27,10 +27,16 @@ class PolicyConfig:
     warmup: int = 1  # checks before any unit can be a candidate
     patience: int = 1  # consecutive candidate checks before a drop
     window: int = 2  # checks back for the continuation score
-    measure: str = "directions"  # params: d on the raw parameters | directions: BN-followed conv filters at unit length
+    # params: d on the raw parameters | directions: BN-followed conv filters at unit length |
+    # function: 1 - linear CKA of the unit's output on a fixed probe batch (the validation split's), last check to now
+    measure: str = "directions"
     lr_normalized: bool = True  # divide d by the interval's mean learning rate (as a share of the peak)
     freeze_candidates: bool = False  # freeze (not drop) candidates behind a unit still training
     inherit_peaks: bool = True  # fine-tuning from a recorded run: start each unit's peak at the one it had there
+    # rewind gate: a candidate drops only if putting it back to its weights of the last check changes the probe
+    # batch's loss by less than this share (0.01: 1 %); 0: no gate
+    rewind_eps: float = 0.0
+    anneal: int = 0  # checks over which a candidate's own learning rate is annealed to 0 before it drops; 0: at once
     # the peers (README: "Policies"); each default is its source's
     # FreezeOut: share of training, in (0, 1], where the first unit's t_i lies before scaling (FreezeOut's --t_0)
     freezeout_t0: float = 0.8
@@ -54,11 +60,13 @@ class PolicyConfig:
             raise LearnDropError(f"tau must be in (0, 1], got {self.tau}", field="tau")
         if not (0.0 < self.kappa < math.inf):
             raise LearnDropError(f"kappa must be a positive finite number, got {self.kappa}", field="kappa")
-        for name in ("warmup", "patience", "window"):
+        for name in ("warmup", "patience", "window", "anneal"):
+            low = 0 if name in ("warmup", "anneal") else 1
             value = getattr(self, name)
-            if not isinstance(value, int) or value < (0 if name == "warmup" else 1):
-                raise LearnDropError(f"{name} must be an integer >= {0 if name == 'warmup' else 1}, got {value}",
-                                     field=name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise LearnDropError(f"{name} must be an integer >= {low}, got {value}", field=name)
+        if not (isinstance(self.rewind_eps, (int, float)) and 0.0 <= self.rewind_eps < 1.0):
+            raise LearnDropError(f"rewind_eps must be a number in [0, 1), got {self.rewind_eps}", field="rewind_eps")
         self._validate_peers()
 
     def _validate_peers(self) -> None:

@@ -23,7 +23,7 @@ Without ``data`` it works on whatever batches the loop has (``ld.forward(images)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
@@ -37,6 +37,8 @@ from .flops import StepFlops, measure_step_flops
 from .peers import get_policy
 from .policy import Decision, Drop, Observations, PolicyState, initial_state
 from .prefix_cache import BUILD_BATCH, CacheSettings, CacheUpdate, Pending, PrefixCache
+from .probe import Probe, probe_of, unit_weights
+from .probe import changes as function_changes
 
 __all__ = ["BUILD_BATCH", "CacheSettings", "CacheUpdate", "CheckResult", "FlopCount", "LearnDrop", "Pending"]
 from .scores import relative_changes, snapshot
@@ -73,12 +75,15 @@ class LearnDrop:
     ``input_shape`` (C, H, W) sizes the FLOPs measurement; ``data`` (``get(idx, generator) -> (x, y)``,
     ``labels``, ``len``: the loader's ``ImageBatches``) lets it serve batches and cache the prefix;
     ``reference_peaks`` are per-unit peaks carried over from an earlier run (fine-tuning); ``peak_lr`` is
-    the learning rate that the change is normalised by (default: the optimizer's at construction).
+    the learning rate that the change is normalised by (default: the optimizer's at construction);
+    ``probe`` (images, labels: a validation batch) serves ``measure="function"`` and the rewind gate
+    (default: ``PROBE_IMAGES`` of ``data``, spread over it).
     """
 
     def __init__(self, model: UnitNetwork, optimizer: torch.optim.Optimizer, policy: PolicyConfig | None = None,
                  input_shape: Sequence[int] | None = None, *, data: Any = None, cache: CacheSettings | None = None,
-                 reference_peaks: Sequence[float] | None = None, peak_lr: float | None = None):
+                 reference_peaks: Sequence[float] | None = None, peak_lr: float | None = None,
+                 probe: Probe | tuple[torch.Tensor, torch.Tensor] | None = None):
         self.model, self.optimizer, self.data = model, optimizer, data
         self.config = policy or PolicyConfig()
         self.config.validate()
@@ -99,8 +104,10 @@ class LearnDrop:
         self._progress = 0.0  # the share of the run's steps done, as ``set_lr`` or ``check`` last said
         self._g_sum, self._g_steps = None, 0  # per unit, summed gradient norms since the last check (on device)
         self._cache = PrefixCache(model, data, self.cache_settings, self._unit_fwd())
+        self._probe = Probe(*probe) if isinstance(probe, tuple) else probe or (probe_of(data) if data is not None else None)
         self._pending = self._start()  # drops before any training (freeze-first-k), reported at the first check
         self._previous = self._snapshot(range(len(self.names)))
+        self._weights = self._rewind_points()
 
     # --- what the network is now ------------------------------------------------------------------
     @property
@@ -189,17 +196,23 @@ class LearnDrop:
             events.append((ev.ThresholdsChanged, dict(old=self.config.thresholds(), new=policy.thresholds())))
             self.config, self.policy = policy, get_policy(policy.name)
         active = self._active()
-        current = self._snapshot(active)
+        measured = self._changes(active)
         # lr_factor: the mean learning rate since the last check, as a share of the peak. Dividing by it
         # makes d the change per unit of learning rate, so a decaying schedule is not read as convergence.
         lr_factor = (self._lr_sum / max(1, self._lr_steps)) / self.peak_lr
         self._lr_sum, self._lr_steps = 0.0, 0
         scale = 1.0 / max(lr_factor, MIN_LR_FACTOR) if self.config.lr_normalized else 1.0
         d: list[float | None] = [None] * len(self.names)
-        for k, value, snap in zip(active, relative_changes([self._previous[k] for k in active], current), current):
-            d[k], self._previous[k] = value * scale, snap
+        for k in active:
+            d[k] = measured[k] * scale
         observations = Observations(tuple(d), min(1.0, max(0.0, self._progress)), self._grad_norms(active))
-        self.state, decision = self.policy.step(self.state, observations, self.config)
+        state, decision = self.policy.step(self.state, observations, self.config)
+        if decision.untested:  # the rewind gate: test the units that would drop, then decide again
+            effects = self._need_probe().rewind_effects(self.model, decision.untested, self._weights)
+            self.train_mode()
+            observations = replace(observations, rewind=tuple(effects.get(k) for k in range(len(self.names))))
+            state, decision = self.policy.step(self.state, observations, self.config)
+        self.state = state
 
         observed = decision.observed or ({},) * len(decision.scores)
         events.append((ev.LayerScores, dict(check=decision.check, thresholds=self.config.thresholds(),
@@ -211,6 +224,7 @@ class LearnDrop:
             freeze_units(self.model, self.optimizer, [dr.unit for dr in decision.drops] + list(decision.frozen))
             self.step_flops = measure_step_flops(self.model, self.input_shape, self.dropped, cached=False)
             self._cache.rows = None  # the next update_cache looks again
+        self._weights = self._rewind_points()
         return CheckResult(decision, lr_factor, events)
 
     def _start(self) -> list[Pending]:
@@ -271,6 +285,7 @@ class LearnDrop:
         self._cache = PrefixCache(self.model, self.data, self.cache_settings, self._unit_fwd(), state["cache_refused"])
         self._pending, self._g_sum, self._g_steps = [], None, 0
         self._previous = self._snapshot(range(len(self.names)))
+        self._weights = self._rewind_points()
         self.step_flops = measure_step_flops(self.model, self.input_shape, self.dropped, cached=False)
         if not state["cache_ops"]:
             return None
@@ -291,9 +306,35 @@ class LearnDrop:
         return update
 
     # --- helpers ------------------------------------------------------------------------------------------
-    def _snapshot(self, indices: Sequence[int] | range) -> list[torch.Tensor]:
+    def _snapshot(self, indices: Sequence[int] | range) -> dict[int, torch.Tensor]:
+        """Per unit, what its change is measured against: its parameters, or its output's Gram matrix."""
+        indices = list(indices)
+        if self.config.measure == "function":
+            grams = self._need_probe().grams(self.model, indices)
+            self.train_mode()
+            return grams
         units = [self.model.unit(k) for k in indices]
-        return snapshot(units, directions=self.config.measure == "directions")
+        return dict(zip(indices, snapshot(units, directions=self.config.measure == "directions")))
+
+    def _changes(self, active: Sequence[int]) -> dict[int, float]:
+        """Each active unit's change ``d`` since the last check (``config.measure``); the new snapshots kept."""
+        current = self._snapshot(active)
+        if self.config.measure == "function":
+            values = function_changes(self._previous, current)
+        else:
+            values = dict(zip(active, relative_changes([self._previous[k] for k in active], [current[k] for k in active])))
+        self._previous.update(current)
+        return values
+
+    def _rewind_points(self) -> dict[int, dict[str, torch.Tensor]]:
+        """With the rewind gate, a copy of every unit still training, to put it back to at the next check."""
+        return unit_weights(self.model, self._active()) if self.config.rewind_eps > 0 else {}
+
+    def _need_probe(self) -> Probe:
+        if self._probe is None:
+            raise ValueError(f"measure={self.config.measure!r} and rewind_eps need a probe batch: give LearnDrop "
+                             "probe=(images, labels) or data")
+        return self._probe
 
     def _unit_fwd(self) -> list[int]:
         return [self.full_flops.fwd[n] for n in self.names]

@@ -21,6 +21,7 @@ always trains. ``replay`` folds ``step`` over a recorded history (the threshold 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
@@ -59,6 +60,7 @@ class PolicyState:
     frozen: tuple[int, ...] = ()  # indices frozen behind the frontier (freeze_candidates)
     reference: tuple[float, ...] = ()  # per unit, a peak carried over from an earlier run (fine-tuning)
     last_g: tuple[float, ...] = ()  # per unit, its gradient norm at the last check (AutoFreeze)
+    anneal: tuple[tuple[float, ...], ...] = ()  # per unit: () or (check, progress, end progress) of its annealing
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -68,7 +70,7 @@ class PolicyState:
         """The inverse of ``to_dict`` (a checkpoint stores lists where the state has tuples)."""
         return cls(tuple(data["units"]), data["check"], tuple(tuple(h) for h in data["history"]),
                    tuple(data["streak"]), data["dropped"], tuple(data["frozen"]), tuple(data.get("reference", ())),
-                   tuple(data.get("last_g", ())))
+                   tuple(data.get("last_g", ())), tuple(tuple(a) for a in data.get("anneal", ())))
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ class Decision:
     drops: tuple[Drop, ...]  # the frontier's advance at this check, in order
     frozen: tuple[str, ...]  # units newly frozen at this check
     observed: tuple[dict[str, Any], ...] = ()  # per unit, what else the policy observed (recorded in layer_scores)
+    untested: tuple[int, ...] = ()  # units that would drop but for a rewind test not yet made (``rewind_eps``)
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,7 @@ class Observations:
     d: tuple[float | None, ...]  # change since the last check (always measured)
     progress: float = 0.0  # share of the run's optimizer steps done, in [0, 1]
     grad_norm: tuple[float | None, ...] | None = None  # mean L1 gradient norm over the interval, if observed
+    rewind: tuple[float | None, ...] | None = None  # the rewind test's relative probe-loss change, where made
 
 
 def initial_state(units: Sequence[str], reference: Sequence[float] | None = None) -> PolicyState:
@@ -99,11 +103,13 @@ def initial_state(units: Sequence[str], reference: Sequence[float] | None = None
                        tuple(float(r) for r in reference) if reference is not None else ())
 
 
-def step(state: PolicyState, d: Sequence[float | None], cfg: PolicyConfig, allow_drop: bool = True
-         ) -> tuple[PolicyState, Decision]:
+def step(state: PolicyState, d: Sequence[float | None], cfg: PolicyConfig, allow_drop: bool = True,
+         progress: float = 0.0, rewind: Sequence[float | None] | None = None) -> tuple[PolicyState, Decision]:
     """One check. ``d[i]`` is unit i's change (``None`` for units that are dropped or frozen).
 
     ``allow_drop=False`` (the ``none`` policy) still scores and marks candidates but drops nothing.
+    ``progress`` (the share of the run done) times the annealing; ``rewind[i]`` is unit i's rewind test,
+    where the controller made one (``Decision.untested`` lists the units it still has to test).
     """
     t = state.check + 1
     n = len(state.units)
@@ -117,10 +123,35 @@ def step(state: PolicyState, d: Sequence[float | None], cfg: PolicyConfig, allow
         met[i] = streak[i] >= cfg.patience
 
     # prefix rule: only the frontier drops; it advances over consecutive candidates (and frozen units).
-    # The last unit before the head always keeps training.
-    dropped, drops = state.dropped, []
-    while allow_drop and dropped < n - 1 and (met[dropped] or dropped in state.frozen):
-        i = dropped
+    # The last unit before the head always keeps training. A candidate first passes the rewind gate (if
+    # any), then, with ``anneal``, has its learning rate annealed to 0 for that many checks before it drops.
+    annealing = list(state.anneal) or [()] * n
+    observed: list[dict[str, Any]] = [{} for _ in range(n)]
+    dropped, drops, untested = state.dropped, [], []
+    chain = []
+    i = dropped
+    while allow_drop and i < n - 1 and (met[i] or annealing[i] or i in state.frozen):
+        chain.append(i)
+        i += 1
+    gated = {i for i in chain if cfg.rewind_eps > 0 and not annealing[i] and i not in state.frozen}
+    for i in chain:
+        if i in gated:
+            r = rewind[i] if rewind is not None else None
+            if r is None:
+                untested.append(i)
+            else:
+                observed[i]["rewind"] = round(float(r), 6)
+    for i in chain:
+        if i in gated and not (rewind is not None and rewind[i] is not None and rewind[i] <= cfg.rewind_eps):
+            break
+        if cfg.anneal and i not in state.frozen:
+            if not annealing[i]:
+                annealing[i] = (t, progress, progress + cfg.anneal * progress / t)
+            observed[i]["anneal_from"] = int(annealing[i][0])
+            if t - annealing[i][0] < cfg.anneal or dropped != i:
+                continue
+        if dropped != i:
+            break
         drops.append(Drop(state.units[i], i, s_now[i], c_now[i], _reason(state.units[i], s_now[i], c_now[i],
                                                                           cfg, frozen=i in state.frozen)))
         dropped += 1
@@ -129,7 +160,7 @@ def step(state: PolicyState, d: Sequence[float | None], cfg: PolicyConfig, allow
     newly_frozen = []
     if allow_drop and cfg.freeze_candidates:
         for i in range(dropped + 1, n - 1):
-            if met[i] and i not in frozen:
+            if met[i] and i not in frozen and not annealing[i]:
                 frozen.add(i)
                 newly_frozen.append(state.units[i])
 
@@ -140,11 +171,27 @@ def step(state: PolicyState, d: Sequence[float | None], cfg: PolicyConfig, allow
         elif i in frozen:
             kind = FROZEN
         else:
-            kind = CANDIDATE if met[i] else TRAINING
+            kind = CANDIDATE if met[i] or annealing[i] else TRAINING
         scores.append(UnitScore(name, None if d[i] is None else float(d[i]), s_now[i], c_now[i], kind))
     new_state = replace(state, check=t, history=tuple(history), streak=tuple(streak), dropped=dropped,
-                        frozen=tuple(sorted(frozen)))
-    return new_state, Decision(t, tuple(scores), tuple(drops), tuple(newly_frozen))
+                        frozen=tuple(sorted(frozen)), anneal=tuple(annealing) if cfg.anneal else state.anneal)
+    return new_state, Decision(t, tuple(scores), tuple(drops), tuple(newly_frozen),
+                               tuple(observed) if any(observed) else (), tuple(untested))
+
+
+def anneal_scales(state: PolicyState, progress: float) -> list[float] | None:
+    """Per unit, its learning-rate multiplier while annealing: a cosine from 1 at the check it became a
+    candidate to 0 at the end of its window; 1 for every other unit; None when none anneals."""
+    if not any(state.anneal):
+        return None
+    out = []
+    for i, a in enumerate(state.anneal):
+        if not a or i < state.dropped or a[2] <= a[1]:
+            out.append(1.0)
+            continue
+        x = min(1.0, max(0.0, (progress - a[1]) / (a[2] - a[1])))
+        out.append(0.5 * (1.0 + math.cos(math.pi * x)))
+    return out
 
 
 def score(state: PolicyState, d: Sequence[float | None], cfg: PolicyConfig
@@ -206,7 +253,12 @@ class LearnDropPolicy(BasePolicy):
 
     def step(self, state: PolicyState, observations: Observations | Sequence[float | None], config: PolicyConfig
              ) -> tuple[PolicyState, Decision]:
-        return step(state, changes(observations), config)
+        if isinstance(observations, Observations):
+            return step(state, observations.d, config, progress=observations.progress, rewind=observations.rewind)
+        return step(state, observations, config)
+
+    def lr_scales(self, state: PolicyState, progress: float, config: PolicyConfig) -> list[float] | None:
+        return anneal_scales(state, progress) if config.anneal else None
 
 
 class Baseline(BasePolicy):
@@ -220,16 +272,20 @@ class Baseline(BasePolicy):
 
 
 def replay(units: Sequence[str], d_rows: Sequence[Sequence[float | None]], cfg: PolicyConfig,
-           reference: Sequence[float] | None = None) -> list[Decision]:
+           reference: Sequence[float] | None = None,
+           rewind_rows: Sequence[Sequence[float | None]] | None = None) -> list[Decision]:
     """Run a recorded history of changes through ``step`` with other thresholds (and the run's
     ``reference`` peaks, when it was fine-tuned from a recorded run).
 
     A unit that the recorded run dropped has no changes after its drop (``None``); the replay treats it
-    as still meeting the rule from then on, since a dropped unit's parameters no longer move.
+    as still meeting the rule from then on, since a dropped unit's parameters no longer move. The rewind
+    gate uses the tests the run made (``rewind_rows``); a test it never made cannot be made now, and
+    counts as passed. Annealing is replayed in checks (a candidate drops ``anneal`` checks later).
     """
     state, decisions = initial_state(units, reference), []
-    for row in d_rows:
-        state, decision = step(state, _fill_dropped(state, row), cfg)
+    for t, row in enumerate(d_rows):
+        recorded = rewind_rows[t] if rewind_rows is not None and t < len(rewind_rows) else [None] * len(units)
+        state, decision = step(state, _fill_dropped(state, row), cfg, rewind=[0.0 if r is None else r for r in recorded])
         decisions.append(decision)
     return decisions
 

@@ -44,11 +44,13 @@ class WhatIf:
         return reduction_pct(self.fwd_flops, self.baseline_fwd_flops)
 
 
-def d_rows(scores: pd.DataFrame, units: Sequence[str]) -> tuple[list[int], list[list[float | None]]]:
-    """The recorded change ``d`` per check (rows) and unit (columns, in ``units`` order); None if unmeasured."""
+def d_rows(scores: pd.DataFrame, units: Sequence[str], values: str = "d"
+           ) -> tuple[list[int], list[list[float | None]]]:
+    """The recorded change ``d`` (or another score column: ``values``) per check (rows) and unit (columns,
+    in ``units`` order); None if unmeasured."""
     if scores.empty:
         return [], []
-    table = scores.pivot_table(index="check", columns="unit", values="d", aggfunc="first", dropna=False)
+    table = scores.pivot_table(index="check", columns="unit", values=values, aggfunc="first", dropna=False)
     table = table.reindex(columns=list(units))
     rows = [[None if pd.isna(v) else float(v) for v in row] for row in table.itertuples(index=False)]
     return [int(c) for c in table.index], rows
@@ -127,7 +129,8 @@ def replay_run(scores: pd.DataFrame, checks: pd.DataFrame, policy: PolicyConfig,
     inherited; empty for the others)."""
     names = [u["name"] for u in units[:-1]]
     check_ids, rows = d_rows(scores, names)
-    decisions = replay(names, rows, policy, [reference_peaks[n] for n in names] if reference_peaks else None)
+    rewind = d_rows(scores, names, "rewind")[1] if "rewind" in scores and scores["rewind"].notna().any() else None
+    decisions = replay(names, rows, policy, [reference_peaks[n] for n in names] if reference_peaks else None, rewind)
     epoch_of = dict(zip(checks["check"], checks["epoch"])) if not checks.empty else {}
     step_of = dict(zip(checks["check"], checks["step"])) if not checks.empty else {}
     score_rows, drop_rows = _frames(decisions, check_ids, epoch_of, step_of)

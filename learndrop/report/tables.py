@@ -12,7 +12,7 @@ from .. import events as ev
 EPOCH_COLUMNS = ["epoch", "step", "time_s", "train_loss", "train_acc", "test_loss", "test_acc", "val_loss", "val_acc",
                  "epoch_time_s", "eval_time_s", "instrument_time_s", "data_time_s", "fwd_flops", "bwd_flops",
                  "baseline_fwd_flops", "baseline_bwd_flops", "trainable_params", "active_units", "images"]
-SCORE_COLUMNS = ["check", "epoch", "step", "time_s", "unit", "unit_index", "d", "s", "c", "state"]
+SCORE_COLUMNS = ["check", "epoch", "step", "time_s", "unit", "unit_index", "d", "s", "c", "state", "rewind"]
 DROP_COLUMNS = ["unit", "index", "epoch", "check", "step", "time_s", "s", "c", "reason"]
 
 
@@ -30,7 +30,8 @@ def epochs_frame(events: Iterable[ev.Event]) -> pd.DataFrame:
 
 
 def scores_frame(events: Iterable[ev.Event]) -> pd.DataFrame:
-    """One row per (check, unit): the change d, scores s and c, and the unit's state."""
+    """One row per (check, unit): the change d, scores s and c, the unit's state, and its rewind test (where
+    the rewind gate made one; otherwise empty)."""
     rows = []
     for e in events:
         if isinstance(e, ev.LayerScores):

@@ -24,6 +24,7 @@ from ..errors import LearnDropError
 from ..method.cache import augmented_views
 from ..method.controller import CacheSettings, CacheUpdate, LearnDrop
 from ..method.dropping import param_groups
+from ..method.probe import probe_of
 from ..report.summary import summarize
 from ..status import RunState
 from .control import TrainingControl
@@ -108,7 +109,8 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
     total_steps = sum(math.ceil(len(c) / config.batch_size) for c in chunks) * config.epochs
     ld = LearnDrop(model, optimizer, config.policy, setup.train_data.images.shape[1:], data=train_batches,
                    cache=cache_settings(config, setup.train_data.flip), peak_lr=config.lr,
-                   reference_peaks=setup.peaks_in_unit_order())
+                   reference_peaks=setup.peaks_in_unit_order(),
+                   probe=probe_of(val_batches) if val_batches is not None else None)
     start_epoch, carry = 0, None
     if checkpoint is None:
         emit(ev.RunStarted, **_run_started(config, setup, ld, chunks, total_steps, len(test_batches)))
