@@ -35,13 +35,17 @@ CHROMIUM = "/usr/bin/chromium"  # Debian's; kaleido renders the PNG with it unle
 
 def parse_variants(text: str | None) -> list[dict[str, Any]]:
     """``"tau=0.3,warmup=3;tau=0.5"`` -> ``[{"tau": 0.3, "warmup": 3}, {"tau": 0.5}]``: PolicyConfig
-    settings, typed as its defaults are; empty text: no variants."""
+    settings, typed as its defaults are; ``policy=NAME`` makes it a variant of another policy
+    (``policy=freeze-first-k,k=2``); empty text: no variants."""
     defaults = PolicyConfig()
     out = []
     for part in filter(None, (p.strip() for p in (text or "").split(";"))):
         settings: dict[str, Any] = {}
         for item in filter(None, (i.strip() for i in part.split(","))):
             name, eq, value = (s.strip() for s in item.partition("="))
+            if name == "policy" and eq:
+                settings["name"] = value
+                continue
             if not eq or name == "name" or not hasattr(defaults, name):
                 raise LearnDropError(f"--variants: {item!r} is not a policy setting=value (settings: "
                                      f"{', '.join(f.name for f in dataclasses.fields(PolicyConfig)[1:])})")
@@ -69,14 +73,15 @@ def scenario_of(pair: Pair, scenario: str) -> str:
     if scenario in SCENARIOS:
         return scenario
     c = pair.config
-    return "finetune" if c.get("init_from") or c.get("pretrained") else "stream" if c.get("stream", 1) > 1 else "scratch"
+    return "finetune" if pair.pretrain is not None or c.get("init_from") or c.get("pretrained") else "stream" if c.get("stream", 1) > 1 else "scratch"
 
 
 def plan(pair: Pair, root: str, policy: PolicyConfig, variants: Sequence[dict[str, Any]], seeds: Sequence[int],
          overrides: dict[str, Any] | None = None) -> list[tuple[str, RunConfig]]:
     """Every run of a pair, as (variant, config), in the order they train; each config validated."""
     full = _config(pair, root, PolicyConfig(name="none"), overrides)
-    peers = [p for p in cfg.POLICIES if p not in ("none", "learndrop")]
+    finetune = scenario_of(pair, "") == "finetune"  # freeze-first-k is partial fine-tuning: no peer from scratch
+    peers = [p for p in cfg.POLICIES if p not in ("none", "learndrop") and (finetune or p != "freeze-first-k")]
     policies = [(variant_of(dataclasses.asdict(policy), dataclasses.asdict(PolicyConfig())), policy)]
     for settings in variants:
         changed = dataclasses.replace(policy, **settings)
@@ -95,8 +100,10 @@ def plan(pair: Pair, root: str, policy: PolicyConfig, variants: Sequence[dict[st
 
 
 def run_pair(pair: Pair, root: str, planned: Sequence[tuple[str, RunConfig]], store: RunStore,
-             log: Callable[[str], None], overrides: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Train a pair's planned runs (the data loaded once; a fine-tuning pair's pre-training once, shared)."""
+             log: Callable[[str], None], overrides: dict[str, Any] | None = None,
+             on_run: Callable[[list[dict[str, Any]]], None] = lambda runs: None) -> list[dict[str, Any]]:
+    """Train a pair's planned runs (the data loaded once; a fine-tuning pair's pre-training once, shared);
+    ``on_run`` gets the runs so far after each one (the report is written as they land)."""
     probe = planned[0][1]
     train_data = create_dataset(probe.dataset, probe.data_root, True, probe.download, probe.image_size, probe.subset)
     data = (train_data, create_dataset(probe.dataset, probe.data_root, False, probe.download, train_data.size))
@@ -117,6 +124,7 @@ def run_pair(pair: Pair, root: str, planned: Sequence[tuple[str, RunConfig]], st
         log(f"  {config.policy.name:<14} {variant:<18} {config.epochs:>3} ep  seed {config.seed}  "
             f"{s['train_time_s']:8.1f} s  test acc " + ("n/a" if s["test_acc"] is None else f"{100 * s['test_acc']:.2f} %")
             + f"  [{s['status']}]")
+        on_run(runs)
     return runs
 
 
@@ -190,19 +198,34 @@ def run_frontier(scenario: str = "scratch", quick: bool = False, data_root: str 
               "command": " ".join(["python -m learndrop", *sys.argv[1:]] if sys.argv[1:2] == ["bench"] else
                                   ["python -m learndrop bench --frontier"])}
     store = RunStore(runs_dir)
-    report: dict[str, Any] = {"pairs": []}
-    for pair, planned in zip(pairs, plans):
-        log(f"{pair.label}: {len(planned)} runs")
-        report["pairs"].append({"label": pair.label, "scenario": scenario_of(pair, scenario),
-                                "runs": run_pair(pair, root, planned, store, log, overrides)})
+    report: dict[str, Any] = {"header": header, "pairs": []}
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"frontier-{time.strftime('%Y%m%d-%H%M%S')}"
-    (out_dir / f"{stem}.json").write_text(json.dumps(report, indent=2))
-    pngs = [f"{stem}-{i + 1}.png" if write_png(pair, out_dir / f"{stem}-{i + 1}.png") else None
-            for i, pair in enumerate(report["pairs"])]
-    (out_dir / f"{stem}.md").write_text(to_markdown(report, pngs, header))
+    for pair, planned in zip(pairs, plans):
+        log(f"{pair.label}: {len(planned)} runs")
+        given = ", ".join(f"{k}={v}" for k, v in sorted((overrides or {}).items()))  # what the label does not say
+        entry = {"label": f"{pair.label} [{given}]" if given else pair.label, "scenario": scenario_of(pair, scenario),
+                 "runs": []}
+        report["pairs"].append(entry)
+
+        def landed(runs: list[dict[str, Any]], entry: dict[str, Any] = entry) -> None:
+            entry["runs"] = runs  # every run as it lands: a long measurement loses nothing to a stop
+            (out_dir / f"{stem}.json").write_text(json.dumps(report, indent=2))
+
+        landed(run_pair(pair, root, planned, store, log, overrides, landed))
+    write_report(report, out_dir / f"{stem}.json")
     log(f"wrote {out_dir / stem}.json and .md")
     return report
+
+
+def write_report(report: dict[str, Any], path: Path) -> None:
+    """The report as ``path`` (.json) and, beside it, its .md and one PNG per pair with runs; also after the
+    fact, from a report a stopped measurement left (``python -m learndrop.frontier FILE.json``)."""
+    path.write_text(json.dumps(report, indent=2))
+    stem = path.with_suffix("")
+    pngs = [f"{stem.name}-{i + 1}.png" if pair["runs"] and write_png(pair, Path(f"{stem}-{i + 1}.png")) else None
+            for i, pair in enumerate(report["pairs"])]
+    (path.with_suffix(".md")).write_text(to_markdown(report, pngs, report["header"]))
 
 
 def runner(a: Any, given: dict[str, Any], where: dict[str, Any]) -> Callable[..., dict[str, Any]]:
@@ -219,3 +242,8 @@ def runner(a: Any, given: dict[str, Any], where: dict[str, Any]) -> Callable[...
     given.pop("seed", None)
     variants = parse_variants(DEFAULT_VARIANTS if a.variants is None else a.variants)
     return lambda *args, **kw: run_frontier(*args, seeds=seeds, variants=variants, **kw)
+
+
+if __name__ == "__main__":
+    for name in sys.argv[1:]:
+        write_report(json.loads(Path(name).read_text()), Path(name))
