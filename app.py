@@ -12,6 +12,7 @@ navigation = st.navigation([
     st.Page("pages/train.py", title="Train", icon=":material/model_training:", default=True),
     st.Page("pages/compare.py", title="Compare runs", icon=":material/compare_arrows:"),
     st.Page("pages/explorer.py", title="Threshold explorer", icon=":material/tune:"),
+    st.Page("pages/look_inside.py", title="Look inside", icon=":material/visibility:"),
     st.Page("pages/how_it_works.py", title="How it works", icon=":material/school:"),
 ])
 

@@ -1,5 +1,5 @@
 """Screenshots of every page with a finished Quick demo run (and its baseline), and of a streaming run
-with its chunk boundaries, at 1280x800.
+with its chunk boundaries, at 1280x800 (Look inside also stepped back to its second check, whole page).
 
     .venv/bin/python benchmarks/screenshots.py [--out docs/screenshots] [--runs-dir DIR]
 
@@ -34,6 +34,7 @@ SHOTS = {
     "explorer": [("explorer", None), ("explorer-flops", ".st-key-whatif_flops")],
     "how_it_works": [("how-it-works", None), ("how-it-works-scores", ".st-key-story"),
                      ("how-it-works-cache", ".st-key-unit_flops")],
+    "look_inside": [("look-inside", None)],
 }
 # the streaming run: chunk boundaries on the time axes, and its evaluation after each chunk
 STREAM_SHOTS = {
@@ -56,19 +57,26 @@ def finished_demo(runs: Path) -> str | None:
 
 def finished_stream(runs: Path) -> str:
     """A completed streaming run in ``runs``, trained here if there is none."""
-    from learndrop.training.prepare import prepare
-    from learndrop.training.loop import train
+    from learndrop.runs.recorder import RunRecorder
 
     store = RunStore(runs)
     for run_id in store.run_ids():
         if store.config(run_id).stream > 1 and store.summary(run_id)["status"] == "completed":
             return run_id
-    writer = store.create(STREAM_CONFIG)
-    try:
-        train(STREAM_CONFIG, [writer], run_id=writer.run_id, run_dir=writer.dir, setup=prepare(STREAM_CONFIG, store))
-    finally:
-        writer.close()
-    return writer.run_id
+    return RunRecorder(store).start(STREAM_CONFIG)["run_id"]
+
+
+def look_inside_stepped(page, url: str, run_id: str, out: Path) -> Path:
+    """The Look inside page stepped back to the second check: the front units still train there."""
+    page.goto(f"{url}/look_inside?run={run_id}")
+    slider = page.get_by_role("slider", name="Check")
+    slider.wait_for(timeout=60_000)
+    slider.press("Home")
+    slider.press("ArrowRight")
+    time.sleep(2.0)
+    target = out / "look-inside-check-2.png"
+    page.screenshot(path=str(target), full_page=True)
+    return target
 
 
 def run_demo(page, url: str) -> str:
@@ -123,7 +131,8 @@ def main() -> None:
                 stream_id = finished_stream(runs)
                 shots = [*shoot(page, url, run_id, args.out), *shoot(page, url, stream_id, args.out, STREAM_SHOTS),
                          *shoot(browser.new_page(viewport={"width": 1280, "height": 800}), url, None, args.out,
-                                {"": [("train-settings", ".st-key-preset")]})]  # a new session: the form open
+                                {"": [("train-settings", ".st-key-preset")]}),  # a new session: the form open
+                         look_inside_stepped(page, url, run_id, args.out)]
                 for path in shots:
                     print(path)
                 browser.close()

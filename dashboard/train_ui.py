@@ -10,7 +10,7 @@ from learndrop.report import plots, tables
 from learndrop.report.view import progress_status
 from learndrop.status import RESUMABLE, TRAINING, RunState
 
-from . import state, widgets
+from . import inside_ui, state, widgets
 from .form import (
     THRESHOLDS,
 )
@@ -181,6 +181,7 @@ def panel(run_id: str) -> None:
                       "Conv/matmul FLOPs = 2·MAC.", fig["flops"], "flops")
     if int(view.config.get("stream") or 1) > 1:
         stream_panel(view, chunks)
+    inside_ui.latest(inside_ui.load(reg.store.path(run_id)), run_id)
     st.markdown("**Event log**")
     widgets.event_log(view, "event_log")
 

@@ -53,6 +53,10 @@ if view is not None and not view.table("scores").empty:
     widgets.chart("The network, check by check", "Blue blocks train, orange ones are candidates waiting for the "
                   "front, grey ones are dropped.", plots.active_network(view.table("scores"), view.table("drops")),
                   "prefix")
+st.markdown("Why the front settles first: the first blocks learn general features (edges, colours, simple "
+            "textures) that every later block builds on, and they find them early. See it happen:")
+st.page_link("pages/look_inside.py", label="Look inside: the filters and feature maps of each block, check by check, "
+             "and the front blocks turning grey as they drop", icon=":material/visibility:")
 
 st.header("3 · What the cache saves")
 built = view.of_type("cache_built") if view else []

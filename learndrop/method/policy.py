@@ -152,8 +152,13 @@ def step(state: PolicyState, d: Sequence[float | None], cfg: PolicyConfig, allow
                 continue
         if dropped != i:
             break
-        drops.append(Drop(state.units[i], i, s_now[i], c_now[i], _reason(state.units[i], s_now[i], c_now[i],
-                                                                          cfg, frozen=i in state.frozen)))
+        reason = _reason(state.units[i], s_now[i], c_now[i], cfg, frozen=i in state.frozen)
+        if annealing[i]:
+            reason = (f"{state.units[i]} dropped: a candidate since check {int(annealing[i][0])}, its learning rate "
+                      f"annealed to 0 over {cfg.anneal} checks")
+        if "rewind" in observed[i]:
+            reason += f"; rewinding its last interval changed the probe loss by {100 * observed[i]['rewind']:.2g} %"
+        drops.append(Drop(state.units[i], i, s_now[i], c_now[i], reason))
         dropped += 1
 
     frozen = set(i for i in state.frozen if i >= dropped)

@@ -1,9 +1,9 @@
 """The one place that turns a training into a run folder: a new run, or one continued from its checkpoint.
 
 ``RunRecorder(store).start(config)`` validates and prepares first (bad input costs no folder), creates
-the run, trains it with the store's writer among the sinks, saves after every epoch the last good model
-(``model.pt``) and everything needed to continue (``checkpoint.pt``), and the final model when the run
-completes or is stopped. ``resume(run_id)`` checks that the run can continue, sets aside the events
+the run, trains it with the store's writer and ``inside.InsideRecorder`` among the sinks, saves after
+every epoch the last good model (``model.pt``) and everything needed to continue (``checkpoint.pt``),
+and the final model when the run completes or is stopped. ``resume(run_id)`` checks that the run can continue, sets aside the events
 written after its checkpoint (kept in ``events.before-resume-N.jsonl``) and trains on from there.
 """
 
@@ -23,6 +23,7 @@ from ..training.checkpoint import load_checkpoint, save_checkpoint
 from ..training.control import TrainingControl
 from ..training.loop import train
 from ..training.prepare import Setup, prepare
+from .inside import InsideRecorder
 from .store import RunStore, RunWriter
 
 
@@ -85,7 +86,8 @@ class RunRecorder:
                 save_model(setup.model.state_dict(), run_dir)
 
         try:
-            return train(config, [count, save_final, writer, *sinks], control=control or TrainingControl(config.policy),
+            sinks = [count, save_final, writer, InsideRecorder(run_dir, setup), *sinks]
+            return train(config, sinks, control=control or TrainingControl(config.policy),
                          setup=setup, run_id=writer.run_id, checkpoint=checkpoint, history=history,
                          on_epoch=save_epoch)
         finally:
