@@ -78,8 +78,8 @@ def viewer(inside: Inside, key: str, playing: bool = False, train_time_s: float 
                       "its input and its weights are frozen.", plots.feature_maps(views, image), f"maps_{key}")
     spent = inside.seconds()
     share = f", {100 * spent / train_time_s:.2f} % of the training time" if train_time_s else ""
-    st.caption(f"Recording this took {spent:.2f} s in all{share}" + ("; the record reached its size cap, later "
-                                                                      "checks are not in it" if inside.full else "") + ".")
+    full = "; the record reached its size cap, later checks are not in it" if inside.full else ""
+    st.caption(f"Recording this took {spent:.2f} s in all{share}{full}.")
 
 
 def latest(inside: Inside | None, key: str) -> None:

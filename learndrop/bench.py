@@ -77,15 +77,13 @@ SCENARIOS: dict[str, dict[str, list[Pair]]] = {
         ],
         "quick": [
             Pair("VGG-11 x0.25 / CIFAR-10 0-4 -> 5-9 (5k)",
-                 dict(model="vgg11", width=0.25, dataset=CIFAR, classes=(5, 6, 7, 8, 9), epochs=4, lr=0.02,
-                      subset=5_000),
+                 dict(model="vgg11", width=0.25, dataset=CIFAR, classes=(5, 6, 7, 8, 9), epochs=4, lr=0.02, subset=5_000),
                  pretrain=dict(classes=(0, 1, 2, 3, 4), epochs=6, lr=0.05)),
         ],
     },
     "stream": {
         "full": [
-            Pair("VGG-11 x0.25 / CIFAR-10, 5 chunks", dict(model="vgg11", width=0.25, dataset=CIFAR, stream=5,
-                                                          epochs=3)),
+            Pair("VGG-11 x0.25 / CIFAR-10, 5 chunks", dict(model="vgg11", width=0.25, dataset=CIFAR, stream=5, epochs=3)),
         ],
         "quick": [
             Pair("VGG-11 x0.25 / CIFAR-10, 3 chunks (6k)", dict(model="vgg11", width=0.25, dataset=CIFAR, stream=3,
@@ -110,13 +108,17 @@ class PairResult:
 
 
 class PeakMemory:
-    """Samples this process's resident memory (Linux /proc) while a run trains; CUDA peak when on GPU."""
+    """The peak memory of a run on ``device``: CUDA's peak allocation on a GPU, else this process's resident
+    memory (Linux /proc), sampled while it trains."""
+
+    def __init__(self, device: torch.device):
+        self.cuda = device.type == "cuda"
 
     def __enter__(self) -> PeakMemory:
         self.peak, self._stop = 0, threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
-        if torch.cuda.is_available():
+        if self.cuda:
             torch.cuda.reset_peak_memory_stats()
         return self
 
@@ -135,9 +137,7 @@ class PeakMemory:
 
     @property
     def mb(self) -> float:
-        if torch.cuda.is_available():
-            return torch.cuda.max_memory_allocated() / 2**20
-        return self.peak / 2**20
+        return (torch.cuda.max_memory_allocated() if self.cuda else self.peak) / 2**20
 
 
 def _config(pair: Pair, root: str, policy: PolicyConfig, overrides: dict[str, Any] | None = None,
@@ -169,7 +169,7 @@ def _validate(pairs: Sequence[Pair], root: str, policy: PolicyConfig, overrides:
 
 def _run(config: RunConfig, data: tuple[ImageData, ImageData], store: RunStore) -> Measured:
     setup = prepare(config, store, data=data)  # bad input fails here, before a run folder exists
-    with PeakMemory() as mem:
+    with PeakMemory(setup.device) as mem:
         summary = RunRecorder(store).start(config, setup=setup)
     return Measured(summary, round(mem.mb, 1))
 

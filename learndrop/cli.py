@@ -70,9 +70,9 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--window", type=int, default=dp.window, help="continuation window in checks (default %(default)s)")
     p.add_argument("--measure", default=dp.measure, help="what d measures: params, directions or function (1 - CKA "
                    "of the unit's output on a validation probe batch; default %(default)s)")
-    p.add_argument("--rewind-eps", type=float, default=dp.rewind_eps, help="rewind gate: drop only if rewinding the "
-                   "unit to the last check changes the probe loss by less than this share (0: off; default %(default)s)")
-    p.add_argument("--anneal", type=int, default=dp.anneal, help="checks to anneal a candidate's lr to 0 before it drops")
+    p.add_argument("--rewind-eps", type=float, default=dp.rewind_eps, help="rewind gate: drop only if rewinding "
+                   "the unit to the last check changes the probe loss by less than this share (0: off)")
+    p.add_argument("--anneal", type=int, default=dp.anneal, help="checks to anneal a candidate's lr before it drops")
     p.add_argument("--lr-normalized", action=argparse.BooleanOptionalAction, default=dp.lr_normalized,
                    help="measure d per unit of learning rate (default %(default)s)")
     p.add_argument("--inherit-peaks", action=argparse.BooleanOptionalAction, default=dp.inherit_peaks,
@@ -96,10 +96,10 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-dtype", default=d.cache_dtype, help="float16 or float32 (default %(default)s)")
     p.add_argument("--device", default=d.device, help="auto, cpu, cuda or mps (default %(default)s)")
     p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--deterministic", action="store_true", help="deterministic algorithms (GPU: slower, resumes exact)")
     p.add_argument("--runs-dir", default=None, help="where runs are stored (default ./runs or $LEARNDROP_RUNS_DIR)")
-    p.add_argument("--resume", default=None, metavar="RUN_ID",
-                   help="continue a stopped, failed or interrupted run from its last epoch checkpoint "
-                        "(other options are taken from that run)")
+    p.add_argument("--resume", default=None, metavar="RUN_ID", help="continue a stopped, failed or interrupted run "
+                   "from its last epoch checkpoint (other options are taken from that run, but --device)")
 
 
 def _train_defaults() -> dict[str, Any]:
@@ -170,9 +170,9 @@ def cmd_train(a: argparse.Namespace) -> int:
     if a.resume:
         def announce(event: ev.Event) -> None:
             if isinstance(event, ev.CheckpointRestored):
-                print(f"resuming run {a.resume} at epoch {event.from_epoch + 1}", file=sys.stderr)
-
-        print(format_summary(recorder.resume(a.resume, [announce, ProgressBar(), *_tensorboard(a)])))
+                print(f"resuming run {a.resume} at epoch {event.from_epoch + 1} on {event.device}", file=sys.stderr)
+        device = a.device if a.device != "auto" else None  # --device moves it (a GPU run on a CPU); else its own
+        print(format_summary(recorder.resume(a.resume, [announce, ProgressBar(), *_tensorboard(a)], device=device)))
         return 0
     config = config_from_args(a)
     setup = prepare(config, store)  # bad input fails here, before a run folder exists

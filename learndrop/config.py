@@ -128,6 +128,7 @@ class RunConfig:
     stream_by: str = "order"  # order | class
     # system
     device: str = "auto"  # auto | cpu | cuda | mps
+    deterministic: bool = False  # deterministic algorithms (cuDNN's benchmark off): bit-identical resumes on a GPU
     seed: int = 0
     progress_every: int = 20  # steps between progress events (each costs one device sync)
     instrument: bool = True  # False: no scores, progress or FLOPs measurement (overhead reference)

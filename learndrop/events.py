@@ -134,6 +134,7 @@ class CheckpointRestored(Event):
     from_epoch: int  # first epoch trained after the restore (0-based)
     set_aside: int  # events written after the checkpoint, moved to events.before-resume-N.jsonl
     previous_status: str  # how the run had ended: stopped | failed | interrupted
+    device: str = ""  # the device it continues on (resume --device may move a run; empty in older recordings)
 
 
 @dataclass(frozen=True, kw_only=True)

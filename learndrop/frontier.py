@@ -73,7 +73,9 @@ def scenario_of(pair: Pair, scenario: str) -> str:
     if scenario in SCENARIOS:
         return scenario
     c = pair.config
-    return "finetune" if pair.pretrain is not None or c.get("init_from") or c.get("pretrained") else "stream" if c.get("stream", 1) > 1 else "scratch"
+    if pair.pretrain is not None or c.get("init_from") or c.get("pretrained"):
+        return "finetune"
+    return "stream" if c.get("stream", 1) > 1 else "scratch"
 
 
 def plan(pair: Pair, root: str, policy: PolicyConfig, variants: Sequence[dict[str, Any]], seeds: Sequence[int],

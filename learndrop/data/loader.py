@@ -57,6 +57,14 @@ class Normalizer:
         return x.contiguous(memory_format=self.memory_format)
 
 
+def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``t`` (on the CPU) on ``device``: on CUDA through pinned memory without waiting for the GPU's queue
+    (a pageable copy waits for every kernel queued before it); elsewhere as it is."""
+    if device.type == "cuda" and t.device.type == "cpu":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
+
+
 def augment(x: torch.Tensor, flip: bool, generator: torch.Generator, padding: int = CROP_PADDING) -> torch.Tensor:
     """Random crop with ``padding`` px of zero padding, and a random horizontal flip if ``flip``.
 
@@ -66,13 +74,15 @@ def augment(x: torch.Tensor, flip: bool, generator: torch.Generator, padding: in
     b, c, h, w = x.shape
     p = padding
     padded = F.pad(x, (p, p, p, p))
-    dy = torch.randint(0, 2 * p + 1, (b, 1, 1), generator=generator).to(x.device)
-    dx = torch.randint(0, 2 * p + 1, (b, 1, 1), generator=generator).to(x.device)
+    # the random numbers come from the CPU generator (the same on every device), sent in one copy
+    dy = torch.randint(0, 2 * p + 1, (b, 1, 1), generator=generator)
+    dx = torch.randint(0, 2 * p + 1, (b, 1, 1), generator=generator)
+    mirror = (torch.rand(b, 1, 1, generator=generator) < 0.5) if flip else torch.zeros(b, 1, 1, dtype=torch.bool)
+    dy, dx, mirror = to_device(torch.stack([dy, dx, mirror.long()]), x.device)
     rows = (torch.arange(h, device=x.device).view(1, h, 1) + dy).expand(b, h, w)
     cols = (torch.arange(w, device=x.device).view(1, 1, w) + dx).expand(b, h, w)
     if flip:
-        mirror = (torch.rand(b, 1, 1, generator=generator) < 0.5).to(x.device)
-        cols = torch.where(mirror, (2 * p + w - 1) - cols, cols)
+        cols = torch.where(mirror.bool(), (2 * p + w - 1) - cols, cols)
     flat = (rows * (w + 2 * p) + cols).view(b, 1, h * w).expand(b, c, h * w)
     out = padded.flatten(2).gather(2, flat).view(b, c, h, w)
     return out.contiguous(memory_format=torch.channels_last if x.is_contiguous(memory_format=torch.channels_last)

@@ -67,6 +67,8 @@ class ActivationCache:
     def batch(self, idx: torch.Tensor, view: torch.Tensor | None = None) -> torch.Tensor:
         """Float32, NCHW shape, channels_last strides; ``view`` picks each row's view (default the first)."""
         idx = idx.to(self.features.device)
+        if view is not None and idx.device.type == "cuda":  # pinned: the copy does not wait for the GPU's queue
+            view = view.pin_memory().to(idx.device, non_blocking=True)
         picked = self.features[idx, 0] if view is None else self.features[idx, view.to(idx.device)]
         return picked.float().permute(0, 3, 1, 2)
 

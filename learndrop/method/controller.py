@@ -37,8 +37,7 @@ from .flops import StepFlops, measure_step_flops
 from .peers import get_policy
 from .policy import Decision, Drop, Observations, PolicyState, initial_state
 from .prefix_cache import BUILD_BATCH, CacheSettings, CacheUpdate, Pending, PrefixCache
-from .probe import Probe, probe_of, unit_weights
-from .probe import changes as function_changes
+from .probe import Probe, probe_of, unit_weights, changes as function_changes
 
 __all__ = ["BUILD_BATCH", "CacheSettings", "CacheUpdate", "CheckResult", "FlopCount", "LearnDrop", "Pending"]
 from .scores import relative_changes, snapshot
@@ -103,8 +102,11 @@ class LearnDrop:
         self._lr_sum, self._lr_steps = 0.0, 0
         self._progress = 0.0  # the share of the run's steps done, as ``set_lr`` or ``check`` last said
         self._g_sum, self._g_steps = None, 0  # per unit, summed gradient norms since the last check (on device)
+        self._g_index: torch.Tensor | None = None  # the training units' indices, on the device
         self._cache = PrefixCache(model, data, self.cache_settings, self._unit_fwd())
-        self._probe = Probe(*probe) if isinstance(probe, tuple) else probe or (probe_of(data) if data is not None else None)
+        if isinstance(probe, tuple):
+            probe = Probe(*probe)
+        self._probe = probe if probe is not None or data is None else probe_of(data)
         self._pending = self._start()  # drops before any training (freeze-first-k), reported at the first check
         self._previous = self._snapshot(range(len(self.names)))
         self._weights = self._rewind_points()
@@ -248,7 +250,9 @@ class LearnDrop:
         zero = torch.zeros((), device=device)
         norms = torch.stack([sum((g.detach().abs().sum(dtype=torch.float32) for g in grads), zero)
                              for grads in params])
-        self._g_sum.index_add_(0, torch.tensor(self._active(), device=device), norms)
+        if self._g_index is None or len(self._g_index) != len(params):  # sent once per set of training units
+            self._g_index = torch.tensor(self._active(), device=device)
+        self._g_sum.index_add_(0, self._g_index, norms)
         self._g_steps += 1
 
     def _grad_norms(self, active: Sequence[int]) -> tuple[float | None, ...] | None:
@@ -322,7 +326,8 @@ class LearnDrop:
         if self.config.measure == "function":
             values = function_changes(self._previous, current)
         else:
-            values = dict(zip(active, relative_changes([self._previous[k] for k in active], [current[k] for k in active])))
+            changed = relative_changes([self._previous[k] for k in active], [current[k] for k in active])
+            values = dict(zip(active, changed))
         self._previous.update(current)
         return values
 

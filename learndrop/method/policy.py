@@ -290,7 +290,8 @@ def replay(units: Sequence[str], d_rows: Sequence[Sequence[float | None]], cfg: 
     state, decisions = initial_state(units, reference), []
     for t, row in enumerate(d_rows):
         recorded = rewind_rows[t] if rewind_rows is not None and t < len(rewind_rows) else [None] * len(units)
-        state, decision = step(state, _fill_dropped(state, row), cfg, rewind=[0.0 if r is None else r for r in recorded])
+        tests = [0.0 if r is None else r for r in recorded]
+        state, decision = step(state, _fill_dropped(state, row), cfg, rewind=tests)
         decisions.append(decision)
     return decisions
 

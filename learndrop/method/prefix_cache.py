@@ -20,6 +20,7 @@ from .cache import ActivationCache, Transform, cache_cost, choose_views
 from .dropping import set_train_mode
 
 BUILD_BATCH = 512  # images per no-grad pass when the cache is built
+GPU_SHARE = 0.5  # on a GPU, the cache takes at most this share of the memory free when it is built
 
 Pending = tuple[type[ev.Event], dict[str, Any]]  # an event for the caller's emitter: its class and fields
 
@@ -31,6 +32,7 @@ class CacheSettings:
     dtype: str = "float16"  # float16 | float32
     # candidate view sets, richest first (cache.augmented_views); one un-augmented view without augmentation
     view_sets: tuple[tuple[Transform, ...], ...] = (((0, 0, False),),)
+    amp: bool = False  # fill it under the bf16 autocast the loop runs the uncached prefix in (CUDA)
 
 
 @dataclass(frozen=True)
@@ -81,30 +83,57 @@ class PrefixCache:
         sample = self.data.get(rows[:1])[0]
         view_sets = [self.store.transforms] if self.store is not None and self.store.rows else s.view_sets
         sizes = [ActivationCache.bytes_needed(self.model, sample, k, len(self.data), dtype, len(v)) for v in view_sets]
-        views = choose_views(view_sets, sizes, s.max_mb * 2**20, epochs_left)
+        cap, where = self._cap(sample.device)
+        views = choose_views(view_sets, sizes, cap, epochs_left)
         if views is None:
-            self.store, self.refused = None, k
-            reason = (f"the prefix output needs {min(sizes) / 2**20:.0f} MiB, over the {s.max_mb:g} MiB cap; "
-                      "the prefix is recomputed every step under no_grad")
-            return CacheUpdate([(ev.CacheSkipped, dict(bytes_needed=min(sizes), reason=reason))], 0, 0.0)
+            return self._skipped(k, min(sizes), f"the prefix output needs {min(sizes) / 2**20:.0f} MiB, over {where}")
         start = time.perf_counter()
         train_mode()
-        if self.store is None:
-            self.store = ActivationCache(len(self.data), dtype, views)
-            self.ops.append(["new", [list(t) for t in views]])
-        old_units, extended = self.store.units, 0
-        if self.store.rows and self.store.units != k:
-            extended = self.store.extend(self.model, k, BUILD_BATCH)
-            self.ops.append(["extend", k])
-        added = self.store.add(self.model, self.data, rows, k, BUILD_BATCH)
+        try:
+            with torch.autocast(sample.device.type, dtype=torch.bfloat16, enabled=s.amp):
+                if self.store is None:
+                    self.store = ActivationCache(len(self.data), dtype, views)
+                    self.ops.append(["new", [list(t) for t in views]])
+                old_units, extended = self.store.units, 0
+                if self.store.rows and self.store.units != k:
+                    extended = self.store.extend(self.model, k, BUILD_BATCH)
+                    self.ops.append(["extend", k])
+                added = self.store.add(self.model, self.data, rows, k, BUILD_BATCH)
+        except torch.OutOfMemoryError:  # the estimate was short (fragmentation, another process): no cache
+            self.ops = []
+            torch.cuda.empty_cache()
+            return self._skipped(k, min(sizes), "the device ran out of memory while building it")
         if added:
             self.ops.append(["add", k, chunk])
         cost = cache_cost(self.unit_fwd, old_units, k, extended, added, self.store.views)
         return self._built(cost, time.perf_counter() - start, extended, added)
 
+    def _cap(self, device: torch.device) -> tuple[float, str]:
+        """The bytes a cache may take, and what sets it: ``max_mb``, or on a GPU ``GPU_SHARE`` of its free memory
+        when that is less (an extension holds the old features beside the new ones: they are not free)."""
+        cap, where = self.settings.max_mb * 2**20, f"the {self.settings.max_mb:g} MiB cap"
+        if device.type == "cuda":
+            free = GPU_SHARE * torch.cuda.mem_get_info(device)[0]
+            if free < cap:
+                cap, where = free, f"{GPU_SHARE:.0%} of the GPU memory free ({free / GPU_SHARE / 2**20:.0f} MiB)"
+        return cap, where
+
+    def _skipped(self, k: int, needed: int, why: str) -> CacheUpdate:
+        self.store, self.refused = None, k
+        reason = f"{why}; the prefix is recomputed every step under no_grad"
+        return CacheUpdate([(ev.CacheSkipped, dict(bytes_needed=needed, reason=reason))], 0, 0.0)
+
     def rebuild(self, ops: Sequence[list], chunks: Sequence[torch.Tensor], frozen: Sequence[str]) -> CacheUpdate:
         """Build the cache again the way ``ops`` built it (``chunks``: the training rows of each chunk)."""
-        start, cost = time.perf_counter(), 0
+        start = time.perf_counter()
+        device = self.data.images.device
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.settings.amp):
+            cost = self._replay(ops, chunks, frozen)
+        self.ops = [list(op) for op in ops]
+        return self._built(cost, time.perf_counter() - start, 0, self.store.rows)
+
+    def _replay(self, ops: Sequence[list], chunks: Sequence[torch.Tensor], frozen: Sequence[str]) -> int:
+        cost = 0
         for op in ops:
             if op[0] == "new":
                 self.store = ActivationCache(len(self.data), getattr(torch, self.settings.dtype),
@@ -119,8 +148,7 @@ class PrefixCache:
                 cost += cache_cost(self.unit_fwd, 0, op[1], 0,
                                    self.store.add(self.model, self.data, chunks[op[2]], op[1], BUILD_BATCH),
                                    self.store.views)
-        self.ops = [list(op) for op in ops]
-        return self._built(cost, time.perf_counter() - start, 0, self.store.rows)
+        return cost
 
     def _built(self, cost: int, seconds: float, extended: int, added: int) -> CacheUpdate:
         store = self.store

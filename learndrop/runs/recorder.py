@@ -3,12 +3,13 @@
 ``RunRecorder(store).start(config)`` validates and prepares first (bad input costs no folder), creates
 the run, trains it with the store's writer and ``inside.InsideRecorder`` among the sinks, saves after
 every epoch the last good model (``model.pt``) and everything needed to continue (``checkpoint.pt``),
-and the final model when the run completes or is stopped. ``resume(run_id)`` checks that the run can continue, sets aside the events
-written after its checkpoint (kept in ``events.before-resume-N.jsonl``) and trains on from there.
+and the final model when the run completes or is stopped. ``resume(run_id)`` checks that the run can
+continue, sets aside the events written after its checkpoint (kept in ``events.before-resume-N.jsonl``) and trains on from there.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,12 +40,17 @@ class RunRecorder:
         return self._record(config, setup, writer, sinks, control, None, [])
 
     def resume(self, run_id: str, sinks: Sequence[ev.Sink] = (), control: TrainingControl | None = None, *,
-               setup: Setup | None = None, kept: Callable[[list[ev.Event]], None] | None = None) -> dict[str, Any]:
+               setup: Setup | None = None, kept: Callable[[list[ev.Event]], None] | None = None,
+               device: str | None = None) -> dict[str, Any]:
         """Continue a stopped, failed or interrupted run from its last checkpoint; its summary.
 
         ``kept`` receives the run's events up to the checkpoint before training goes on (a live view
-        shows them first, as they are on disk)."""
+        shows them first, as they are on disk); ``device``: continue there, not on the run's own (a run
+        started on a GPU goes on on a CPU; ``checkpoint_restored`` says where)."""
         config = self.store.config(run_id)
+        if device is not None:
+            config = dataclasses.replace(config, device=device)
+            config.validate()
         setup = setup or prepare(config, self.store)  # the data again, and a model the checkpoint overwrites
         checkpoint, history, writer = self.open_for_resume(run_id)
         if kept is not None:

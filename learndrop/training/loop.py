@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from .. import events as ev
 from ..config import RunConfig
-from ..data.loader import CROP_PADDING, ImageBatches, Normalizer, epoch_batches, stream_chunks
+from ..data.loader import CROP_PADDING, ImageBatches, Normalizer, epoch_batches, stream_chunks, to_device
 from ..errors import LearnDropError
 from ..method.cache import augmented_views
 from ..method.controller import CacheSettings, CacheUpdate, LearnDrop
@@ -28,6 +28,7 @@ from ..method.probe import probe_of
 from ..report.summary import summarize
 from ..status import RunState
 from .control import TrainingControl
+from .device import SpanTimer, configure, synchronize
 from .evaluate import evaluate
 from .prepare import Setup, prepare
 from .schedule import lr_at
@@ -97,6 +98,7 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
     # --- model, optimizer, data on the device, and the Learn&Drop controller beside them -----------
     channels_last, use_amp = device.type in ("cpu", "cuda"), device.type == "cuda"
     model.to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    configure(device, config.deterministic)
     optimizer = torch.optim.SGD(param_groups(model), lr=config.lr, momentum=config.momentum,
                                 nesterov=config.momentum > 0, weight_decay=config.weight_decay)
     normalizer = Normalizer(setup.train_data.images, device, channels_last)  # the training set's statistics
@@ -108,7 +110,7 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
     total_epochs = config.epochs * len(chunks)
     total_steps = sum(math.ceil(len(c) / config.batch_size) for c in chunks) * config.epochs
     ld = LearnDrop(model, optimizer, config.policy, setup.train_data.images.shape[1:], data=train_batches,
-                   cache=cache_settings(config, setup.train_data.flip), peak_lr=config.lr,
+                   cache=cache_settings(config, setup.train_data.flip, use_amp), peak_lr=config.lr,
                    reference_peaks=setup.peaks_in_unit_order(),
                    probe=probe_of(val_batches) if val_batches is not None else None)
     start_epoch, carry = 0, None
@@ -129,7 +131,11 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
             emit(ev.EpochStarted, lr=lr_at(config, emit.step, total_steps))
             ld.train_mode()
             meters, carry = EpochMeters.start(device, ld, carry), None
-            batches = [chunk[b] for b in epoch_batches(len(chunk), config.batch_size, config.seed, epoch)]
+            data_timer = SpanTimer(device)
+            # the epoch's batch indices, drawn on the CPU (the same batches on every device), sent once
+            batches = list(to_device(torch.cat([chunk[b] for b in epoch_batches(len(chunk), config.batch_size,
+                                                                                 config.seed, epoch)]),
+                                     device).split(config.batch_size))
             check_steps = {math.ceil((j + 1) * len(batches) / config.checks_per_epoch) - 1
                            for j in range(config.checks_per_epoch)}
             epoch_start = time.perf_counter()
@@ -144,9 +150,9 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
                     emit(cls, **fields)
 
                 # data: the cached prefix output, or normalised (augmented) images
-                t_data = time.perf_counter()
+                data_timer.start()
                 x, y = ld.batch(idx, augment_gen)
-                meters.data_s += time.perf_counter() - t_data
+                data_timer.stop()
 
                 # forward: the dropped prefix under no_grad (unless cached), the suffix with autograd
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
@@ -163,9 +169,11 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
 
                 # check: score the units still training, let the policy decide, drop the prefix
                 if i in check_steps and (config.instrument or config.policy.name != "none"):
+                    synchronize(device)  # the check's timer starts after the steps queued before it
                     t_check = time.perf_counter()
                     for cls, fields in ld.check(control.policy(), emit.step / total_steps).events:
                         emit(cls, **fields)
+                    synchronize(device)
                     meters.instrument_s += time.perf_counter() - t_check
 
                 # progress: one device sync every few steps
@@ -173,8 +181,9 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
                     _progress(emit, meters, lr, i + 1, len(batches))
 
             # end of epoch: time the training work only, then evaluate the full network apart
-            torch.cuda.synchronize(device) if device.type == "cuda" else None
+            synchronize(device)
             epoch_time = time.perf_counter() - epoch_start - meters.paused_s + meters.extra_s
+            meters.data_s = data_timer.seconds()
             train_loss = float(meters.loss_sum) / len(chunk)
             if not math.isfinite(train_loss):
                 raise _diverged(train_loss, epoch, emit.step)
@@ -198,11 +207,12 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
     return summarize(recorded)
 
 
-def cache_settings(config: RunConfig, flip: bool) -> CacheSettings:
+def cache_settings(config: RunConfig, flip: bool, amp: bool = False) -> CacheSettings:
     """The cache as the config asks. With augmentation it holds a fixed set of exact augmented views
-    per image (``method.cache``), the richest that fits."""
+    per image (``method.cache``), the richest that fits; ``amp``: filled under the loop's bf16 autocast."""
     views = augmented_views(CROP_PADDING, flip) if config.augment else [[(0, 0, False)]]
-    return CacheSettings(config.cache, config.cache_max_mb, config.cache_dtype, tuple(tuple(v) for v in views))
+    return CacheSettings(config.cache, config.cache_max_mb, config.cache_dtype, tuple(tuple(v) for v in views),
+                         amp=amp)
 
 
 def _failure(exc: BaseException) -> tuple[RunState, str]:
@@ -276,7 +286,7 @@ def _restore(ck: dict, ld: LearnDrop, augment_gen: torch.Generator, chunks: list
     start_epoch = ck["epoch"] + 1
     emit.epoch, emit.step = start_epoch, ck["step"]
     emit(ev.CheckpointRestored, from_epoch=start_epoch, set_aside=ck.get("set_aside", 0),
-         previous_status=ck.get("previous_status", "interrupted"))
+         previous_status=ck.get("previous_status", "interrupted"), device=str(next(ld.model.parameters()).device))
     ld.model.load_state_dict(ck["model"])
     rebuilt = ld.load_state_dict(ck["method"], chunks)
     torch.set_rng_state(ck["rng"]["torch"])
