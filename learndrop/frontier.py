@@ -156,9 +156,9 @@ def to_markdown(report: dict[str, Any], pngs: Sequence[str | None], header: dict
         lines += [f"| {' | '.join(row)} |" for row in pair_rows(pair["runs"])]
         picks = pick_on_validation(pair["runs"])
         if picks:
-            why = {True: "on the test accuracy: no validation split", False: "on the validation accuracy"}
-            lines += ["", "Chosen per policy: " + "; ".join(f"{p.policy}: {p.variant} ({why[p.fallback]})"
-                                                            for p in picks.values()) + "."]
+            why = {True: "on its test margin: no validation split", False: "on its validation margin"}
+            lines += ["", "Chosen per policy: " + "; ".join(f"{p.policy}: {p.variant} ({why[p.fallback]}, "
+                                                            f"{p.score:+.2f})" for p in picks.values()) + "."]
         lines += ["", f"![test accuracy against training time]({png})" if png else
                   "(no figure: kaleido could not render one here)"]
     return "\n".join(lines) + "\n"
@@ -173,9 +173,10 @@ def write_png(pair: dict[str, Any], path: Path) -> bool:
     others = [{"name": f"{g.policy} {g.variant}".replace(" default", ""), "train_time_s": g.time_s,
                "test_acc": g.test_acc} for g in groups(pair["runs"]) if g.policy != "none"]
     fig = frontier_chart([r for r in pair["runs"] if r["policy"] == "none"], others, named=True)
-    fig.update_layout(title=pair["label"], margin=dict(l=70, r=30, t=90, b=110))
+    fig.update_layout(title=pair["label"], margin=dict(l=70, r=30, t=60, b=110),
+                      legend=dict(orientation="v", x=1.02, y=1, xanchor="left", yanchor="top", font=dict(size=12)))
     try:
-        fig.write_image(str(path), width=900, height=520)
+        fig.write_image(str(path), width=1200, height=560)
     except Exception as exc:  # noqa: BLE001  (no kaleido, no browser: the .md says so, the results stand)
         print(f"note: no figure for {pair['label']}: {exc}".splitlines()[0], file=sys.stderr)
         return False

@@ -25,13 +25,14 @@ from learndrop.errors import LearnDropError
 from learndrop.report.compare import accuracy_delta
 from learndrop.runs.store import RUNS_DIR_ENV, RunStore
 
-PAGES = ("pages/train.py", "pages/compare.py", "pages/explorer.py", "pages/how_it_works.py")
+PAGES = ("pages/train.py", "pages/compare.py", "pages/explorer.py", "pages/how_it_works.py", "pages/look_inside.py")
 TRAIN_CHARTS = {"heatmap", "score_lines", "active", "epoch_times", "flops", "loss_acc"}
 PAGE_CHARTS = {
     "pages/train.py": TRAIN_CHARTS,
     "pages/compare.py": {"time_to_acc", "acc_by_epoch", "flops_per_epoch", "time_per_epoch"},
     "pages/explorer.py": {"recorded_network", "replayed", "whatif_flops"},
     "pages/how_it_works.py": {"story", "prefix", "unit_flops"},
+    "pages/look_inside.py": set(),  # a synthetic run has no look-inside record (test_inside.py has real ones)
 }
 
 

@@ -145,7 +145,8 @@ def groups(runs: Iterable[Mapping[str, Any]]) -> list[Group]:
 
 @dataclass(frozen=True)
 class Pick:
-    """The variant chosen for a policy, the accuracy it was chosen on (val_acc, or test_acc as a fallback)."""
+    """The variant chosen for a policy, the accuracy it was chosen on (val_acc, or test_acc as a fallback)
+    and its score: its margin over that accuracy's frontier, in points (its accuracy without a frontier)."""
 
     policy: str
     variant: str
@@ -158,16 +159,28 @@ class Pick:
 
 
 def pick_on_validation(runs: Iterable[Mapping[str, Any]], baseline: str = "none") -> dict[str, Pick]:
-    """Per policy (the baseline aside), the variant with the best mean validation accuracy over seeds; when
-    any run of that policy has no validation accuracy (no validation split), the best mean test accuracy,
-    flagged (``Pick.fallback``): choosing on test data flatters the choice. Ties: the first variant run."""
+    """Per policy (the baseline aside), the variant with the largest mean margin over the frontier drawn
+    from the baseline's *validation* accuracy: the question is accuracy at its training time, so a slower
+    variant is not chosen just for scoring higher. When a run has no validation accuracy (no validation
+    split), the margin on the test accuracy, flagged (``Pick.fallback``): choosing on test data flatters
+    the choice. Without baseline runs, the accuracy itself. Ties: the first variant run."""
+    runs = list(runs)
+    base = [r for r in runs if r["policy"] == baseline]
+    fronts = {"test_acc": frontier(base),
+              "val_acc": frontier(base, "val_acc") if base and all(r.get("val_acc") is not None for r in base)
+              else None}
     by_policy: dict[str, list[Group]] = {}
     for g in groups(runs):
         if g.policy != baseline:
             by_policy.setdefault(g.policy, []).append(g)
     picks = {}
     for policy, gs in by_policy.items():
-        on = "val_acc" if all(g.val_acc is not None for g in gs) else "test_acc"
-        best = max(gs, key=lambda g: getattr(g, on))  # max keeps the first of equals
-        picks[policy] = Pick(policy, best.variant, on, getattr(best, on))
+        on = "val_acc" if fronts["val_acc"] and all(g.val_acc is not None for g in gs) else "test_acc"
+        front = fronts[on]
+
+        def score(g: Group, on: str = on, front: Frontier | None = front) -> float:
+            return margin(front, g.time_s, getattr(g, on)).points if front else getattr(g, on)
+
+        best = max(gs, key=score)  # max keeps the first of equals
+        picks[policy] = Pick(policy, best.variant, on, score(best))
     return picks

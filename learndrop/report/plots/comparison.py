@@ -57,6 +57,10 @@ def flops_bars(values: Mapping[str, float | None], full: float) -> go.Figure:
 
 
 # --- Budget frontier ---------------------------------------------------------------------------------
+SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "star", "pentagon", "cross", "triangle-down", "hexagon")
+PALETTE = ("#3b6fb6", "#c44e52", "#55a868", "#8172b2", "#dd8452", "#937860", "#da8bc3", "#4c4c4c", "#ccb974", "#64b5cd")
+
+
 def frontier_chart(baseline: Sequence[Mapping[str, Any]], others: Sequence[Mapping[str, Any]],
                    named: bool = False) -> go.Figure:
     """Test accuracy against training time: the baseline runs (``epochs``, ``train_time_s``, ``test_acc``) of
@@ -75,12 +79,18 @@ def frontier_chart(baseline: Sequence[Mapping[str, Any]], others: Sequence[Mappi
                              textposition="bottom right",
                              hovertemplate="%{text}: %{x:.1f} s, %{y:.2f} %<extra>frontier</extra>"))
     margins = [margin(front, float(o["train_time_s"]), float(o["test_acc"])) for o in others]
-    if others:
+    if others and named:  # a figure without hover (a PNG): one legend entry per point, named, with its margin
+        for i, (o, m) in enumerate(zip(others, margins)):
+            flag = "*" if m.where != "inside" else ""
+            fig.add_trace(go.Scatter(x=[o["train_time_s"]], y=[100 * o["test_acc"]], mode="markers",
+                                     name=f"{o.get('name', '')}: {m.points:+.2f}{flag} pts",
+                                     marker=dict(size=11, symbol=SYMBOLS[i % len(SYMBOLS)],
+                                                 color=PALETTE[i % len(PALETTE)])))
+    elif others:
         fig.add_trace(go.Scatter(
             x=[o["train_time_s"] for o in others], y=[100 * o["test_acc"] for o in others], mode="markers+text",
             name="other runs", marker=dict(color=METHOD, size=10), textposition="top center",
-            text=[(f"{o.get('name', '')}: " if named else "") + f"{m.points:+.2f}{'*' if m.where != 'inside' else ''}"
-                  for o, m in zip(others, margins)],
+            text=[f"{m.points:+.2f}{'*' if m.where != 'inside' else ''}" for m in margins],
             customdata=[[str(o.get("name", "")), m.text()] for o, m in zip(others, margins)],
             hovertemplate="%{customdata[0]}<br>%{x:.1f} s, %{y:.2f} %<br>%{customdata[1]}<extra></extra>"))
     longest = max([*xs, *(float(o["train_time_s"]) for o in others)])
