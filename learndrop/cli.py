@@ -325,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", default=None, metavar="LIST", help="with --frontier: every run once per seed, e.g. "
                    "0,1 (default: --seed's)")
     p.add_argument("--variants", default=None, metavar="SETTINGS", help="with --frontier: Learn&Drop's variants, "
-                   "policy settings, e.g. 'tau=0.3,warmup=3;tau=0.5' (default tau=0.3;tau=0.5;warmup=3; '' none)")
+                   "e.g. 'tau=0.3;measure=function,anneal=2' (default: BENCHMARKS.md's two; '' none)")
     _train_args(p)  # the same options as train, absent unless given
     _given_only(p, _train_defaults(), BENCH_HELP)
     p.set_defaults(func=cmd_bench)

@@ -29,7 +29,7 @@ from .models import model_info
 from .report.frontier import budgets, frontier, groups, margin, pick_on_validation, variant_of
 from .runs.store import RunStore, check_writable_dir
 
-DEFAULT_VARIANTS = "tau=0.3;tau=0.5;warmup=3"
+DEFAULT_VARIANTS = "measure=function,tau=0.05;measure=function,tau=0.05,anneal=2"  # what BENCHMARKS.md measured
 CHROMIUM = "/usr/bin/chromium"  # Debian's; kaleido renders the PNG with it unless BROWSER_PATH names another
 
 

@@ -198,16 +198,16 @@ def test_quick_demo_live_stop_reload_and_every_page(server, runs, browser, page_
         mark(f"{name} shown")
 
     # Look inside: the maps of the run; stepping the slider back to the first check redraws them
-    page.get_by_role("link", name="Look inside").click()
+    page.get_by_role("link", name="Look inside", exact=True).click()
     expect(page.get_by_role("heading", name="Look inside")).to_be_visible(timeout=60_000)
     drawn = f"""() => {{ const el = document.querySelector('.st-key-maps_{run_id} .js-plotly-plot');
         return el && el._fullData && el._fullData.length > 0 }}"""
     page.wait_for_function(drawn, timeout=60_000, polling=200)
     slider = page.get_by_role("slider", name="Check")
-    last = slider.get_attribute("aria-valuenow")
+    last = slider.get_attribute("aria-valuetext")  # the check's label, "2 (epoch 1)": the newest check first
     slider.press("Home")
-    expect(slider).to_have_attribute("aria-valuenow", "1", timeout=30_000)
-    assert last != "1"
+    expect(slider).to_have_attribute("aria-valuetext", re.compile(r"^1 \(epoch 1\)"), timeout=30_000)
+    assert last and not last.startswith("1 ")
     page.wait_for_function(drawn, timeout=60_000, polling=200)
     no_exceptions(page)
     page.screenshot(path=str(runs.parent / "look-inside-check-1.png"), full_page=True)
