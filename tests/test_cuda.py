@@ -123,8 +123,8 @@ def test_a_resumed_gpu_run_ends_close_to_an_uninterrupted_one(store, determinist
 def test_a_gpu_run_resumes_on_the_cpu(store):
     config = _cuda(epochs=3)
 
-    def stop_after(event):
-        if isinstance(event, ev.EpochEnded) and event.epoch == 0:
+    def stop_after(event):  # at the second epoch's end: the first one's checkpoint is saved
+        if isinstance(event, ev.EpochEnded) and event.epoch == 1:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):

@@ -114,7 +114,7 @@ def test_the_plan_covers_every_budget_variant_peer_and_seed(monkeypatch):
         assert ("default", "learndrop", 6) in mine and ("tau=0.3", "learndrop", 6) in mine
         assert ("default", "peer_x", 6) in mine
         assert len([m for m in mine if m[1] == "learndrop"]) == 2  # tau=0.4 is the default: once
-        assert {p for _, p, _ in mine} == {*cfg.POLICIES} - {"none", "learndrop"} | {"none", "learndrop"}
+        assert {p for _, p, _ in mine} == {*cfg.POLICIES} - {"freeze-first-k"}  # partial fine-tuning: not from scratch
 
 
 def test_a_tiny_frontier_from_the_cli(tmp_path, monkeypatch):
@@ -127,9 +127,10 @@ def test_a_tiny_frontier_from_the_cli(tmp_path, monkeypatch):
     assert code == 0
     (json_file,) = results.glob("frontier-*.json")
     report = json.loads(json_file.read_text())
-    assert set(report) == {"pairs"}
+    assert set(report) == {"header", "pairs"}
     (pair,) = report["pairs"]
-    assert set(pair) == {"label", "scenario", "runs"} and pair["label"] == TINY.label and pair["scenario"] == "scratch"
+    assert set(pair) == {"label", "scenario", "runs"} and pair["scenario"] == "scratch"
+    assert pair["label"] == f"{TINY.label} [epochs=2]"  # the label says what the options given changed
     keys = {"policy", "variant", "epochs", "seed", "train_time_s", "val_acc", "test_acc", "run_id"}
     assert all(set(r) == keys for r in pair["runs"])
     got = [(r["policy"], r["variant"], r["epochs"], r["seed"]) for r in pair["runs"]]
@@ -154,7 +155,7 @@ def test_a_fine_tuning_frontier_pre_trains_once_and_every_run_starts_from_it(tmp
     report = runner.run_frontier("custom", pairs=[pair], variants=[], seeds=[0], out_dir=tmp_path / "results",
                                  runs_dir=tmp_path / "runs", log=lambda _: None)
     (got,) = report["pairs"]
-    assert got["scenario"] == "scratch"  # a custom pair's config has no init_from: what it does, not "custom"
+    assert got["scenario"] == "finetune"  # what it does (it pre-trains, then fine-tunes), not "custom"
     assert [(r["policy"], r["epochs"]) for r in got["runs"]] == [("none", 1), ("none", 2), ("learndrop", 2)]
     starts = {json.loads((tmp_path / "runs" / r["run_id"] / "config.json").read_text())["init_from"]
               for r in got["runs"]}
@@ -188,7 +189,7 @@ def test_the_chart_draws_the_frontier_as_a_line_and_labels_each_point_with_its_m
     assert "markers" in points.mode and list(points.text) == ["+2.50", "+5.00*"]  # * outside the range
     assert "learndrop" in points.customdata[0][0]
     named = frontier_chart(BASELINE, [{"name": "ld", "train_time_s": 15.5, "test_acc": 0.75}], named=True)
-    assert named.data[1].text[0] == "ld: +2.50"
+    assert named.data[1].name == "ld: +2.50 pts"  # a PNG has no hover: each point named in the legend
     empty = frontier_chart([], [{"name": "x", "train_time_s": 1.0, "test_acc": 0.5}])
     assert not empty.data and "baseline" in empty.layout.annotations[0].text
 

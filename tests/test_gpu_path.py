@@ -39,12 +39,12 @@ def test_running_out_of_memory_while_building_the_cache_is_a_cache_skipped_not_a
 def test_resume_takes_another_device_and_says_where_it_continues(store):
     config = fast_config(policy=EAGER, epochs=3, device="auto")
 
-    def stop_after_first_epoch(event):
-        if isinstance(event, ev.EpochEnded) and event.epoch == 0:
+    def stop_at_the_second_epochs_end(event):  # at the second epoch's end: the first one's checkpoint is saved
+        if isinstance(event, ev.EpochEnded) and event.epoch == 1:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        RunRecorder(store).start(config, [stop_after_first_epoch])
+        RunRecorder(store).start(config, [stop_at_the_second_epochs_end])
     (run_id,) = store.run_ids()
     events: list[ev.Event] = []
     assert RunRecorder(store).resume(run_id, [events.append], device="cpu")["status"] == "completed"
@@ -52,12 +52,12 @@ def test_resume_takes_another_device_and_says_where_it_continues(store):
 
 
 def test_the_cli_resumes_with_device_and_refuses_a_gpu_that_is_not_there(store):
-    def stop_after_first_epoch(event):
-        if isinstance(event, ev.EpochEnded) and event.epoch == 0:
+    def stop_at_the_second_epochs_end(event):  # at the second epoch's end: the first one's checkpoint is saved
+        if isinstance(event, ev.EpochEnded) and event.epoch == 1:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        RunRecorder(store).start(fast_config(epochs=2), [stop_after_first_epoch])
+        RunRecorder(store).start(fast_config(epochs=3), [stop_at_the_second_epochs_end])
     (run_id,) = store.run_ids()
     cmd = [sys.executable, "-m", "learndrop", "train", "--runs-dir", str(store.root), "--resume", run_id]
     run = lambda *extra: subprocess.run([*cmd, *extra], cwd=ROOT, capture_output=True, text=True, timeout=300,  # noqa: E731

@@ -131,13 +131,7 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
             emit(ev.EpochStarted, lr=lr_at(config, emit.step, total_steps))
             ld.train_mode()
             meters, carry = EpochMeters.start(device, ld, carry), None
-            data_timer = SpanTimer(device)
-            # the epoch's batch indices, drawn on the CPU (the same batches on every device), sent once
-            batches = list(to_device(torch.cat([chunk[b] for b in epoch_batches(len(chunk), config.batch_size,
-                                                                                 config.seed, epoch)]),
-                                     device).split(config.batch_size))
-            check_steps = {math.ceil((j + 1) * len(batches) / config.checks_per_epoch) - 1
-                           for j in range(config.checks_per_epoch)}
+            data_timer, (batches, check_steps) = SpanTimer(device), _epoch_plan(config, chunk, epoch, device)
             epoch_start = time.perf_counter()
             for i, idx in enumerate(batches):
                 # control: stop before the step, or wait here while paused
@@ -169,12 +163,7 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
 
                 # check: score the units still training, let the policy decide, drop the prefix
                 if i in check_steps and (config.instrument or config.policy.name != "none"):
-                    synchronize(device)  # the check's timer starts after the steps queued before it
-                    t_check = time.perf_counter()
-                    for cls, fields in ld.check(control.policy(), emit.step / total_steps).events:
-                        emit(cls, **fields)
-                    synchronize(device)
-                    meters.instrument_s += time.perf_counter() - t_check
+                    _check(ld, control, emit, meters, emit.step / total_steps)
 
                 # progress: one device sync every few steps
                 if config.instrument and (emit.step % config.progress_every == 0 or i == len(batches) - 1):
@@ -205,6 +194,27 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
     finally:
         emit(ev.RunFinished, status=status, error=error)
     return summarize(recorded)
+
+
+def _epoch_plan(config: RunConfig, chunk: torch.Tensor, epoch: int, device: torch.device
+                ) -> tuple[list[torch.Tensor], set[int]]:
+    """The epoch's batches of ``chunk`` rows (drawn on the CPU, the same on every device; sent in one copy)
+    and the steps at whose end a check runs."""
+    order = torch.cat([chunk[b] for b in epoch_batches(len(chunk), config.batch_size, config.seed, epoch)])
+    batches = list(to_device(order, device).split(config.batch_size))
+    return batches, {math.ceil((j + 1) * len(batches) / config.checks_per_epoch) - 1
+                     for j in range(config.checks_per_epoch)}
+
+
+def _check(ld: LearnDrop, control: TrainingControl, emit: ev.Emitter, meters: EpochMeters, progress: float) -> None:
+    """A check, its events emitted, its time (between two syncs: not the steps queued before it) counted."""
+    device = next(ld.model.parameters()).device
+    synchronize(device)
+    t_check = time.perf_counter()
+    for cls, fields in ld.check(control.policy(), progress).events:
+        emit(cls, **fields)
+    synchronize(device)
+    meters.instrument_s += time.perf_counter() - t_check
 
 
 def cache_settings(config: RunConfig, flip: bool, amp: bool = False) -> CacheSettings:
