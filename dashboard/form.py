@@ -33,7 +33,7 @@ QUICK_DEMO: dict[str, Any] = {
     "model": "tiny", "width": 1.0, "dataset": "shapes", "data_root": "data", "download": False, "epochs": 8,
     "batch_size": 128, "lr": 0.05, "augment": False, "device": "auto", "seed": 0, "policy": "learndrop",
     "checks_per_epoch": 2, "baseline": True, "init": SCRATCH, "classes": "", "stream": 1, "stream_by": "order",
-    "val_split": 0, "tensorboard": "",
+    "val_split": 0, "tensorboard": "", "world_size": 1,
 }
 PRESETS: dict[str, dict[str, Any]] = {
     # 10,000 synthetic 32 px images, a 6-unit CNN: about 15 s of training on a laptop CPU, then its baseline
@@ -70,7 +70,8 @@ def config_from_fields(fields: dict[str, Any], thresholds: dict[str, Any], store
                        checks_per_epoch=int(fields["checks_per_epoch"]), pretrained=init == PRETRAINED,
                        init_from=None if init in (SCRATCH, PRETRAINED) else init,
                        classes=parse_classes(fields.get("classes")), stream=int(fields.get("stream", 1)),
-                       stream_by=fields.get("stream_by", "order"), val_split=int(fields.get("val_split", 0)))
+                       stream_by=fields.get("stream_by", "order"), val_split=int(fields.get("val_split", 0)),
+                       world_size=int(fields.get("world_size", 1)))
     config.validate()
     check_setup(config, store)
     return config
@@ -108,6 +109,11 @@ def check_setup(config: RunConfig, store: RunStore | None = None) -> None:
                              field="device")
     if config.device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise LearnDropError("device mps asked for, but Apple's MPS backend is not available here", field="device")
+    gpus = torch.cuda.device_count() if config.device in ("auto", "cuda") else 0
+    if config.world_size > 1 and (config.device == "mps" or config.world_size > gpus > 0):
+        raise LearnDropError(f"{config.world_size} processes need a GPU each, and this machine has {gpus}; choose "
+                             "fewer, or the cpu" if gpus else "data-parallel runs train on CUDA or the cpu",
+                             field="world_size")
 
 
 def _input_shape(config: RunConfig) -> tuple[int, int] | None:

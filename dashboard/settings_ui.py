@@ -44,6 +44,9 @@ HELP = {
     "stream_by": "order: chunks in the data's order; class: each chunk brings new classes.",
     "tensorboard": "Also write each run's TensorBoard log to a subfolder (named by its run id) of this folder: "
                    "`tensorboard --logdir` it to see the scores, FLOPs and drops there. Empty: no log.",
+    "world_size": "Data-parallel training on this many processes (torchrun, PyTorch's DistributedDataParallel): "
+                  "one per GPU, or CPU processes. Batch size is the global batch, split among them. Such a run "
+                  "can be stopped but not paused or retuned while it trains.",
     "val_split": "Training images held out as a validation split (the same ones for every run on these data), "
                  "evaluated each epoch beside the test set. 0: none.",
 }
@@ -129,6 +132,8 @@ def settings(run_id: str | None) -> None:
             [("device", lambda k: st.selectbox("Device", DEVICE_CHOICES, key=k,
                                                help="auto: the GPU when there is one, else the CPU.")),
              ("seed", lambda k: st.number_input("Seed", min_value=0, step=1, key=k)),
+             ("world_size", lambda k: st.number_input("Processes", min_value=1, max_value=64, step=1, key=k,
+                                                      help=HELP["world_size"])),
              ("baseline", lambda k: st.checkbox("Also train the baseline for comparison", key=k))],
         ]
         for col, fields in zip(cols, layout):

@@ -161,25 +161,9 @@ class ProgressBar:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from .runs.recorder import RunRecorder  # torch-heavy imports only when training
-    from .training.prepare import prepare
+    from .launch import cmd_train as train  # one process, or one of a data-parallel run's
 
-    store = RunStore(a.runs_dir)
-    store.check_writable()  # before the data are loaded: an unusable runs folder costs nothing
-    recorder = RunRecorder(store)
-    if a.resume:
-        def announce(event: ev.Event) -> None:
-            if isinstance(event, ev.CheckpointRestored):
-                print(f"resuming run {a.resume} at epoch {event.from_epoch + 1} on {event.device}", file=sys.stderr)
-        device = a.device if a.device != "auto" else None  # --device moves it (a GPU run on a CPU); else its own
-        print(format_summary(recorder.resume(a.resume, [announce, ProgressBar(), *_tensorboard(a)], device=device)))
-        return 0
-    config = config_from_args(a)
-    setup = prepare(config, store)  # bad input fails here, before a run folder exists
-    run_id = store.new_run_id(config)
-    print(f"run {run_id} -> {store.path(run_id)}", file=sys.stderr)
-    print(format_summary(recorder.start(config, [ProgressBar(), *_tensorboard(a)], run_id=run_id, setup=setup)))
-    return 0
+    return train(a)
 
 
 def _tensorboard(a: argparse.Namespace) -> list:
@@ -200,7 +184,8 @@ def format_summary(s: dict) -> str:
         f"test accuracy {acc}",
         *([f"validation    {100 * s['val_acc']:.2f} % (held-out training images)"] if s.get("val_acc") is not None
           else []),
-        f"training time {s['train_time_s']:.1f} s  (evaluation {s['eval_time_s']:.1f} s apart)",
+        f"training time {s['train_time_s']:.1f} s  (evaluation {s['eval_time_s']:.1f} s apart)"
+        + (f" on {s['world_size']} processes" if s.get("world_size", 1) > 1 else ""),
         f"forward FLOPs {'n/a' if fwd is None else f'{-fwd + 0.0:+.1f} %'} against full training of the same steps "
         f"(training FLOPs {'n/a' if train_red is None else f'{-train_red + 0.0:+.1f} %'})",
         f"dropped       {drops}",
@@ -305,6 +290,11 @@ def build_parser() -> argparse.ArgumentParser:
     _train_args(p)
     p.add_argument("--tensorboard", default=None, metavar="DIR",
                    help="also write a TensorBoard log there: losses, accuracies, change scores, FLOPs, drops")
+    p.add_argument("--nproc", type=int, default=1, metavar="N", help="data-parallel on N processes, started by "
+                   "torchrun's launcher (one per GPU; gloo on the CPU); --batch-size is the global batch")
+    p.add_argument("--run-id", default=None, help="the new run's id (default: a fresh one)")
+    p.add_argument("--config", default=None, metavar="FILE", help="train with every setting of a run's config.json "
+                   "(the other run options are not read; --device, --runs-dir, --run-id, --nproc are)")
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("runs", help="list recorded runs")
     p.add_argument("--runs-dir", default=None, help=f"default {default_runs_dir()}")
@@ -341,6 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)  # what a launcher passes on
         return args.func(args)
     except LearnDropError as exc:
         print(f"error: {exc}", file=sys.stderr)

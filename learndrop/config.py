@@ -129,6 +129,7 @@ class RunConfig:
     # system
     device: str = "auto"  # auto | cpu | cuda | mps
     deterministic: bool = False  # deterministic algorithms (cuDNN's benchmark off): bit-identical resumes on a GPU
+    world_size: int = 1  # data-parallel processes (torchrun); batch_size is the global batch, split among them
     seed: int = 0
     progress_every: int = 20  # steps between progress events (each costs one device sync)
     instrument: bool = True  # False: no scores, progress or FLOPs measurement (overhead reference)
@@ -141,6 +142,12 @@ class RunConfig:
         _positive_int("checks_per_epoch", self.checks_per_epoch, 10_000)
         _positive_int("stream", self.stream, 10_000)
         _positive_int("progress_every", self.progress_every, 1_000_000)
+        _positive_int("world_size", self.world_size, 4096)
+        if self.batch_size % self.world_size:
+            raise LearnDropError(f"batch size {self.batch_size} does not split evenly among {self.world_size} "
+                                 "processes: it is the global batch", field="batch_size")
+        if self.world_size > 1 and self.stream > 1:
+            raise LearnDropError("--stream does not run data-parallel yet: train it in one process", field="stream")
         if self.classes is not None:
             if (len(self.classes) < 2 or len(set(self.classes)) != len(self.classes)
                     or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in self.classes)):

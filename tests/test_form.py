@@ -43,6 +43,8 @@ def test_the_widget_comes_from_the_field_not_from_the_words():
     ({"stream": 0}, "stream"),
     ({"seed": -1}, "seed"),
     ({"val_split": -1}, "val_split"),
+    ({"world_size": 0}, "world_size"),
+    ({"world_size": 3}, "batch_size"),  # 128 images do not split among 3 processes
     ({"classes": "five"}, "classes"),
     ({"classes": "3"}, "classes"),  # parsed, then refused by RunConfig.validate (fewer than 2 classes)
     ({"device": "tpu"}, "device"),
@@ -62,6 +64,11 @@ def test_validation_images_reach_the_config_and_come_back():
     config = form.config_from_fields(_fields(val_split=1000), PolicyConfig().thresholds())
     assert config.val_split == 1000 and form.fields_from_config(config.to_dict())["val_split"] == 1000
     assert form.config_from_fields(_fields(), PolicyConfig().thresholds()).val_split == 0
+
+
+def test_processes_reach_the_config_and_come_back():
+    config = form.config_from_fields(_fields(world_size=2, device="cpu"), PolicyConfig().thresholds())
+    assert config.world_size == 2 and form.fields_from_config(config.to_dict())["world_size"] == 2
 
 
 def test_a_bad_threshold_names_its_slider():

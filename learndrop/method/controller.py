@@ -22,18 +22,20 @@ Without ``data`` it works on whatever batches the loop has (``ld.forward(images)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import gc
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
+from torch import nn
 
 from .. import events as ev
 from ..config import PolicyConfig
 from ..models import UnitNetwork
 from .cache import ActivationCache
-from .dropping import freeze_units, set_train_mode, trainable_parameters
-from .flops import StepFlops, measure_step_flops
+from .dropping import Suffix, freeze_units, set_train_mode, trainable_parameters
+from .flops import FlopCount, StepFlops, measure_step_flops
 from .peers import get_policy
 from .policy import Decision, Drop, Observations, PolicyState, initial_state
 from .prefix_cache import BUILD_BATCH, CacheSettings, CacheUpdate, Pending, PrefixCache
@@ -52,22 +54,6 @@ class CheckResult:
     events: list[Pending]  # thresholds_changed?, layer_scores, layer_dropped..., layer_frozen...
 
 
-@dataclass
-class FlopCount:
-    """FLOPs trained so far, and what the full network would have cost for the same images."""
-
-    fwd: int = 0
-    bwd: int = 0
-    baseline_fwd: int = 0
-    baseline_bwd: int = 0
-
-    def reduction_pct(self) -> tuple[float, float]:
-        """Forward and training (forward + backward) FLOPs saved, in percent."""
-        train, base = self.fwd + self.bwd, self.baseline_fwd + self.baseline_bwd
-        return (100 * (1 - self.fwd / self.baseline_fwd) if self.baseline_fwd else 0.0,
-                100 * (1 - train / base) if base else 0.0)
-
-
 class LearnDrop:
     """Learn&Drop on ``model`` (a ``UnitNetwork``) trained by ``optimizer`` (built over ``param_groups``).
 
@@ -76,13 +62,15 @@ class LearnDrop:
     ``reference_peaks`` are per-unit peaks carried over from an earlier run (fine-tuning); ``peak_lr`` is
     the learning rate that the change is normalised by (default: the optimizer's at construction);
     ``probe`` (images, labels: a validation batch) serves ``measure="function"`` and the rewind gate
-    (default: ``PROBE_IMAGES`` of ``data``, spread over it).
+    (default: ``PROBE_IMAGES`` of ``data``, spread over it); ``wrap`` puts the trainable suffix under a
+    data-parallel wrapper (``DistributedDataParallel``), anew after every drop (``training.world``).
     """
 
     def __init__(self, model: UnitNetwork, optimizer: torch.optim.Optimizer, policy: PolicyConfig | None = None,
                  input_shape: Sequence[int] | None = None, *, data: Any = None, cache: CacheSettings | None = None,
                  reference_peaks: Sequence[float] | None = None, peak_lr: float | None = None,
-                 probe: Probe | tuple[torch.Tensor, torch.Tensor] | None = None):
+                 probe: Probe | tuple[torch.Tensor, torch.Tensor] | None = None,
+                 wrap: Callable[[nn.Module], nn.Module] | None = None):
         self.model, self.optimizer, self.data = model, optimizer, data
         self.config = policy or PolicyConfig()
         self.config.validate()
@@ -110,6 +98,7 @@ class LearnDrop:
         self._pending = self._start()  # drops before any training (freeze-first-k), reported at the first check
         self._previous = self._snapshot(range(len(self.names)))
         self._weights = self._rewind_points()
+        self._wrap, self._wrapped = wrap, None  # (what it wraps: dropped, frozen), the wrapper
 
     # --- what the network is now ------------------------------------------------------------------
     @property
@@ -169,7 +158,15 @@ class LearnDrop:
         if self.dropped and not self._cache.active:
             with torch.no_grad():
                 x = self.model.forward_units(x, 0, self.dropped)
-        return self.model.forward_from(x, self.dropped)
+        if self._wrap is None:
+            return self.model.forward_from(x, self.dropped)
+        key = (self.dropped, tuple(self.state.frozen))
+        if self._wrapped is None or self._wrapped[0] != key:  # after a drop: wrapped anew, around what trains
+            if self._wrapped is not None:  # the old wrapper and its gradient hooks go first (it may sit in a cycle)
+                self._wrapped = None
+                gc.collect()
+            self._wrapped = (key, self._wrap(Suffix(self.model, self.dropped)))
+        return self._wrapped[1](x)
 
     def after_step(self, images: int, lr: float | None = None) -> None:
         """Count the step: its learning rate (default: the optimizer's) and its FLOPs for ``images``; and,

@@ -41,5 +41,20 @@ def set_train_mode(model: UnitNetwork, dropped: int, frozen: Sequence[str] = ())
         model.get_submodule(name).eval()
 
 
+class Suffix(nn.Module):
+    """Units ``[start, n)`` and the head of ``model`` (the very modules) as one: what a data-parallel wrapper
+    wraps, so that it holds only what may still train."""
+
+    def __init__(self, model: UnitNetwork, start: int):
+        super().__init__()
+        self.parts = nn.ModuleList([model.unit(k) for k in range(start, len(model.unit_names))]
+                                   + [model.head_module()])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for part in self.parts:
+            x = part(x)
+        return x
+
+
 def trainable_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

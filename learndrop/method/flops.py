@@ -19,6 +19,22 @@ from ..models import UnitNetwork
 MEASURE_BATCH = 2  # FLOPs are linear in the batch: measure 2 samples, report per sample
 
 
+@dataclass
+class FlopCount:
+    """FLOPs trained so far, and what the full network would have cost for the same images."""
+
+    fwd: int = 0
+    bwd: int = 0
+    baseline_fwd: int = 0
+    baseline_bwd: int = 0
+
+    def reduction_pct(self) -> tuple[float, float]:
+        """Forward and training (forward + backward) FLOPs saved, in percent."""
+        train, base = self.fwd + self.bwd, self.baseline_fwd + self.baseline_bwd
+        return (100 * (1 - self.fwd / self.baseline_fwd) if self.baseline_fwd else 0.0,
+                100 * (1 - train / base) if base else 0.0)
+
+
 @dataclass(frozen=True)
 class StepFlops:
     """Per-sample forward and backward FLOPs of one training step, per unit and for the head."""

@@ -11,7 +11,8 @@ from ..status import RunState
 
 # 2: a drop's epoch is numbered from 1, as on the charts, the CLI and the benchmark (1: the events' 0-based index)
 # 3: val_acc, the final accuracy on the validation split (test_acc stays the test split's)
-SUMMARY_VERSION = 3
+# 4: world_size, the processes a data-parallel run trained on
+SUMMARY_VERSION = 4
 
 
 def reduction_pct(method: float, baseline: float) -> float | None:
@@ -57,6 +58,7 @@ def summarize(events: Iterable[ev.Event]) -> dict[str, Any]:
         "width": config.get("width"),
         "dataset": config.get("dataset"),
         "seed": config.get("seed"),
+        "world_size": config.get("world_size", 1),
         "epochs": config.get("epochs"),
         "epochs_done": len(epochs),
         "units": len(started.units) - 1 if started else None,

@@ -157,6 +157,8 @@ class RunQueue:
                 run.events[:0] = history
 
         try:
+            if run.config.world_size > 1:  # data-parallel: torchrun's launcher as a child process
+                return self._in_processes(run)
             setup = prepare(run.config, self.store)  # the store: where init_from runs are looked up
             recorder, sinks = RunRecorder(self.store), [run.append]
             if run.tensorboard is not None:
@@ -179,6 +181,19 @@ class RunQueue:
             run.state = self._outcome(run)
             self._forget_old()
             self._start_next()
+
+    def _in_processes(self, run: LiveRun) -> None:
+        from .processes import train_in_processes
+
+        def append(events: list[ev.Event], restarted: bool) -> None:
+            with run.lock:
+                if restarted:
+                    run.events.clear()
+                run.events.extend(events)
+
+        board = run.tensorboard / run.run_id if run.tensorboard is not None else None
+        train_in_processes(self.store, run.run_id, None if run.continues else run.config,
+                           lambda: run.control.stop_requested, append, board)
 
     def _outcome(self, run: LiveRun) -> RunState:
         """How a run the queue lets go of ended: its stored status once it has a folder, else not started.
@@ -226,14 +241,21 @@ class RunQueue:
             self._cancel_queued(run.baseline_id, f"not started: its Learn&Drop run {run_id} was stopped")
 
     def pause(self, run_id: str) -> None:
-        self._live(run_id).control.pause()
+        self._single(run_id, "paused").control.pause()
 
     def unpause(self, run_id: str) -> None:
         self._live(run_id).control.unpause()
 
     def set_thresholds(self, run_id: str, **changes: float | int) -> PolicyConfig:
         """Change a live run's tau, kappa, warmup or patience; they act at its next check."""
-        return self._live(run_id).control.set_thresholds(**changes)
+        return self._single(run_id, "retuned").control.set_thresholds(**changes)
+
+    def _single(self, run_id: str, what: str) -> LiveRun:
+        run = self._live(run_id)
+        if run.config.world_size > 1:
+            raise LearnDropError(f"run {run_id} trains on {run.config.world_size} processes: it can be stopped, "
+                                 f"not {what}, while it trains")
+        return run
 
     # --- reading --------------------------------------------------------------------------------------
     def get(self, run_id: str) -> LiveRun | None:

@@ -24,6 +24,7 @@ from ..training.checkpoint import load_checkpoint, save_checkpoint
 from ..training.control import TrainingControl
 from ..training.loop import train
 from ..training.prepare import Setup, prepare
+from ..training.world import World
 from .inside import InsideRecorder
 from .store import RunStore, RunWriter
 
@@ -33,29 +34,37 @@ class RunRecorder:
         self.store = store or RunStore()
 
     def start(self, config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingControl | None = None, *,
-              run_id: str | None = None, setup: Setup | None = None) -> dict[str, Any]:
-        """Train a new run (``run_id``: a chosen id, else a fresh one) and return its summary."""
+              run_id: str | None = None, setup: Setup | None = None, world: World | None = None) -> dict[str, Any]:
+        """Train a new run (``run_id``: a chosen id, else a fresh one) and return its summary; ``world``: rank 0
+        of a data-parallel run, whose other processes call ``train`` themselves."""
         setup = setup or prepare(config, self.store)  # bad input fails here, before a run folder exists
         writer = self.store.create(config, run_id)
-        return self._record(config, setup, writer, sinks, control, None, [])
+        return self._record(config, setup, writer, sinks, control, None, [], world)
 
     def resume(self, run_id: str, sinks: Sequence[ev.Sink] = (), control: TrainingControl | None = None, *,
                setup: Setup | None = None, kept: Callable[[list[ev.Event]], None] | None = None,
-               device: str | None = None) -> dict[str, Any]:
+               device: str | None = None, world: World | None = None) -> dict[str, Any]:
         """Continue a stopped, failed or interrupted run from its last checkpoint; its summary.
 
         ``kept`` receives the run's events up to the checkpoint before training goes on (a live view
         shows them first, as they are on disk); ``device``: continue there, not on the run's own (a run
-        started on a GPU goes on on a CPU; ``checkpoint_restored`` says where)."""
-        config = self.store.config(run_id)
-        if device is not None:
-            config = dataclasses.replace(config, device=device)
-            config.validate()
-        setup = setup or prepare(config, self.store)  # the data again, and a model the checkpoint overwrites
-        checkpoint, history, writer = self.open_for_resume(run_id)
+        started on a GPU goes on on a CPU; ``checkpoint_restored`` says where). ``world``: rank 0 of a
+        data-parallel run, which hands the others the checkpoint (or the reason there is none)."""
+        world = world or World()
+        try:
+            config = self.store.config(run_id)
+            if device is not None:
+                config = dataclasses.replace(config, device=device)
+                config.validate()
+            setup = setup or prepare(config, self.store)  # the data again, and a model the checkpoint overwrites
+            checkpoint, history, writer = self.open_for_resume(run_id)
+        except LearnDropError as exc:
+            world.broadcast(str(exc))  # the other processes stop with the same error
+            raise
+        world.broadcast((config, checkpoint))
         if kept is not None:
             kept(history)
-        return self._record(config, setup, writer, sinks, control, checkpoint, history)
+        return self._record(config, setup, writer, sinks, control, checkpoint, history, world)
 
     def open_for_resume(self, run_id: str) -> tuple[dict, list[ev.Event], RunWriter]:
         """Check the run can continue, set aside the events written after its checkpoint, reopen its log.
@@ -75,7 +84,8 @@ class RunRecorder:
         return checkpoint, history, RunWriter(self.store.path(run_id), run_id)
 
     def _record(self, config: RunConfig, setup: Setup, writer: RunWriter, sinks: Sequence[ev.Sink],
-                control: TrainingControl | None, checkpoint: dict | None, history: list[ev.Event]) -> dict:
+                control: TrainingControl | None, checkpoint: dict | None, history: list[ev.Event],
+                world: World | None = None) -> dict:
         run_dir = writer.dir
         lines = _line_count(run_dir / "events.jsonl")  # the events.jsonl lines a checkpoint keeps
 
@@ -95,7 +105,7 @@ class RunRecorder:
             sinks = [count, save_final, writer, InsideRecorder(run_dir, setup), *sinks]
             return train(config, sinks, control=control or TrainingControl(config.policy),
                          setup=setup, run_id=writer.run_id, checkpoint=checkpoint, history=history,
-                         on_epoch=save_epoch)
+                         on_epoch=save_epoch, world=world)
         finally:
             writer.close()
 

@@ -14,7 +14,10 @@ from typing import Any
 
 import torch
 
+from .. import events as ev
 from ..errors import LearnDropError, first_line
+from ..method.controller import CacheUpdate, LearnDrop
+from .world import World
 
 FILENAME = "checkpoint.pt"
 VERSION = 2  # 1: the controller's state at the top level (read, converted)
@@ -47,3 +50,30 @@ def load_checkpoint(run_dir: Path) -> dict[str, Any]:
         payload["method"] = {k: payload.pop(k) for k in V1_METHOD}
         payload.pop("dropped", None), payload.pop("frozen", None)  # kept twice in version 1: the policy state has them
     return payload
+
+
+def epoch_checkpoint(epoch: int, emit: ev.Emitter, ld: LearnDrop, augment_gen: torch.Generator,
+                     ranks: list[torch.Tensor] | None) -> dict:
+    """What ``train`` hands ``on_epoch`` after an epoch; ``ranks``: every process's augmentation generator, in a
+    data-parallel run."""
+    rng = {"torch": torch.get_rng_state(), "augment": augment_gen.get_state(), **({"ranks": ranks} if ranks else {})}
+    return {"epoch": epoch, "step": emit.step, "time_s": emit.clock(),
+            "model": {k: v.detach().cpu().clone() for k, v in ld.model.state_dict().items()},
+            "method": ld.state_dict(), "rng": rng}
+
+
+def restore(ck: dict, ld: LearnDrop, augment_gen: torch.Generator, chunks: list[torch.Tensor], emit: ev.Emitter,
+            world: World) -> tuple[int, CacheUpdate | None]:
+    """Put a run back where its checkpoint left it; returns the first epoch to train and the cache rebuild
+    (its FLOPs and seconds count towards that epoch)."""
+    start_epoch = ck["epoch"] + 1
+    emit.epoch, emit.step = start_epoch, ck["step"]
+    emit(ev.CheckpointRestored, from_epoch=start_epoch, set_aside=ck.get("set_aside", 0),
+         previous_status=ck.get("previous_status", "interrupted"), device=str(next(ld.model.parameters()).device))
+    ld.model.load_state_dict(ck["model"])
+    rebuilt = ld.load_state_dict(ck["method"], chunks)
+    torch.set_rng_state(ck["rng"]["torch"])
+    augment_gen.set_state(ck["rng"]["ranks"][world.rank] if world.size > 1 else ck["rng"]["augment"])
+    for cls, fields in getattr(rebuilt, "events", ()):
+        emit(cls, **fields)
+    return start_epoch, rebuilt

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from .. import events as ev
 from ..config import RunConfig
+from ..data.datasets import ImageData
 from ..data.loader import CROP_PADDING, ImageBatches, Normalizer, epoch_batches, stream_chunks, to_device
 from ..errors import LearnDropError
 from ..method.cache import augmented_views
@@ -27,11 +28,15 @@ from ..method.dropping import param_groups
 from ..method.probe import probe_of
 from ..report.summary import summarize
 from ..status import RunState
+from .checkpoint import epoch_checkpoint, restore
 from .control import TrainingControl
 from .device import SpanTimer, configure, synchronize
 from .evaluate import evaluate
 from .prepare import Setup, prepare
 from .schedule import lr_at
+from .world import World, is_peer_failure
+
+AUGMENT_SEED_STRIDE = 1_000_003  # process r of a data-parallel run draws its augmentation from seed + 1 + r * this
 
 
 class StopRequested(Exception):
@@ -68,28 +73,42 @@ class EpochMeters:
         self.window_images += b
         self.correct += (out.argmax(1) == y).sum()
 
-    def totals(self, ld: LearnDrop, images: int) -> dict:
-        """The epoch's accuracy, time shares and FLOPs, as ``epoch_ended`` records them."""
-        full = ld.full_flops
+    def reduce(self, world: World, stop: bool) -> bool:
+        """The epoch's loss and hits summed over the processes; whether any of them was asked to stop."""
+        if world.size == 1:
+            return stop
+        total = world.sum(torch.stack([self.loss_sum.double(), self.correct.double(),
+                                       torch.tensor(float(stop), dtype=torch.float64, device=self.correct.device)]))
+        self.loss_sum, self.correct = total[0].float(), total[1].long()
+        return bool(total[2] > 0)
+
+    def totals(self, ld: LearnDrop, images: int, processes: int = 1) -> dict:
+        """The epoch's accuracy, time shares and FLOPs (``images`` and ``processes``: over all processes, each
+        of which counted its own FLOPs), as ``epoch_ended`` records them."""
+        full, (fwd0, bwd0) = ld.full_flops, self.flops_at_start
         return dict(train_acc=float(self.correct) / images, instrument_time_s=self.instrument_s,
-                    data_time_s=self.data_s, fwd_flops=ld.flops.fwd - self.flops_at_start[0] + self.extra_fwd,
-                    bwd_flops=ld.flops.bwd - self.flops_at_start[1], baseline_fwd_flops=full.fwd_total * images,
+                    data_time_s=self.data_s, fwd_flops=(ld.flops.fwd - fwd0 + self.extra_fwd) * processes,
+                    bwd_flops=(ld.flops.bwd - bwd0) * processes,
+                    baseline_fwd_flops=full.fwd_total * images,
                     baseline_bwd_flops=full.bwd_total * images, trainable_params=ld.trainable_params,
                     active_units=ld.active_units, images=images)
 
 
 def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingControl | None = None, *,
           setup: Setup | None = None, run_id: str = "run", checkpoint: dict | None = None,
-          history: Sequence[ev.Event] = (), on_epoch: Callable[[dict], None] | None = None) -> dict:
+          history: Sequence[ev.Event] = (), on_epoch: Callable[[dict], None] | None = None,
+          world: World | None = None) -> dict:
     """Train one run, emitting its events to ``sinks``, and return its summary.
 
     Every exit path emits ``run_finished`` from ``finally``: completed, stopped (the control's stop
     flag, checked before every step), failed (the error is re-raised) or interrupted (Ctrl-C).
     ``on_epoch`` receives, after every epoch, everything needed to continue from there (the run
     store's recorder saves it); ``checkpoint`` and ``history`` (the events up to it) continue a run.
+    ``world``: this process's place in a data-parallel run (``training.world``); only rank 0 gets sinks.
     """
-    setup = setup or prepare(config)
+    setup, world = setup or prepare(config), world or World()
     control = control or TrainingControl(config.policy)
+    setup.device = world.start(setup.device)  # data-parallel: this process's own GPU
     device, model = setup.device, setup.model
     recorded: list[ev.Event] = list(history)
     t0 = time.perf_counter() - (checkpoint["time_s"] if checkpoint else 0.0)
@@ -101,23 +120,21 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
     configure(device, config.deterministic)
     optimizer = torch.optim.SGD(param_groups(model), lr=config.lr, momentum=config.momentum,
                                 nesterov=config.momentum > 0, weight_decay=config.weight_decay)
-    normalizer = Normalizer(setup.train_data.images, device, channels_last)  # the training set's statistics
-    train_batches = ImageBatches(setup.train_data, normalizer, device, augment=config.augment)
-    test_batches = ImageBatches(setup.test_data, normalizer, device)
-    val_batches = ImageBatches(setup.val_data, normalizer, device) if setup.val_data is not None else None
-    augment_gen = torch.Generator().manual_seed(config.seed + 1)
-    chunks = stream_chunks(setup.train_data.labels, config.stream, config.stream_by)
+    train_data, batch_size = world.shard(setup.train_data), config.batch_size // world.size  # this process's
+    train_batches, val_batches, test_batches = _batches(config, setup, train_data, device, channels_last)
+    augment_gen = torch.Generator().manual_seed(config.seed + 1 + AUGMENT_SEED_STRIDE * world.rank)
+    chunks = stream_chunks(train_data.labels, config.stream, config.stream_by)
     total_epochs = config.epochs * len(chunks)
-    total_steps = sum(math.ceil(len(c) / config.batch_size) for c in chunks) * config.epochs
-    ld = LearnDrop(model, optimizer, config.policy, setup.train_data.images.shape[1:], data=train_batches,
-                   cache=cache_settings(config, setup.train_data.flip, use_amp), peak_lr=config.lr,
-                   reference_peaks=setup.peaks_in_unit_order(),
+    total_steps = sum(math.ceil(len(c) / batch_size) for c in chunks) * config.epochs
+    ld = LearnDrop(model, optimizer, config.policy, train_data.images.shape[1:], data=train_batches,
+                   cache=cache_settings(config, train_data.flip, use_amp), peak_lr=config.lr,
+                   reference_peaks=setup.peaks_in_unit_order(), wrap=world.wrap if world.size > 1 else None,
                    probe=probe_of(val_batches) if val_batches is not None else None)
     start_epoch, carry = 0, None
     if checkpoint is None:
-        emit(ev.RunStarted, **_run_started(config, setup, ld, chunks, total_steps, len(test_batches)))
+        emit(ev.RunStarted, **_run_started(config, setup, ld, chunks, batch_size, total_steps, len(test_batches)))
     else:
-        start_epoch, carry = _restore(checkpoint, ld, augment_gen, chunks, emit)
+        start_epoch, carry = restore(checkpoint, ld, augment_gen, chunks, emit, world)
 
     status, error = RunState.COMPLETED, None
     try:
@@ -127,15 +144,15 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
             emit.epoch = epoch
             if len(chunks) > 1 and epoch_in_chunk == 0:
                 emit(ev.ChunkStarted, chunk=chunk_index, chunks=len(chunks), images=len(chunk),
-                     classes=sorted(set(setup.train_data.labels[chunk].tolist())))
+                     classes=sorted(set(train_data.labels[chunk].tolist())))
             emit(ev.EpochStarted, lr=lr_at(config, emit.step, total_steps))
             ld.train_mode()
             meters, carry = EpochMeters.start(device, ld, carry), None
-            data_timer, (batches, check_steps) = SpanTimer(device), _epoch_plan(config, chunk, epoch, device)
+            data_timer, (batches, check_steps) = SpanTimer(device), _epoch_plan(config, chunk, epoch, device, world)
             epoch_start = time.perf_counter()
             for i, idx in enumerate(batches):
                 # control: stop before the step, or wait here while paused
-                _obey(control, emit, meters)
+                _obey(control, emit, meters, world.size > 1)
                 lr = lr_at(config, emit.step, total_steps)
                 ld.set_lr(lr, emit.step / total_steps)  # every group; a policy may scale a unit's (FreezeOut)
 
@@ -163,29 +180,31 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
 
                 # check: score the units still training, let the policy decide, drop the prefix
                 if i in check_steps and (config.instrument or config.policy.name != "none"):
-                    _check(ld, control, emit, meters, emit.step / total_steps)
+                    _check(ld, control, emit, meters, emit.step / total_steps, world)
 
                 # progress: one device sync every few steps
                 if config.instrument and (emit.step % config.progress_every == 0 or i == len(batches) - 1):
-                    _progress(emit, meters, lr, i + 1, len(batches))
+                    _progress(emit, meters, lr, i + 1, len(batches), world, control)
 
             # end of epoch: time the training work only, then evaluate the full network apart
             synchronize(device)
             epoch_time = time.perf_counter() - epoch_start - meters.paused_s + meters.extra_s
-            meters.data_s = data_timer.seconds()
-            train_loss = float(meters.loss_sum) / len(chunk)
+            meters.data_s, images = data_timer.seconds(), len(chunk) * world.size
+            stop = meters.reduce(world, control.stop_requested)  # summed over the processes
+            train_loss = float(meters.loss_sum) / images
             if not math.isfinite(train_loss):
                 raise _diverged(train_loss, epoch, emit.step)
-            t_eval = time.perf_counter()  # the validation split (choices are made on it), then the test split
-            val_loss, val_acc, _ = evaluate(model, val_batches, use_amp) if val_batches is not None else (None,) * 3
-            test_loss, test_acc, per_class = evaluate(model, test_batches, use_amp)
+            (val_loss, val_acc), (test_loss, test_acc, per_class), eval_s = _evaluate(model, val_batches,
+                                                                                      test_batches, use_amp, world)
             emit(ev.EpochEnded, train_loss=train_loss, test_loss=test_loss, test_acc=test_acc, val_loss=val_loss,
-                 val_acc=val_acc, epoch_time_s=epoch_time, eval_time_s=time.perf_counter() - t_eval,
-                 **meters.totals(ld, len(chunk)))
+                 val_acc=val_acc, epoch_time_s=epoch_time, eval_time_s=eval_s, **meters.totals(ld, images, world.size))
             if len(chunks) > 1 and epoch_in_chunk == config.epochs - 1:
                 emit(ev.ChunkEnded, **_chunk_ended(setup, chunks, chunk_index, test_acc, per_class), val_acc=val_acc)
+            ranks = world.gather(augment_gen.get_state()) if world.size > 1 else None  # each process's own
             if on_epoch is not None:  # the last good model and everything needed to continue from here
-                on_epoch(_checkpoint(epoch, emit, ld, augment_gen))
+                on_epoch(epoch_checkpoint(epoch, emit, ld, augment_gen, ranks))
+            if stop and world.size > 1:  # asked to stop (SIGTERM) since the last progress: all stop here
+                raise StopRequested
     except StopRequested:
         status = RunState.STOPPED
     except BaseException as exc:  # Ctrl-C, divergence, a bug: recorded, then raised on
@@ -196,23 +215,48 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
     return summarize(recorded)
 
 
-def _epoch_plan(config: RunConfig, chunk: torch.Tensor, epoch: int, device: torch.device
+def _batches(config: RunConfig, setup: Setup, train_data: ImageData, device: torch.device, channels_last: bool
+             ) -> tuple[ImageBatches, ImageBatches | None, ImageBatches]:
+    """The training (this process's ``train_data``), validation and test splits on the device, normalised
+    with the whole training set's statistics."""
+    normalizer = Normalizer(setup.train_data.images, device, channels_last)
+    val = ImageBatches(setup.val_data, normalizer, device) if setup.val_data is not None else None
+    return (ImageBatches(train_data, normalizer, device, augment=config.augment), val,
+            ImageBatches(setup.test_data, normalizer, device))
+
+
+def _evaluate(model: torch.nn.Module, val: ImageBatches | None, test: ImageBatches, use_amp: bool, world: World
+              ) -> tuple[tuple, tuple, float]:
+    """The validation split (choices are made on it) and the test split, with rank 0's BatchNorm statistics
+    on every process; the seconds it took."""
+    start = time.perf_counter()
+    world.sync_buffers(model)
+    val_loss, val_acc, _ = evaluate(model, val, use_amp, world) if val is not None else (None, None, None)
+    return (val_loss, val_acc), evaluate(model, test, use_amp, world), time.perf_counter() - start
+
+
+def _epoch_plan(config: RunConfig, chunk: torch.Tensor, epoch: int, device: torch.device, world: World
                 ) -> tuple[list[torch.Tensor], set[int]]:
     """The epoch's batches of ``chunk`` rows (drawn on the CPU, the same on every device; sent in one copy)
-    and the steps at whose end a check runs."""
-    order = torch.cat([chunk[b] for b in epoch_batches(len(chunk), config.batch_size, config.seed, epoch)])
-    batches = list(to_device(order, device).split(config.batch_size))
+    and the steps at whose end a check runs. Data-parallel: one order of every process's rows, the one a
+    single process would train in, of which this process takes its own."""
+    order = torch.cat(epoch_batches(len(chunk) * world.size, config.batch_size, config.seed, epoch))
+    batches = list(to_device(chunk[world.own(order)], device).split(config.batch_size // world.size))
     return batches, {math.ceil((j + 1) * len(batches) / config.checks_per_epoch) - 1
                      for j in range(config.checks_per_epoch)}
 
 
-def _check(ld: LearnDrop, control: TrainingControl, emit: ev.Emitter, meters: EpochMeters, progress: float) -> None:
-    """A check, its events emitted, its time (between two syncs: not the steps queued before it) counted."""
+def _check(ld: LearnDrop, control: TrainingControl, emit: ev.Emitter, meters: EpochMeters, progress: float,
+           world: World) -> None:
+    """A check, its events emitted, its time (between two syncs: not the steps queued before it) counted.
+    Data-parallel: every process scores rank 0's BatchNorm statistics, and all must decide alike."""
     device = next(ld.model.parameters()).device
     synchronize(device)
     t_check = time.perf_counter()
+    world.sync_buffers(ld.model)
     for cls, fields in ld.check(control.policy(), progress).events:
         emit(cls, **fields)
+    world.agree("to drop and freeze", (ld.dropped, ld.frozen))
     synchronize(device)
     meters.instrument_s += time.perf_counter() - t_check
 
@@ -231,10 +275,16 @@ def _failure(exc: BaseException) -> tuple[RunState, str]:
         return RunState.INTERRUPTED, "interrupted by the user (Ctrl-C)"
     if isinstance(exc, LearnDropError):  # divergence: the recorder keeps the last good epoch's model
         return RunState.FAILED, str(exc)
+    if is_peer_failure(exc):
+        return RunState.FAILED, f"another process of this data-parallel run ended or stalled ({exc})".splitlines()[0]
     return RunState.FAILED, f"{type(exc).__name__}: {exc}"
 
 
-def _obey(control: TrainingControl, emit: ev.Emitter, meters: EpochMeters) -> None:
+def _obey(control: TrainingControl, emit: ev.Emitter, meters: EpochMeters, parallel: bool) -> None:
+    """Stop, or wait while paused. Data-parallel runs do not pause, and stop where all processes agree
+    (``_progress``, the epoch's end), not at once."""
+    if parallel:
+        return
     if control.stop_requested:
         raise StopRequested
     if control.paused:
@@ -247,25 +297,35 @@ def _obey(control: TrainingControl, emit: ev.Emitter, meters: EpochMeters) -> No
             raise StopRequested
 
 
-def _progress(emit: ev.Emitter, meters: EpochMeters, lr: float, epoch_step: int, epoch_steps: int) -> None:
+def _progress(emit: ev.Emitter, meters: EpochMeters, lr: float, epoch_step: int, epoch_steps: int, world: World,
+              control: TrainingControl) -> None:
+    """A progress event (one device sync). Data-parallel: the loss and images summed over the processes, and
+    whether any was asked to stop (all stop here together)."""
     start = time.perf_counter()
-    mean_loss = float(meters.window_loss) / max(1, meters.window_images)
+    loss, images, stop = float(meters.window_loss), meters.window_images, False
+    if world.size > 1:
+        total = world.sum(torch.tensor([loss, images, float(control.stop_requested)], dtype=torch.float64,
+                                       device=meters.window_loss.device))
+        loss, images, stop = total[0].item(), int(total[1].item()), bool(total[2] > 0)
+    mean_loss = loss / max(1, images)
     if not math.isfinite(mean_loss):
         raise _diverged(mean_loss, emit.epoch, emit.step)
+    if stop:
+        raise StopRequested
     elapsed = max(1e-9, start - meters.window_start)
-    emit(ev.Progress, loss=mean_loss, images_per_s=meters.window_images / elapsed, lr=lr, epoch_step=epoch_step,
+    emit(ev.Progress, loss=mean_loss, images_per_s=images / elapsed, lr=lr, epoch_step=epoch_step,
          epoch_steps=epoch_steps)
     meters.window_loss.zero_()
     meters.window_images, meters.window_start = 0, time.perf_counter()
     meters.instrument_s += time.perf_counter() - start
 
 
-def _run_started(config: RunConfig, setup: Setup, ld: LearnDrop, chunks: list[torch.Tensor], total_steps: int,
-                 test_size: int) -> dict:
+def _run_started(config: RunConfig, setup: Setup, ld: LearnDrop, chunks: list[torch.Tensor], batch_size: int,
+                 total_steps: int, test_size: int) -> dict:
     model, full = setup.model, ld.full_flops
     return dict(config=config.to_dict(), device=str(setup.device), train_size=len(setup.train_data),
                 test_size=test_size, classes=list(setup.train_data.classes),
-                steps_per_epoch=math.ceil(len(chunks[0]) / config.batch_size), total_steps=total_steps,
+                steps_per_epoch=math.ceil(len(chunks[0]) / batch_size), total_steps=total_steps,
                 input_shape=list(ld.input_shape), data_notes=list(setup.train_data.notes + setup.test_data.notes),
                 reference_peaks=setup.reference_peaks, val_size=len(setup.val_data or ()),
                 units=[{"name": n, "params": sum(p.numel() for p in model.get_submodule(n).parameters()),
@@ -281,29 +341,6 @@ def _chunk_ended(setup: Setup, chunks: list[torch.Tensor], index: int, test_acc:
     seen_acc = sum(per_class[c] * int((labels == c).sum()) for c in seen) / max(1, seen_images)
     return dict(chunk=index, test_acc=test_acc, seen_acc=seen_acc,
                 per_class_acc={setup.train_data.classes[c]: per_class[c] for c in seen})
-
-
-def _checkpoint(epoch: int, emit: ev.Emitter, ld: LearnDrop, augment_gen: torch.Generator) -> dict:
-    return {"epoch": epoch, "step": emit.step, "time_s": emit.clock(),
-            "model": {k: v.detach().cpu().clone() for k, v in ld.model.state_dict().items()},
-            "method": ld.state_dict(), "rng": {"torch": torch.get_rng_state(), "augment": augment_gen.get_state()}}
-
-
-def _restore(ck: dict, ld: LearnDrop, augment_gen: torch.Generator, chunks: list[torch.Tensor], emit: ev.Emitter
-             ) -> tuple[int, CacheUpdate | None]:
-    """Put a run back where its checkpoint left it; returns the first epoch to train and the cache rebuild
-    (its FLOPs and seconds count towards that epoch)."""
-    start_epoch = ck["epoch"] + 1
-    emit.epoch, emit.step = start_epoch, ck["step"]
-    emit(ev.CheckpointRestored, from_epoch=start_epoch, set_aside=ck.get("set_aside", 0),
-         previous_status=ck.get("previous_status", "interrupted"), device=str(next(ld.model.parameters()).device))
-    ld.model.load_state_dict(ck["model"])
-    rebuilt = ld.load_state_dict(ck["method"], chunks)
-    torch.set_rng_state(ck["rng"]["torch"])
-    augment_gen.set_state(ck["rng"]["augment"])
-    for cls, fields in getattr(rebuilt, "events", ()):
-        emit(cls, **fields)
-    return start_epoch, rebuilt
 
 
 def _diverged(loss: float, epoch: int, step: int) -> LearnDropError:
