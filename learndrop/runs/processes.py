@@ -61,7 +61,7 @@ def train_in_processes(store: RunStore, run_id: str, config: RunConfig | None, s
         while True:
             done = proc.poll() is not None
             events, restarted = follower.poll()
-            finished = finished and not restarted or any(isinstance(e, ev.RunFinished) for e in events)
+            finished = (finished and not restarted) or any(isinstance(e, ev.RunFinished) for e in events)
             if events or restarted:
                 append_events(events, restarted)
             if done:
