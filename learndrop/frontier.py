@@ -92,13 +92,23 @@ def plan(pair: Pair, root: str, policy: PolicyConfig, variants: Sequence[dict[st
                  for p in (dataclasses.replace(policy, name=name) for name in peers)]
     policies = list({(p.name, v): (v, p) for v, p in policies}.values())  # a variant equal to another: once
     runs = []
-    for seed in seeds:
-        runs += [("default", dataclasses.replace(full, epochs=b, seed=seed)) for b in budgets(full.epochs)]
-        runs += [(v, dataclasses.replace(full, policy=p, seed=seed)) for v, p in policies]
+    for i, seed in enumerate(seeds):  # a machine's speed drifts: the budgets are spread among the policies,
+        order = interleave([("default", dataclasses.replace(full, epochs=b, seed=seed)) for b in budgets(full.epochs)],
+                           [(v, dataclasses.replace(full, policy=p, seed=seed)) for v, p in policies])
+        runs += order[::-1] if i % 2 else order  # and every other seed runs in reverse: drift weighs on both alike
     for _, config in runs:
         config.validate()
         model_info(config.model)
     return runs
+
+
+def interleave(spread: Sequence[Any], among: Sequence[Any]) -> list[Any]:
+    """``spread``'s items at even intervals among ``among``'s, each list's order kept
+    ([b1, b2], [p1, p2, p3, p4] -> [b1, p1, p2, b2, p3, p4])."""
+    step, out = len(among) / max(1, len(spread)), []
+    for i, item in enumerate(spread):
+        out += [item, *among[round(i * step):round((i + 1) * step)]]
+    return out if spread else list(among)
 
 
 def run_pair(pair: Pair, root: str, planned: Sequence[tuple[str, RunConfig]], store: RunStore,
