@@ -4,7 +4,8 @@ For each pair of a scenario (``bench``'s pairs, or one custom pair), every seed:
 at each budget of ``report.frontier.budgets`` (1/4, 1/3, 1/2, 2/3 and all of the pair's epochs), each a
 run of its own with its own complete learning-rate schedule; then, at the pair's epochs, Learn&Drop with
 its default settings and each variant (``--variants "tau=0.3,warmup=3;tau=0.5"``), and one run of every
-other policy registered in ``config.POLICIES``. All of a pair's runs are made in one go, in this process.
+other policy registered in ``config.POLICIES``. All of a pair's runs are made in one go, in this process:
+a seed's budgets interleaved among its other runs, every other seed in reverse (a machine's speed drifts).
 Results: ``frontier-<timestamp>.json`` (``{"pairs": [{"label", "scenario", "runs": [...]}]}``) and a
 ``.md`` with a table and a PNG figure per pair (test accuracy against training time).
 """
