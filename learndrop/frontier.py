@@ -181,15 +181,16 @@ def write_png(pair: dict[str, Any], path: Path) -> bool:
 
     if os.path.exists(CHROMIUM):
         os.environ.setdefault("BROWSER_PATH", CHROMIUM)
-    others = [{"name": f"{g.policy} {g.variant}".replace(" default", ""), "train_time_s": g.time_s,
+    others = [{"name": f"{g.policy} {g.variant}".replace(" default", ""), "policy": g.policy, "train_time_s": g.time_s,
                "test_acc": g.test_acc} for g in groups(pair["runs"]) if g.policy != "none"]
     fig = frontier_chart([r for r in pair["runs"] if r["policy"] == "none"], others, named=True)
-    fig.update_layout(title=pair["label"], margin=dict(l=70, r=30, t=60, b=110),
+    fig.update_layout(title=pair["label"], margin=dict(l=70, r=30, t=60, b=140),
                       legend=dict(orientation="v", x=1.02, y=1, xanchor="left", yanchor="top", font=dict(size=12)))
     try:
         fig.write_image(str(path), width=1200, height=560)
     except Exception as exc:  # noqa: BLE001  (no kaleido, no browser: the .md says so, the results stand)
-        print(f"note: no figure for {pair['label']}: {exc}".splitlines()[0], file=sys.stderr)
+        why = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        print(f"note: no figure for {pair['label']}: {why}", file=sys.stderr)
         return False
     return True
 

@@ -206,6 +206,32 @@ def test_the_chart_draws_the_frontier_as_a_line_and_labels_each_point_with_its_m
     assert not empty.data and "baseline" in empty.layout.annotations[0].text
 
 
+def test_a_figures_points_share_a_symbol_per_policy_and_no_two_look_alike():
+    others = [{"name": f"{policy} {i}", "policy": policy, "train_time_s": 10.0 + i, "test_acc": 0.7}
+              for policy, n in (("learndrop", 5), ("freeze-first-k", 8), ("freezeout", 1)) for i in range(n)]
+    markers = [(t.marker.symbol, t.marker.color, t.name.split()[0]) for t in frontier_chart(BASELINE, others,
+                                                                                            named=True).data[1:]]
+    assert len({(symbol, color) for symbol, color, _ in markers}) == len(others)  # 14 points, 14 looks
+    by_policy = {}
+    for symbol, _, policy in markers:
+        by_policy.setdefault(policy, set()).add(symbol)
+    assert all(len(symbols) == 1 for symbols in by_policy.values()) and len(set.union(*by_policy.values())) == 3
+
+
+def test_the_report_lists_the_frontier_first_then_each_policy_with_its_default_first():
+    def run(policy, variant, epochs=6, seed=0):
+        return {"policy": policy, "variant": variant, "epochs": epochs, "seed": seed, "train_time_s": 10.0,
+                "test_acc": 0.7, "val_acc": None}
+
+    interleaved = [base(2, 10.0, 0.6), run("learndrop", "tau=0.3"), run("freeze-first-k", "k=2"), base(4, 20.0, 0.8),
+                   run("learndrop", "default"), run("freeze-first-k", "default"), base(6, 30.0, 0.75),
+                   base(6, 29.0, 0.76, seed=1), run("learndrop", "default", seed=1), base(2, 11.0, 0.6, seed=1)]
+    rows = [(r[0], r[1], r[2], r[3]) for r in runner.pair_rows(interleaved)]
+    assert rows == [("none", "default", "2", "2"), ("none", "default", "4", "1"), ("none", "default", "6", "2"),
+                    ("learndrop", "default", "6", "2"), ("learndrop", "tau=0.3", "6", "1"),
+                    ("freeze-first-k", "default", "6", "1"), ("freeze-first-k", "k=2", "6", "1")]
+
+
 def test_runs_of_one_set_up_may_differ_in_epochs_policy_and_seed():
     a = {"model": "vgg11", "width": 0.25, "dataset": "shapes", "subset": None, "classes": [0, 1], "augment": True,
          "lr": 0.05, "lr_schedule": "wsd", "batch_size": 128, "epochs": 8, "seed": 0, "policy": {"name": "none"}}

@@ -127,15 +127,18 @@ class Group:
 
 
 def groups(runs: Iterable[Mapping[str, Any]]) -> list[Group]:
-    """The runs grouped by (policy, variant, epochs), in first-seen order, means over seeds; a run without a
-    test accuracy or training time (one that failed before its first epoch) is left out."""
+    """The runs grouped by (policy, variant, epochs), means over seeds, in reading order: the frontier's budgets
+    first, shortest first, then each policy in first-seen order, its default first (runs train interleaved); a
+    run without a test accuracy or training time (one that failed before its first epoch) is left out."""
     found: dict[tuple[str, str, int], list[Mapping[str, Any]]] = {}
     for run in runs:
         if run.get("test_acc") is None or run.get("train_time_s") is None:
             continue
         found.setdefault((run["policy"], run["variant"], int(run["epochs"])), []).append(run)
+    policies = list(dict.fromkeys(["none", *(policy for policy, _, _ in found)]))
     out = []
-    for (policy, variant, epochs), rs in found.items():
+    for (policy, variant, epochs), rs in sorted(found.items(), key=lambda kv: (
+            policies.index(kv[0][0]), kv[0][1] != "default", kv[0][2] if kv[0][0] == "none" else 0)):
         vals = [r.get("val_acc") for r in rs]
         out.append(Group(policy, variant, epochs, len(rs), mean(float(r["train_time_s"]) for r in rs),
                          mean(float(r["test_acc"]) for r in rs),

@@ -66,7 +66,7 @@ def frontier_chart(baseline: Sequence[Mapping[str, Any]], others: Sequence[Mappi
     """Test accuracy against training time: the baseline runs (``epochs``, ``train_time_s``, ``test_acc``) of
     one set-up as the frontier line (the baseline trained for fewer epochs, made monotone), every other run
     (``name``, ``train_time_s``, ``test_acc``) as a point labelled with its margin above or below the line
-    (``named``: with its name too, for a figure without hover)."""
+    (``named``: with its name too, for a figure without hover, one symbol per ``policy``, a colour per point)."""
     front = frontier(baseline)
     others = [o for o in others if o.get("test_acc") is not None and o.get("train_time_s") is not None]
     if not front:
@@ -79,13 +79,14 @@ def frontier_chart(baseline: Sequence[Mapping[str, Any]], others: Sequence[Mappi
                              textposition="bottom right",
                              hovertemplate="%{text}: %{x:.1f} s, %{y:.2f} %<extra>frontier</extra>"))
     margins = [margin(front, float(o["train_time_s"]), float(o["test_acc"])) for o in others]
-    if others and named:  # a figure without hover (a PNG): one legend entry per point, named, with its margin
+    if others and named:  # a figure without hover (a PNG): one legend entry per point, named, with its margin;
+        policies = list(dict.fromkeys(str(o.get("policy", "")) for o in others))  # a symbol per policy
         for i, (o, m) in enumerate(zip(others, margins)):
             flag = "*" if m.where != "inside" else ""
+            symbol = SYMBOLS[policies.index(str(o.get("policy", ""))) % len(SYMBOLS)]
             fig.add_trace(go.Scatter(x=[o["train_time_s"]], y=[100 * o["test_acc"]], mode="markers",
                                      name=f"{o.get('name', '')}: {m.points:+.2f}{flag} pts",
-                                     marker=dict(size=11, symbol=SYMBOLS[i % len(SYMBOLS)],
-                                                 color=PALETTE[i % len(PALETTE)])))
+                                     marker=dict(size=11, symbol=symbol, color=PALETTE[i % len(PALETTE)])))
     elif others:
         fig.add_trace(go.Scatter(
             x=[o["train_time_s"] for o in others], y=[100 * o["test_acc"] for o in others], mode="markers+text",
