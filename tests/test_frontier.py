@@ -218,6 +218,17 @@ def test_a_figures_points_share_a_symbol_per_policy_and_no_two_look_alike():
     assert all(len(symbols) == 1 for symbols in by_policy.values()) and len(set.union(*by_policy.values())) == 3
 
 
+def test_the_dashboards_chart_has_a_trace_per_policy_and_labels_only_what_fits():
+    few = frontier_chart(BASELINE, [{"name": "a", "policy": "learndrop", "train_time_s": 15.5, "test_acc": 0.75},
+                                    {"name": "b", "policy": "schedule", "train_time_s": 25.0, "test_acc": 0.70}])
+    assert [t.name for t in few.data[1:]] == ["learndrop", "schedule"]
+    assert [list(t.text) for t in few.data[1:]] == [["+2.50"], ["-10.00"]] and "text" in few.data[1].mode
+    many = frontier_chart(BASELINE, [{"name": str(i), "policy": "learndrop" if i % 2 else "freezeout",
+                                      "train_time_s": 12.0 + i, "test_acc": 0.7} for i in range(13)])
+    assert sum(len(t.x) for t in many.data[1:]) == 13 and all(t.mode == "markers" for t in many.data[1:])
+    assert all("%{customdata[1]}" in t.hovertemplate for t in many.data[1:])  # the margin on hover
+
+
 def test_the_report_lists_the_frontier_first_then_each_policy_with_its_default_first():
     def run(policy, variant, epochs=6, seed=0):
         return {"policy": policy, "variant": variant, "epochs": epochs, "seed": seed, "train_time_s": 10.0,

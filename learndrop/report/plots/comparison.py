@@ -59,14 +59,16 @@ def flops_bars(values: Mapping[str, float | None], full: float) -> go.Figure:
 # --- Budget frontier ---------------------------------------------------------------------------------
 SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "star", "pentagon", "cross", "triangle-down", "hexagon")
 PALETTE = ("#3b6fb6", "#c44e52", "#55a868", "#8172b2", "#dd8452", "#937860", "#da8bc3", "#4c4c4c", "#ccb974", "#64b5cd")
+LABELLED = 12  # up to this many points, each is labelled with its margin on the chart (more overlap: hover)
 
 
 def frontier_chart(baseline: Sequence[Mapping[str, Any]], others: Sequence[Mapping[str, Any]],
                    named: bool = False) -> go.Figure:
     """Test accuracy against training time: the baseline runs (``epochs``, ``train_time_s``, ``test_acc``) of
     one set-up as the frontier line (the baseline trained for fewer epochs, made monotone), every other run
-    (``name``, ``train_time_s``, ``test_acc``) as a point labelled with its margin above or below the line
-    (``named``: with its name too, for a figure without hover, one symbol per ``policy``, a colour per point)."""
+    (``name``, ``policy``, ``train_time_s``, ``test_acc``) as a point of its policy's trace, labelled with its
+    margin above or below the line (up to ``LABELLED`` points; hover says it always). ``named``: a figure
+    without hover, each point a legend entry with its name and margin, one symbol per policy."""
     front = frontier(baseline)
     others = [o for o in others if o.get("test_acc") is not None and o.get("train_time_s") is not None]
     if not front:
@@ -87,13 +89,20 @@ def frontier_chart(baseline: Sequence[Mapping[str, Any]], others: Sequence[Mappi
             fig.add_trace(go.Scatter(x=[o["train_time_s"]], y=[100 * o["test_acc"]], mode="markers",
                                      name=f"{o.get('name', '')}: {m.points:+.2f}{flag} pts",
                                      marker=dict(size=11, symbol=symbol, color=PALETTE[i % len(PALETTE)])))
-    elif others:
-        fig.add_trace(go.Scatter(
-            x=[o["train_time_s"] for o in others], y=[100 * o["test_acc"] for o in others], mode="markers+text",
-            name="other runs", marker=dict(color=METHOD, size=10), textposition="top center",
-            text=[f"{m.points:+.2f}{'*' if m.where != 'inside' else ''}" for m in margins],
-            customdata=[[str(o.get("name", "")), m.text()] for o, m in zip(others, margins)],
-            hovertemplate="%{customdata[0]}<br>%{x:.1f} s, %{y:.2f} %<br>%{customdata[1]}<extra></extra>"))
+    elif others:  # one trace per policy; each point labelled with its margin while the labels fit, else on hover
+        by_policy: dict[str, list[int]] = {}
+        for i, o in enumerate(others):
+            by_policy.setdefault(str(o.get("policy") or "other runs"), []).append(i)
+        label = len(others) <= LABELLED
+        for k, (policy, idx) in enumerate(by_policy.items()):
+            fig.add_trace(go.Scatter(
+                x=[others[i]["train_time_s"] for i in idx], y=[100 * others[i]["test_acc"] for i in idx],
+                mode="markers+text" if label else "markers", name=policy, textposition="top center",
+                marker=dict(color=METHOD if len(by_policy) == 1 else PALETTE[k % len(PALETTE)], size=10,
+                            symbol=SYMBOLS[k % len(SYMBOLS)]),
+                text=[f"{margins[i].points:+.2f}{'*' if margins[i].where != 'inside' else ''}" for i in idx],
+                customdata=[[str(others[i].get("name", "")), margins[i].text()] for i in idx],
+                hovertemplate="%{customdata[0]}<br>%{x:.1f} s, %{y:.2f} %<br>%{customdata[1]}<extra></extra>"))
     longest = max([*xs, *(float(o["train_time_s"]) for o in others)])
     fig.update_xaxes(title="training time (s)", range=[0, 1.15 * longest])  # room for the labels on the right
     fig.update_yaxes(title="test accuracy (%)")
