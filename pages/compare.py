@@ -54,8 +54,9 @@ setup = [{**summaries[r], "name": run_label(summaries[r])} for r in same_setup(c
     r: registry.config(r) for r in run_ids if summaries[r].get("status") == "completed"})]
 widgets.chart("Against the baseline trained for fewer epochs", "Every completed run of the first chosen run's "
               "set-up (model, data, lr, schedule, batch; epochs and policy may differ): the baseline's runs at their "
-              "epoch budgets make the line (means over seeds, never falling), each other run is a point of its policy, "
-              "with its margin above or below the line in points (on the chart while few, always on hover).", plots.frontier_chart(
+              "epoch budgets make the line (means over seeds, never falling), each other run is a point of its "
+              "policy, its margin above or below the line in points (on the chart while few, always on hover).",
+              plots.frontier_chart(
                   [p for p in setup if p["policy"] == "none"], [p for p in setup if p["policy"] != "none"]), "frontier")
 
 table = compare_table([summaries[r] for r in chosen], epochs, baseline)
