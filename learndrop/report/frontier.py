@@ -63,6 +63,10 @@ class Margin:
     def points(self) -> float:
         return 100 * self.delta
 
+    def label(self) -> str:
+        """``+1.20``, and ``*`` when outside the frontier's range (a chart's label)."""
+        return f"{self.points:+.2f}{'' if self.where == INSIDE else '*'}"
+
     def text(self) -> str:
         """``+1.20 pts``, with the flag when outside the frontier's range."""
         flag = {LEFT: " (faster than the shortest budget: vs it)", RIGHT: " (slower than the full budget: vs it)"}
@@ -136,9 +140,13 @@ def groups(runs: Iterable[Mapping[str, Any]]) -> list[Group]:
             continue
         found.setdefault((run["policy"], run["variant"], int(run["epochs"])), []).append(run)
     policies = list(dict.fromkeys(["none", *(policy for policy, _, _ in found)]))
+
+    def reading(key: tuple[str, str, int]) -> tuple[int, bool, int]:
+        policy, variant, epochs = key
+        return policies.index(policy), variant != "default", epochs if policy == "none" else 0
+
     out = []
-    for (policy, variant, epochs), rs in sorted(found.items(), key=lambda kv: (
-            policies.index(kv[0][0]), kv[0][1] != "default", kv[0][2] if kv[0][0] == "none" else 0)):
+    for (policy, variant, epochs), rs in sorted(found.items(), key=lambda kv: reading(kv[0])):
         vals = [r.get("val_acc") for r in rs]
         out.append(Group(policy, variant, epochs, len(rs), mean(float(r["train_time_s"]) for r in rs),
                          mean(float(r["test_acc"]) for r in rs),

@@ -81,28 +81,24 @@ def frontier_chart(baseline: Sequence[Mapping[str, Any]], others: Sequence[Mappi
                              textposition="bottom right",
                              hovertemplate="%{text}: %{x:.1f} s, %{y:.2f} %<extra>frontier</extra>"))
     margins = [margin(front, float(o["train_time_s"]), float(o["test_acc"])) for o in others]
-    if others and named:  # a figure without hover (a PNG): one legend entry per point, named, with its margin;
-        policies = list(dict.fromkeys(str(o.get("policy", "")) for o in others))  # a symbol per policy
-        for i, (o, m) in enumerate(zip(others, margins)):
-            flag = "*" if m.where != "inside" else ""
-            symbol = SYMBOLS[policies.index(str(o.get("policy", ""))) % len(SYMBOLS)]
-            fig.add_trace(go.Scatter(x=[o["train_time_s"]], y=[100 * o["test_acc"]], mode="markers",
-                                     name=f"{o.get('name', '')}: {m.points:+.2f}{flag} pts",
-                                     marker=dict(size=11, symbol=symbol, color=PALETTE[i % len(PALETTE)])))
-    elif others:  # one trace per policy; each point labelled with its margin while the labels fit, else on hover
-        by_policy: dict[str, list[int]] = {}
-        for i, o in enumerate(others):
-            by_policy.setdefault(str(o.get("policy") or "other runs"), []).append(i)
-        label = len(others) <= LABELLED
-        for k, (policy, idx) in enumerate(by_policy.items()):
-            fig.add_trace(go.Scatter(
-                x=[others[i]["train_time_s"] for i in idx], y=[100 * others[i]["test_acc"] for i in idx],
-                mode="markers+text" if label else "markers", name=policy, textposition="top center",
-                marker=dict(color=METHOD if len(by_policy) == 1 else PALETTE[k % len(PALETTE)], size=10,
-                            symbol=SYMBOLS[k % len(SYMBOLS)]),
-                text=[f"{margins[i].points:+.2f}{'*' if margins[i].where != 'inside' else ''}" for i in idx],
-                customdata=[[str(others[i].get("name", "")), margins[i].text()] for i in idx],
-                hovertemplate="%{customdata[0]}<br>%{x:.1f} s, %{y:.2f} %<br>%{customdata[1]}<extra></extra>"))
+    by_policy: dict[str, list[int]] = {}  # each policy's points, in first-seen order: one symbol per policy
+    for i, o in enumerate(others):
+        by_policy.setdefault(str(o.get("policy") or "other runs"), []).append(i)
+    for k, (policy, idx) in enumerate(by_policy.items()):
+        symbol = SYMBOLS[k % len(SYMBOLS)]
+        if named:  # a figure without hover (a PNG): one legend entry per point, named, with its margin
+            for i in idx:
+                fig.add_trace(go.Scatter(x=[others[i]["train_time_s"]], y=[100 * others[i]["test_acc"]],
+                                         mode="markers", name=f"{others[i].get('name', '')}: {margins[i].label()} pts",
+                                         marker=dict(size=11, symbol=symbol, color=PALETTE[i % len(PALETTE)])))
+            continue
+        fig.add_trace(go.Scatter(  # the margins labelled on the chart while the labels fit, always on hover
+            x=[others[i]["train_time_s"] for i in idx], y=[100 * others[i]["test_acc"] for i in idx],
+            mode="markers+text" if len(others) <= LABELLED else "markers", name=policy, textposition="top center",
+            marker=dict(color=METHOD if len(by_policy) == 1 else PALETTE[k % len(PALETTE)], size=10, symbol=symbol),
+            text=[margins[i].label() for i in idx],
+            customdata=[[str(others[i].get("name", "")), margins[i].text()] for i in idx],
+            hovertemplate="%{customdata[0]}<br>%{x:.1f} s, %{y:.2f} %<br>%{customdata[1]}<extra></extra>"))
     longest = max([*xs, *(float(o["train_time_s"]) for o in others)])
     fig.update_xaxes(title="training time (s)", range=[0, 1.15 * longest])  # room for the labels on the right
     fig.update_yaxes(title="test accuracy (%)")
