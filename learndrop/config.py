@@ -15,6 +15,7 @@ MEASURES = ("params", "directions", "function")
 LR_SCHEDULES = ("constant", "cosine", "onecycle", "wsd")
 CACHE_DTYPES = ("float16", "float32")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+NORMALIZE = ("auto", "dataset", "imagenet", "inception")
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,9 @@ class RunConfig:
     # model
     model: str = "tiny"  # a name from learndrop.models.list_models()
     width: float = 1.0  # channel multiplier (VGGs, tiny, CIFAR ResNets)
-    pretrained: bool = False  # start from torchvision's ImageNet weights (downloaded by torchvision)
+    # start from ImageNet weights: a package's, offline (timm:efficientnet_lite0), or torchvision's or timm's download
+    pretrained: bool = False
+    weights: str | None = None  # start from this state dict file (models.weights.load_weights)
     init_from: str | None = None  # start from the model of this earlier run (fine-tuning), new head
     # data
     dataset: str = "shapes"  # shapes | mnist | fashion-mnist | cifar10 | imagenette | folder:PATH
@@ -109,6 +112,10 @@ class RunConfig:
     classes: tuple[int, ...] | None = None  # keep only these class indices (train and test), renumbered 0..k-1
     val_split: int = 0  # training images held out as a validation split (the same for every run); 0: none
     augment: bool = False  # random crop (4 px padding) + horizontal flip where it makes sense
+    # input normalisation: auto (what the starting weights were trained with; the training set's own statistics
+    # from scratch; ImageNet's for a --weights file) | dataset | imagenet | inception (mean = std = 0.5).
+    # A run records what auto resolved to.
+    normalize: str = "auto"
     # optimisation: SGD with Nesterov momentum
     epochs: int = 8
     batch_size: int = 128
@@ -177,6 +184,12 @@ class RunConfig:
         _choice("cache_dtype", self.cache_dtype, CACHE_DTYPES)
         _choice("device", self.device, DEVICES)
         _choice("stream_by", self.stream_by, ("order", "class"))
+        _choice("normalize", self.normalize, NORMALIZE)
+        starts = [name for name, given in (("--pretrained", self.pretrained), ("--weights", self.weights),
+                                           ("--init-from", self.init_from)) if given]
+        if len(starts) > 1:
+            raise LearnDropError(f"{' and '.join(starts)}: give one place the weights start from",
+                                 field="weights" if self.weights else "init_from")
         if not isinstance(self.seed, int) or not (0 <= self.seed < 2**63):
             raise LearnDropError(f"seed must be a non-negative integer, got {self.seed}", field="seed")
 

@@ -37,6 +37,7 @@ class RunStarted(Event):
     data_notes: list[str] = field(default_factory=list)  # what loading the data had to fix
     reference_peaks: dict[str, float] = field(default_factory=dict)  # fine-tuning: peaks carried over (policy.py)
     val_size: int = 0  # images held out from the training set as the validation split (config val_split)
+    normalization: dict[str, Any] = field(default_factory=dict)  # name, mean, std (0..1 units) of the inputs
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -161,13 +162,14 @@ class EpochEnded(Event):
     eval_time_s: float
     instrument_time_s: float  # part of epoch_time_s spent on scores, events and FLOPs measurement
     data_time_s: float  # part of epoch_time_s spent preparing batches
-    fwd_flops: int
+    fwd_flops: int  # every forward pass run: the steps', the cache builds', the probe batch's
     bwd_flops: int
     baseline_fwd_flops: int  # the full network for the same steps
     baseline_bwd_flops: int
     trainable_params: int
     active_units: int  # units still trained
     images: int  # training images seen this epoch
+    probe_flops: int = 0  # part of fwd_flops: the probe batch's passes (function-space scores, rewind tests)
 
 
 @dataclass(frozen=True, kw_only=True)

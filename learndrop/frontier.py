@@ -6,8 +6,9 @@ run of its own with its own complete learning-rate schedule; then, at the pair's
 its default settings and each variant (``--variants "tau=0.3,warmup=3;tau=0.5"``), and one run of every
 other policy registered in ``config.POLICIES``. All of a pair's runs are made in one go, in this process:
 a seed's budgets interleaved among its other runs, every other seed in reverse (a machine's speed drifts).
-Results: ``frontier-<timestamp>.json`` (``{"pairs": [{"label", "scenario", "runs": [...]}]}``) and a
-``.md`` with a table and a PNG figure per pair (test accuracy against training time).
+Results: ``frontier-<timestamp>.json`` (``{"pairs": [{"label", "scenario", "runs": [...]}]}``, every run with
+its training seconds and FLOPs) and a ``.md`` with a table (margins on both axes) and PNG figures per pair
+(test accuracy against training FLOPs and against training time).
 """
 
 from __future__ import annotations
@@ -27,7 +28,18 @@ from .config import PolicyConfig, RunConfig
 from .data.datasets import create_dataset
 from .errors import LearnDropError
 from .models import model_info
-from .report.frontier import budgets, frontier, groups, margin, pick_on_validation, variant_of
+from .report.frontier import (
+    FLOPS,
+    SECONDS,
+    budgets,
+    frontier,
+    groups,
+    has_axis,
+    margin,
+    pick_on_validation,
+    time_efficiency,
+    variant_of,
+)
 from .runs.store import RunStore, check_writable_dir
 
 DEFAULT_VARIANTS = "measure=function,tau=0.05;measure=function,tau=0.05,anneal=2"  # what BENCHMARKS.md measured
@@ -132,8 +144,8 @@ def run_pair(pair: Pair, root: str, planned: Sequence[tuple[str, RunConfig]], st
             config = dataclasses.replace(config, init_from=init_from)
         s = _run(config, data, store).summary
         runs.append({"policy": config.policy.name, "variant": variant, "epochs": config.epochs, "seed": config.seed,
-                     "train_time_s": s["train_time_s"], "val_acc": s.get("val_acc"), "test_acc": s["test_acc"],
-                     "run_id": s["run_id"]})
+                     "train_time_s": s["train_time_s"], "train_flops": s["train_flops"], "val_acc": s.get("val_acc"),
+                     "test_acc": s["test_acc"], "run_id": s["run_id"]})
         log(f"  {config.policy.name:<14} {variant:<18} {config.epochs:>3} ep  seed {config.seed}  "
             f"{s['train_time_s']:8.1f} s  test acc " + ("n/a" if s["test_acc"] is None else f"{100 * s['test_acc']:.2f} %")
             + f"  [{s['status']}]")
@@ -141,49 +153,72 @@ def run_pair(pair: Pair, root: str, planned: Sequence[tuple[str, RunConfig]], st
     return runs
 
 
+COLUMNS = ("policy", "variant", "epochs", "seeds", "mean training time s", "mean training TFLOPs", "mean test acc %",
+           "margin on FLOPs", "margin on seconds", "time efficiency")
+
+
 def pair_rows(runs: Sequence[dict[str, Any]]) -> list[list[str]]:
-    """The .md table of one pair: policy, variant, epochs, seeds, mean time, mean test accuracy, margin."""
-    front = frontier([r for r in runs if r["policy"] == "none"])
+    """The .md table of one pair (``COLUMNS``): means over seeds, each run's margin over the frontier on both
+    axes, and its time efficiency against the full budget ("n/a" where the runs carry no FLOPs)."""
+    all_groups = groups(runs)
+    flops = has_axis(runs, FLOPS)
+    fronts = {axis: frontier([r for r in runs if r["policy"] == "none"], axis=axis) for axis in (SECONDS, FLOPS)
+              if axis == SECONDS or flops}
+    budgets_run = [g for g in all_groups if g.policy == "none"]
+    full = max(budgets_run, key=lambda g: g.epochs, default=None)
     rows = []
-    for g in groups(runs):
-        edge = "(frontier)" if g.policy == "none" else margin(front, g.time_s, g.test_acc).text() if front else "n/a"
-        rows.append([g.policy, g.variant, str(g.epochs), str(g.seeds), f"{g.time_s:.1f}", f"{100 * g.test_acc:.2f}",
-                     edge])
+    for g in all_groups:
+        edges = []
+        for axis in (FLOPS, SECONDS):
+            front = fronts.get(axis)
+            edges.append("(frontier)" if g.policy == "none" else
+                         margin(front, g.cost(axis), g.test_acc).text() if front else "n/a")
+        efficiency = time_efficiency(g, full) if full is not None and g.policy != "none" else None
+        rows.append([g.policy, g.variant, str(g.epochs), str(g.seeds), f"{g.time_s:.1f}",
+                     f"{g.flops / 1e12:.2f}" if g.flops is not None else "n/a", f"{100 * g.test_acc:.2f}", *edges,
+                     f"{efficiency:.2f}" if efficiency is not None else "n/a"])
     return rows
 
 
-def to_markdown(report: dict[str, Any], pngs: Sequence[str | None], header: dict[str, Any]) -> str:
+def to_markdown(report: dict[str, Any], pngs: Sequence[dict[str, str]], header: dict[str, Any]) -> str:
     lines = ["# The budget frontier", "", f"`{header['command']}`  ",
              f"{header['started']}, {header['machine']['processor']}, {header['machine']['cpus']} CPUs, torch "
              f"{header['machine']['torch']}, {header['machine']['cuda'] or 'no GPU'}", "",
              "The frontier: the baseline (policy none) trained for fewer epochs, each budget with its own complete "
              "learning-rate schedule; margin: a run's mean test accuracy minus the frontier's at its mean training "
-             "time (linear interpolation, the line made monotone), in percentage points. In the figure each "
-             "policy and variant is one point, at its means over seeds."]
+             "cost (linear interpolation, the line made monotone), in percentage points, on two axes: the training "
+             "FLOPs (forward and backward actually run, cache builds and probe passes included: the same on every "
+             "run of the same work) and the training seconds (what a user waits for; on a shared machine they "
+             "swing). Variants are chosen on the FLOPs margin. Time efficiency: the share of time saved per share "
+             "of FLOPs saved against the full budget. In the figures each policy and variant is one point, at its "
+             "means over seeds."]
     for pair, png in zip(report["pairs"], pngs):
-        lines += ["", f"## {pair['label']} ({pair['scenario']})", "",
-                  "| policy | variant | epochs | seeds | mean training time s | mean test acc % | margin over the "
-                  "frontier |", "|---|---|---|---|---|---|---|"]
+        lines += ["", f"## {pair['label']} ({pair['scenario']})", "", f"| {' | '.join(COLUMNS)} |",
+                  "|" + "---|" * len(COLUMNS)]
         lines += [f"| {' | '.join(row)} |" for row in pair_rows(pair["runs"])]
+        if pair["runs"] and not has_axis(pair["runs"], FLOPS):
+            lines += ["", "These runs were recorded before runs carried their training FLOPs: seconds only."]
         picks = pick_on_validation(pair["runs"])
         if picks:
             why = {True: "on its test margin: no validation split", False: "on its validation margin"}
-            lines += ["", "Chosen per policy: " + "; ".join(f"{p.policy}: {p.variant} ({why[p.fallback]}, "
-                                                            f"{p.score:+.2f})" for p in picks.values()) + "."]
-        lines += ["", f"![test accuracy against training time]({png})" if png else
-                  "(no figure: kaleido could not render one here)"]
+            lines += ["", "Chosen per policy: " + "; ".join(f"{p.policy}: {p.variant} ({why[p.fallback]} on "
+                                                            f"{p.axis}, {p.score:+.2f})" for p in picks.values()) + "."]
+        lines += [""] + [f"![test accuracy against training {axis}]({name})" for axis, name in png.items()]
+        if not png:
+            lines.append("(no figure: kaleido could not render one here)")
     return "\n".join(lines) + "\n"
 
 
-def write_png(pair: dict[str, Any], path: Path) -> bool:
-    """The pair's figure (plots.frontier_chart, points at the means over seeds) as a PNG through kaleido."""
+def write_png(pair: dict[str, Any], path: Path, axis: str = SECONDS) -> bool:
+    """The pair's figure on ``axis`` (plots.frontier_chart, points at the means over seeds) as a PNG through
+    kaleido."""
     from .report.plots import frontier_chart  # plotly only when writing
 
     if os.path.exists(CHROMIUM):
         os.environ.setdefault("BROWSER_PATH", CHROMIUM)
     others = [{"name": f"{g.policy} {g.variant}".replace(" default", ""), "policy": g.policy, "train_time_s": g.time_s,
-               "test_acc": g.test_acc} for g in groups(pair["runs"]) if g.policy != "none"]
-    fig = frontier_chart([r for r in pair["runs"] if r["policy"] == "none"], others, named=True)
+               "train_flops": g.flops, "test_acc": g.test_acc} for g in groups(pair["runs"]) if g.policy != "none"]
+    fig = frontier_chart([r for r in pair["runs"] if r["policy"] == "none"], others, named=True, axis=axis)
     fig.update_layout(title=pair["label"], margin=dict(l=70, r=30, t=60, b=140),
                       legend=dict(orientation="v", x=1.02, y=1, xanchor="left", yanchor="top", font=dict(size=12)))
     try:
@@ -234,12 +269,16 @@ def run_frontier(scenario: str = "scratch", quick: bool = False, data_root: str 
 
 
 def write_report(report: dict[str, Any], path: Path) -> None:
-    """The report as ``path`` (.json) and, beside it, its .md and one PNG per pair with runs; also after the
-    fact, from a report a stopped measurement left (``python -m learndrop.frontier FILE.json``)."""
+    """The report as ``path`` (.json) and, beside it, its .md and one PNG per pair with runs and axis (FLOPs where
+    the runs carry them, seconds); also after the fact, from a report a stopped measurement left
+    (``python -m learndrop.frontier FILE.json``)."""
     path.write_text(json.dumps(report, indent=2))
     stem = path.with_suffix("")
-    pngs = [f"{stem.name}-{i + 1}.png" if pair["runs"] and write_png(pair, Path(f"{stem}-{i + 1}.png")) else None
-            for i, pair in enumerate(report["pairs"])]
+    pngs = []
+    for i, pair in enumerate(report["pairs"]):
+        axes = [axis for axis in (FLOPS, SECONDS) if pair["runs"] and has_axis(pair["runs"], axis)]
+        names = {axis: f"{stem.name}-{i + 1}{'-flops' if axis == FLOPS else ''}.png" for axis in axes}
+        pngs.append({axis: name for axis, name in names.items() if write_png(pair, path.parent / name, axis)})
     (path.with_suffix(".md")).write_text(to_markdown(report, pngs, report["header"]))
 
 

@@ -6,6 +6,8 @@ Learn&Drop run with the same seed see exactly the same batches, whatever else co
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 
@@ -42,14 +44,20 @@ def stream_chunks(labels: torch.Tensor, chunks: int, by: str = "order") -> list[
 
 
 class Normalizer:
-    """uint8 images -> float, normalised per channel with the training set's mean and std."""
+    """uint8 images -> float, ``(x - mean) / std`` per channel: the mean and std (in 0..1 units) the starting
+    weights expect, or, without them, the training set's own."""
 
-    def __init__(self, train_images: torch.Tensor, device: torch.device, channels_last: bool):
-        sample = train_images[:10_000].float()
-        mean = sample.mean(dim=(0, 2, 3)).view(1, -1, 1, 1)
-        std = sample.std(dim=(0, 2, 3)).clamp_min(1.0).view(1, -1, 1, 1)  # in 0..255 units
-        self.scale = (1.0 / std).to(device)
-        self.shift = (-mean / std).to(device)
+    def __init__(self, train_images: torch.Tensor, device: torch.device, channels_last: bool,
+                 mean: Sequence[float] | None = None, std: Sequence[float] | None = None):
+        if mean is None or std is None:
+            sample = train_images[:10_000].float()
+            mean_255 = sample.mean(dim=(0, 2, 3))
+            std_255 = sample.std(dim=(0, 2, 3)).clamp_min(1.0)  # in 0..255 units
+        else:
+            mean_255, std_255 = 255.0 * torch.tensor(mean), 255.0 * torch.tensor(std)
+        self.mean, self.std = (mean_255 / 255).tolist(), (std_255 / 255).tolist()  # what a run records
+        self.scale = (1.0 / std_255).view(1, -1, 1, 1).to(device)
+        self.shift = (-mean_255 / std_255).view(1, -1, 1, 1).to(device)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:

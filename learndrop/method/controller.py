@@ -208,6 +208,7 @@ class LearnDrop:
         state, decision = self.policy.step(self.state, observations, self.config)
         if decision.untested:  # the rewind gate: test the units that would drop, then decide again
             effects = self._need_probe().rewind_effects(self.model, decision.untested, self._weights)
+            self._count_probe(len(self.names), passes=1 + len(decision.untested), head=True)
             self.train_mode()
             observations = replace(observations, rewind=tuple(effects.get(k) for k in range(len(self.names))))
             state, decision = self.policy.step(self.state, observations, self.config)
@@ -268,7 +269,7 @@ class LearnDrop:
         c, f = self._cache, self.flops
         return {"policy": asdict(self.config), "policy_state": self.state.to_dict(),
                 "optimizer": self.optimizer.state_dict(), "cache_ops": [list(op) for op in c.ops],
-                "cache_refused": c.refused, "flops": [f.fwd, f.bwd, f.baseline_fwd, f.baseline_bwd]}
+                "cache_refused": c.refused, "flops": [f.fwd, f.bwd, f.baseline_fwd, f.baseline_bwd, f.probe]}
 
     def load_state_dict(self, state: dict[str, Any], chunks: Sequence[torch.Tensor] | None = None
                         ) -> CacheUpdate | None:
@@ -282,7 +283,7 @@ class LearnDrop:
         self.state = PolicyState.from_dict(state["policy_state"])
         freeze_units(self.model, self.optimizer, [*self.names[:self.dropped], *self.frozen])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.flops = FlopCount(*state.get("flops", (0, 0, 0, 0)))
+        self.flops = FlopCount(*state.get("flops", (0, 0, 0, 0, 0)))
         self._cache = PrefixCache(self.model, self.data, self.cache_settings, self._unit_fwd(), state["cache_refused"])
         self._pending, self._g_sum, self._g_steps = [], None, 0
         self._previous = self._snapshot(range(len(self.names)))
@@ -313,6 +314,7 @@ class LearnDrop:
         if self.config.measure == "function":
             grams = self._need_probe().grams(self.model, indices)
             self.train_mode()
+            self._count_probe(max(indices, default=-1) + 1)
             return grams
         units = [self.model.unit(k) for k in indices]
         return dict(zip(indices, snapshot(units, directions=self.config.measure == "directions")))
@@ -337,6 +339,13 @@ class LearnDrop:
             raise ValueError(f"measure={self.config.measure!r} and rewind_eps need a probe batch: give LearnDrop "
                              "probe=(images, labels) or data")
         return self._probe
+
+    def _count_probe(self, units: int, passes: int = 1, head: bool = False) -> None:
+        """Count ``passes`` forward passes of the probe batch through the first ``units`` units (and the head)."""
+        names = [*self.names[:units], *([self.model.head_name] if head else [])]
+        flops = passes * len(self._need_probe().y) * sum(self.full_flops.fwd[n] for n in names)
+        self.flops.fwd += flops
+        self.flops.probe += flops
 
     def _unit_fwd(self) -> list[int]:
         return [self.full_flops.fwd[n] for n in self.names]

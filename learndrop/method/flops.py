@@ -21,12 +21,17 @@ MEASURE_BATCH = 2  # FLOPs are linear in the batch: measure 2 samples, report pe
 
 @dataclass
 class FlopCount:
-    """FLOPs trained so far, and what the full network would have cost for the same images."""
+    """FLOPs trained so far, and what the full network would have cost for the same images.
+
+    ``fwd`` counts every forward pass the method ran: the training steps', the cache builds' and the probe
+    batch's (function-space scores, rewind tests), which ``probe`` counts again on its own.
+    """
 
     fwd: int = 0
     bwd: int = 0
     baseline_fwd: int = 0
     baseline_bwd: int = 0
+    probe: int = 0
 
     def reduction_pct(self) -> tuple[float, float]:
         """Forward and training (forward + backward) FLOPs saved, in percent."""

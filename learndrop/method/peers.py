@@ -13,7 +13,8 @@ cache), so that a comparison isolates the criterion; and the registry of every p
 - ``schedule``: a fixed linear schedule (Composer's layer freezing, SVCCA's "freeze training"): of the m
   droppable units, ``floor(m * (p - start) / (end - start))`` are dropped at progress p, so unit i drops
   at ``t_i = start + (end - start) * (i + 1) / m``.
-- ``freeze-first-k``: the first ``k`` units are dropped before any training (partial fine-tuning).
+- ``freeze-first-k``: the first ``k`` units are dropped before any training (partial fine-tuning); ``k``
+  may be every unit, the head alone training: the linear probe.
 
 Each keeps Learn&Drop's record (``d``, ``s``, ``c`` of every unit) and adds what it observes.
 """
@@ -49,11 +50,13 @@ def _pct(p: float) -> str:
 
 
 def _advance(state: PolicyState, obs: Observations, cfg: PolicyConfig, until: int, reason: Callable[[int], str],
-             observed: Sequence[dict[str, Any]] | None = None, **changes: Any) -> tuple[PolicyState, Decision]:
-    """One check of a peer: record d, s, c, and drop the prefix up to ``until`` (never the last unit)."""
+             observed: Sequence[dict[str, Any]] | None = None, limit: int | None = None,
+             **changes: Any) -> tuple[PolicyState, Decision]:
+    """One check of a peer: record d, s, c, and drop the prefix up to ``until``: at most ``limit`` units
+    (default: all but the last, which keeps training with the head)."""
     n = len(state.units)
     history, s_now, c_now = score(state, obs.d, cfg)
-    dropped = max(state.dropped, min(until, n - 1))
+    dropped = max(state.dropped, min(until, n - 1 if limit is None else limit))
     drops = tuple(Drop(state.units[i], i, s_now[i], c_now[i], reason(i)) for i in range(state.dropped, dropped))
     frozen = tuple(i for i in state.frozen if i >= dropped)
     scores = tuple(UnitScore(name, None if obs.d[i] is None else float(obs.d[i]), s_now[i], c_now[i],
@@ -164,29 +167,32 @@ class Schedule(BasePolicy):
 
 
 class FreezeFirstK(BasePolicy):
-    """Partial fine-tuning: the first ``k`` units are dropped before any training; the rest all train."""
+    """Partial fine-tuning: the first ``k`` units are dropped before any training; the rest all train. With
+    ``k`` = every unit, only the head trains: the linear probe (the cheapest fine-tuning, with the cache)."""
 
     name = "freeze-first-k"
 
     def _check_k(self, state: PolicyState, config: PolicyConfig) -> int:
-        if config.k > len(state.units) - 1:
-            raise ValueError(f"freeze-first-k: k = {config.k}, but only {len(state.units) - 1} of the "
-                             f"{len(state.units)} units can drop (the last one before the head always trains)")
+        if config.k > len(state.units):
+            raise ValueError(f"freeze-first-k: k = {config.k}, but the network has {len(state.units)} units "
+                             f"(k = {len(state.units)}: the linear probe, the head alone trains)")
         return config.k
 
-    def _reason(self, unit: str, config: PolicyConfig) -> str:
-        return f"{unit} dropped before training: freeze-first-k freezes the first {config.k} units (k = {config.k})"
+    def _reason(self, unit: str, config: PolicyConfig, units: int) -> str:
+        probe = ": the linear probe, the head alone trains" if config.k == units else ""
+        return (f"{unit} dropped before training: freeze-first-k freezes the first {config.k} units "
+                f"(k = {config.k}){probe}")
 
     def start(self, state: PolicyState, config: PolicyConfig) -> tuple[PolicyState, tuple[Drop, ...]]:
-        k = self._check_k(state, config)
-        drops = tuple(Drop(state.units[i], i, None, None, self._reason(state.units[i], config))
+        k, n = self._check_k(state, config), len(state.units)
+        drops = tuple(Drop(state.units[i], i, None, None, self._reason(state.units[i], config, n))
                       for i in range(state.dropped, k))
         return replace(state, dropped=max(state.dropped, k)), drops
 
     def step(self, state: PolicyState, observations: Observations, config: PolicyConfig
              ) -> tuple[PolicyState, Decision]:
-        k = self._check_k(state, config)
-        return _advance(state, observations, config, k, lambda i: self._reason(state.units[i], config))
+        k, n = self._check_k(state, config), len(state.units)
+        return _advance(state, observations, config, k, lambda i: self._reason(state.units[i], config, n), limit=n)
 
 
 def _leading(flags: Sequence[bool] | Any) -> list[bool]:

@@ -77,14 +77,18 @@ def create_model(
     if name.startswith("torchvision:"):
         from .zoo import create_torchvision
 
-        return create_torchvision(name, num_classes, in_channels, pretrained)
-    if name.startswith("timm:"):
+        net = create_torchvision(name, num_classes, in_channels, pretrained)
+    elif name.startswith("timm:"):
         from .timm_models import create_timm
 
-        return create_timm(name, num_classes, in_channels, image_size, pretrained)
-    factory = _MODELS[name][0]
-    return factory(num_classes=num_classes, in_channels=in_channels, image_size=image_size, width=width,
-                   pretrained=pretrained)
+        net = create_timm(name, num_classes, in_channels, image_size, pretrained)
+    else:
+        factory = _MODELS[name][0]
+        net = factory(num_classes=num_classes, in_channels=in_channels, image_size=image_size, width=width,
+                      pretrained=pretrained)
+    if pretrained and net.normalization is None:  # torchvision's weights: trained on ImageNet's mean and std
+        net.normalization = "imagenet"
+    return net
 
 
 def scaled(channels: int, width: float, model: str) -> int:

@@ -14,6 +14,10 @@ class UnitNetwork(nn.Module):
     ``children`` are registered as top-level submodules in order; ``unit_names`` are module paths into
     them (``"features.0"``, ``"layer2.1"``), in forward order; ``head_name`` is the classifier, which is
     never dropped. Together the units and the head own every parameter exactly once.
+
+    ``normalization`` names the input normalisation the weights expect (``models.weights``: ``imagenet``,
+    ``inception``; None: trained here, the data's own); ``source_keys`` maps the state-dict keys of the
+    model it was cut from (``learndrop.units``) to its own, so that model's weight files load.
     """
 
     def __init__(self, children: Mapping[str, nn.Module], unit_names: list[str], head_name: str = "head"):
@@ -22,6 +26,8 @@ class UnitNetwork(nn.Module):
             self.add_module(name, module)
         self.unit_names: tuple[str, ...] = tuple(unit_names)
         self.head_name = head_name
+        self.normalization: str | None = None
+        self.source_keys: dict[str, str] = {}
         self._check_cover()
 
     # --- structure -------------------------------------------------------------------------------

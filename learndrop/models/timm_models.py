@@ -11,6 +11,9 @@ does (timm's attribute names vary between versions; a cut that no longer fits is
 - ``MobileNetV3``: ``stem`` = conv_stem + bn1, ``blocks.i``; head = global_pool + conv_head + norm_head
   + act2 + flatten + classifier.
 - ``ConvNeXt``: ``stem``, ``stages.0`` ... ``stages.3``; head = norm_pre + head.
+
+``pretrained``: the weights a package ships, offline, where ``models.weights.PACKAGED`` has them
+(``timm:efficientnet_lite0``: Google's ImageNet weights); otherwise timm's own, from its hub.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from torch import nn
 
 from ..errors import LearnDropError
 from .network import UnitNetwork
+from .weights import PACKAGED, normalization_named, packaged_state
 from .wrap import units
 
 PREFIX = "timm:"
@@ -63,13 +67,42 @@ def create_timm(name: str, num_classes: int, in_channels: int = 3, image_size: i
     timm, name = _timm(), name.removeprefix(PREFIX)
     if not timm.list_models(name):
         raise LearnDropError(f"timm has no model {name!r} (e.g. timm:{CLASSES['ResNet']})", field="model")
+    if pretrained and name in PACKAGED:
+        model, normalization = _packaged(timm, name, num_classes, in_channels), PACKAGED[name].normalization
+    else:
+        model, normalization = _from_timm(timm, name, num_classes, in_channels, pretrained), None
+        if pretrained:
+            cfg = model.pretrained_cfg
+            normalization = normalization_named(tuple(cfg["mean"]), tuple(cfg["std"]), f"timm's {name}")
+    specs, head = _cut(model, name)
+    example = torch.randn(2, in_channels, max(image_size, 32), max(image_size, 32))
+    net = units(model, specs, head, example=example)
+    net.normalization = normalization
+    return net
+
+
+def _from_timm(timm, name: str, num_classes: int, in_channels: int, pretrained: bool) -> nn.Module:
     try:
-        model = timm.create_model(name, pretrained=pretrained, num_classes=num_classes, in_chans=in_channels)
+        return timm.create_model(name, pretrained=pretrained, num_classes=num_classes, in_chans=in_channels)
     except Exception as exc:  # the hub's errors have no common base but Exception
         if not pretrained:
             raise
         raise LearnDropError(f"could not get timm's pretrained weights for {name} (no internet?): "
                              f"{exc}".splitlines()[0], field="pretrained") from exc
-    specs, head = _cut(model, name)
-    example = torch.randn(2, in_channels, max(image_size, 32), max(image_size, 32))
-    return units(model, specs, head, example=example)
+
+
+def _packaged(timm, name: str, num_classes: int, in_channels: int) -> nn.Module:
+    """The ImageNet network with the packaged weights, then a new classifier for ``num_classes`` and, for
+    other than 3 input channels, the stem's filters adapted (timm's rule: summed for gray input)."""
+    from timm.models import adapt_input_conv
+
+    model = timm.create_model(name, pretrained=False)
+    model.load_state_dict(packaged_state(name, model))
+    model.reset_classifier(num_classes)
+    if in_channels != 3:
+        conv = model.conv_stem
+        weight = adapt_input_conv(in_channels, conv.weight.detach())
+        model.conv_stem = nn.Conv2d(in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+                                    bias=False)
+        model.conv_stem.weight.data.copy_(weight)
+    return model

@@ -12,7 +12,7 @@ from torch import nn
 from torchvision.models import vgg as tv_vgg
 
 from ._registry import register_model, scaled
-from ._weights import load_torchvision
+from .weights import load_torchvision
 from .network import UnitNetwork, pooled_head
 
 TINY_CFG: list[int | str] = [16, "M", 32, "M", 32, 64, "M", 64, 64, "M"]

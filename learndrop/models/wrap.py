@@ -94,7 +94,14 @@ def units(model: nn.Module, unit_specs: Sequence[UnitSpec], head: HeadSpec, *,
         raise LearnDropError(f"the units do not cut the model cleanly: {exc}", field="model") from None
     if example is not None:
         _check_forward(model, net, example)
+    net.source_keys = _source_keys(model, net)
     return net
+
+
+def _source_keys(model: nn.Module, net: UnitNetwork) -> dict[str, str]:
+    """``model``'s state-dict keys -> ``net``'s, where they differ: both hold the very same tensors."""
+    ours = {id(t): k for k, t in net.state_dict(keep_vars=True).items()}
+    return {k: ours[id(t)] for k, t in model.state_dict(keep_vars=True).items() if ours.get(id(t), k) != k}
 
 
 def _check_coverage(model: nn.Module, listed: list[tuple[str, str]], extra: list[nn.Module]) -> None:

@@ -1,12 +1,17 @@
 """The budget frontier, as pure functions: what the baseline reaches when simply trained for fewer epochs.
 
 A frontier is made of baseline (policy ``none``) runs at several budgets (epochs), each with its own
-complete learning-rate schedule: per budget the mean training time and mean accuracy over its seeds;
-the line through those points, sorted by time, is made monotone non-decreasing in accuracy (a longer
-budget that scored lower does not pull the line down: the user would simply stop at the shorter one).
-A run's *margin* is its accuracy minus the frontier's at its training time (linear interpolation), in
-percentage points; a run faster than the shortest budget is compared with that budget, one slower than
-the longest with the longest, and flagged as such.
+complete learning-rate schedule: per budget the mean cost and mean accuracy over its seeds; the line
+through those points, sorted by cost, is made monotone non-decreasing in accuracy (a longer budget that
+scored lower does not pull the line down: the user would simply stop at the shorter one). A run's
+*margin* is its accuracy minus the frontier's at its cost (linear interpolation), in percentage points;
+a run cheaper than the shortest budget is compared with that budget, one dearer than the longest with
+the longest, and flagged as such.
+
+The cost is one of two axes (``AXES``): the training seconds, what a user waits for, and the training
+FLOPs, the work itself (forward and backward actually run, the cache builds and probe passes included).
+Seconds on a shared machine swing by as much as the effects measured; FLOPs are the same on every run
+of the same work, so choices are made on the FLOPs margin and the seconds margin is reported beside it.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ from statistics import mean
 from typing import Any
 
 FRACTIONS = (Fraction(1, 4), Fraction(1, 3), Fraction(1, 2), Fraction(2, 3), Fraction(1))
-INSIDE, LEFT, RIGHT = "inside", "left", "right"  # where a point lies against the frontier's time range
+INSIDE, LEFT, RIGHT = "inside", "left", "right"  # where a point lies against the frontier's cost range
+SECONDS, FLOPS = "seconds", "flops"
+AXES = {SECONDS: "train_time_s", FLOPS: "train_flops"}  # an axis's name -> the run record's field
 
 
 def budgets(epochs: int, fractions: Sequence[Fraction] = FRACTIONS) -> list[int]:
@@ -31,17 +38,17 @@ def budgets(epochs: int, fractions: Sequence[Fraction] = FRACTIONS) -> list[int]
 
 @dataclass(frozen=True)
 class Budget:
-    """One budget of the frontier: its epochs, and the means over its seeds."""
+    """One budget of the frontier: its epochs, and the means over its seeds (``cost``: on the frontier's axis)."""
 
     epochs: int
     seeds: int
-    time_s: float
+    cost: float
     acc: float
 
 
 @dataclass(frozen=True)
 class Frontier:
-    """The budgets, sorted by time, and the line: ``(time, accuracy)`` made monotone non-decreasing."""
+    """The budgets, sorted by cost, and the line: ``(cost, accuracy)`` made monotone non-decreasing."""
 
     budgets: tuple[Budget, ...]
     line: tuple[tuple[float, float], ...]
@@ -52,8 +59,8 @@ class Frontier:
 
 @dataclass(frozen=True)
 class Margin:
-    """acc − frontier(t): ``delta`` as a fraction, ``points`` in percentage points; ``where`` is inside,
-    left (faster than the shortest budget: compared with it) or right (slower than the longest: with it)."""
+    """acc − frontier(cost): ``delta`` as a fraction, ``points`` in percentage points; ``where`` is inside,
+    left (cheaper than the shortest budget: compared with it) or right (dearer than the longest: with it)."""
 
     delta: float
     where: str
@@ -69,28 +76,34 @@ class Margin:
 
     def text(self) -> str:
         """``+1.20 pts``, with the flag when outside the frontier's range."""
-        flag = {LEFT: " (faster than the shortest budget: vs it)", RIGHT: " (slower than the full budget: vs it)"}
+        flag = {LEFT: " (cheaper than the shortest budget: vs it)", RIGHT: " (dearer than the full budget: vs it)"}
         return f"{self.points:+.2f} pts{flag.get(self.where, '')}"
 
 
-def frontier(runs: Iterable[Mapping[str, Any]], acc: str = "test_acc") -> Frontier:
-    """The frontier of baseline runs (dicts with ``epochs``, ``train_time_s`` and ``acc``); runs without an
-    accuracy or time are left out."""
+def has_axis(runs: Iterable[Mapping[str, Any]], axis: str) -> bool:
+    """Whether every run with an accuracy carries the axis's cost (older reports have no ``train_flops``)."""
+    return all(r.get(AXES[axis]) is not None for r in runs if r.get("test_acc") is not None)
+
+
+def frontier(runs: Iterable[Mapping[str, Any]], acc: str = "test_acc", axis: str = SECONDS) -> Frontier:
+    """The frontier of baseline runs (dicts with ``epochs``, ``acc`` and the axis's cost: ``train_time_s`` or
+    ``train_flops``); runs without an accuracy or cost are left out."""
+    cost = AXES[axis]
     by_budget: dict[int, list[Mapping[str, Any]]] = {}
     for run in runs:
-        if run.get(acc) is not None and run.get("train_time_s") is not None and run.get("epochs"):
+        if run.get(acc) is not None and run.get(cost) is not None and run.get("epochs"):
             by_budget.setdefault(int(run["epochs"]), []).append(run)
-    points = sorted((Budget(e, len(rs), mean(float(r["train_time_s"]) for r in rs), mean(float(r[acc]) for r in rs))
-                     for e, rs in by_budget.items()), key=lambda b: (b.time_s, b.epochs))
+    points = sorted((Budget(e, len(rs), mean(float(r[cost]) for r in rs), mean(float(r[acc]) for r in rs))
+                     for e, rs in by_budget.items()), key=lambda b: (b.cost, b.epochs))
     line, best = [], -math.inf
     for b in points:
         best = max(best, b.acc)
-        line.append((b.time_s, best))
+        line.append((b.cost, best))
     return Frontier(tuple(points), tuple(line))
 
 
 def frontier_at(front: Frontier, t: float) -> tuple[float, str]:
-    """The frontier's accuracy at time ``t`` (linear interpolation), and where ``t`` lies."""
+    """The frontier's accuracy at cost ``t`` (linear interpolation), and where ``t`` lies."""
     if not front:
         raise ValueError("an empty frontier has no accuracy")
     line = front.line
@@ -105,7 +118,7 @@ def frontier_at(front: Frontier, t: float) -> tuple[float, str]:
 
 
 def margin(front: Frontier, t: float, acc: float) -> Margin:
-    """How far the point (``t``, ``acc``) lies above (+) or below (−) the frontier."""
+    """How far the point (cost ``t``, ``acc``) lies above (+) or below (−) the frontier."""
     reference, where = frontier_at(front, t)
     return Margin(acc - reference, where, reference)
 
@@ -128,6 +141,10 @@ class Group:
     time_s: float
     test_acc: float
     val_acc: float | None  # None when any of its runs has no validation accuracy
+    flops: float | None = None  # mean training FLOPs; None when any of its runs does not carry them
+
+    def cost(self, axis: str) -> float | None:
+        return self.time_s if axis == SECONDS else self.flops
 
 
 def groups(runs: Iterable[Mapping[str, Any]]) -> list[Group]:
@@ -147,38 +164,56 @@ def groups(runs: Iterable[Mapping[str, Any]]) -> list[Group]:
 
     out = []
     for (policy, variant, epochs), rs in sorted(found.items(), key=lambda kv: reading(kv[0])):
-        vals = [r.get("val_acc") for r in rs]
         out.append(Group(policy, variant, epochs, len(rs), mean(float(r["train_time_s"]) for r in rs),
-                         mean(float(r["test_acc"]) for r in rs),
-                         None if any(v is None for v in vals) else mean(float(v) for v in vals)))
+                         mean(float(r["test_acc"]) for r in rs), _mean_or_none(rs, "val_acc"),
+                         _mean_or_none(rs, "train_flops")))
     return out
+
+
+def _mean_or_none(runs: Sequence[Mapping[str, Any]], key: str) -> float | None:
+    values = [r.get(key) for r in runs]
+    return None if any(v is None for v in values) else mean(float(v) for v in values)
+
+
+def time_efficiency(group: Group, full: Group) -> float | None:
+    """Seconds saved per FLOPs saved against the full budget (1: every FLOP saved became time saved): where the
+    two axes part (a cache build paid in memory traffic, a probe pass, the machine's speed). None where no
+    FLOPs were saved."""
+    if group.flops is None or full.flops is None or group.flops >= full.flops:
+        return None
+    return (1 - group.time_s / full.time_s) / (1 - group.flops / full.flops)
 
 
 @dataclass(frozen=True)
 class Pick:
-    """The variant chosen for a policy, the accuracy it was chosen on (val_acc, or test_acc as a fallback)
-    and its score: its margin over that accuracy's frontier, in points (its accuracy without a frontier)."""
+    """The variant chosen for a policy, the accuracy it was chosen on (val_acc, or test_acc as a fallback), the
+    axis (flops, or seconds where the runs carry no FLOPs) and its score: its margin over that accuracy's
+    frontier on that axis, in points (its accuracy without a frontier)."""
 
     policy: str
     variant: str
     on: str
     score: float
+    axis: str = SECONDS
 
     @property
     def fallback(self) -> bool:
         return self.on != "val_acc"
 
 
-def pick_on_validation(runs: Iterable[Mapping[str, Any]], baseline: str = "none") -> dict[str, Pick]:
+def pick_on_validation(runs: Iterable[Mapping[str, Any]], baseline: str = "none", axis: str | None = None
+                       ) -> dict[str, Pick]:
     """Per policy (the baseline aside), the variant with the largest mean margin over the frontier drawn
-    from the baseline's *validation* accuracy: the question is accuracy at its training time, so a slower
-    variant is not chosen just for scoring higher. When a run has no validation accuracy (no validation
+    from the baseline's *validation* accuracy: the question is accuracy at its cost, so a dearer variant is
+    not chosen just for scoring higher. The cost is ``axis``'s, by default the training FLOPs where every run
+    carries them (no timing noise), else the seconds. When a run has no validation accuracy (no validation
     split), the margin on the test accuracy, flagged (``Pick.fallback``): choosing on test data flatters
     the choice. Without baseline runs, the accuracy itself. Ties: the first variant run."""
     runs = list(runs)
+    axis = axis or (FLOPS if has_axis(runs, FLOPS) else SECONDS)
     base = [r for r in runs if r["policy"] == baseline]
-    fronts = {"test_acc": frontier(base),
-              "val_acc": frontier(base, "val_acc") if base and all(r.get("val_acc") is not None for r in base)
+    fronts = {"test_acc": frontier(base, axis=axis),
+              "val_acc": frontier(base, "val_acc", axis) if base and all(r.get("val_acc") is not None for r in base)
               else None}
     by_policy: dict[str, list[Group]] = {}
     for g in groups(runs):
@@ -190,8 +225,8 @@ def pick_on_validation(runs: Iterable[Mapping[str, Any]], baseline: str = "none"
         front = fronts[on]
 
         def score(g: Group, on: str = on, front: Frontier | None = front) -> float:
-            return margin(front, g.time_s, getattr(g, on)).points if front else getattr(g, on)
+            return margin(front, g.cost(axis), getattr(g, on)).points if front else getattr(g, on)
 
         best = max(gs, key=score)  # max keeps the first of equals
-        picks[policy] = Pick(policy, best.variant, on, score(best))
+        picks[policy] = Pick(policy, best.variant, on, score(best), axis)
     return picks

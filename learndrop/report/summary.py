@@ -12,7 +12,8 @@ from ..status import RunState
 # 2: a drop's epoch is numbered from 1, as on the charts, the CLI and the benchmark (1: the events' 0-based index)
 # 3: val_acc, the final accuracy on the validation split (test_acc stays the test split's)
 # 4: world_size, the processes a data-parallel run trained on
-SUMMARY_VERSION = 4
+# 5: probe_flops (part of fwd_flops) and train_flops (fwd_flops + bwd_flops: the training's whole work)
+SUMMARY_VERSION = 5
 
 
 def reduction_pct(method: float, baseline: float) -> float | None:
@@ -46,7 +47,7 @@ def summarize(events: Iterable[ev.Event]) -> dict[str, Any]:
     config = started.config if started else {}
     total = {k: sum(getattr(e, k) for e in epochs) for k in (
         "fwd_flops", "bwd_flops", "baseline_fwd_flops", "baseline_bwd_flops", "epoch_time_s", "eval_time_s",
-        "instrument_time_s", "data_time_s", "images")}
+        "instrument_time_s", "data_time_s", "images", "probe_flops")}
     train_time = total["epoch_time_s"]
     return {
         "summary_version": SUMMARY_VERSION,
@@ -73,6 +74,8 @@ def summarize(events: Iterable[ev.Event]) -> dict[str, Any]:
         "fwd_flops": total["fwd_flops"],
         "bwd_flops": total["bwd_flops"],
         "cache_fwd_flops": cache_flops,
+        "probe_flops": total["probe_flops"],
+        "train_flops": total["fwd_flops"] + total["bwd_flops"],
         "baseline_fwd_flops": total["baseline_fwd_flops"],
         "baseline_bwd_flops": total["baseline_bwd_flops"],
         "fwd_flops_reduction_pct": reduction_pct(total["fwd_flops"], total["baseline_fwd_flops"]),

@@ -75,6 +75,7 @@ class InsideRecorder:
         rows = torch.linspace(0, len(test) - 1, min(IMAGES, len(test))).round().long()
         self.images, self.labels, self.classes = test.images[rows], test.labels[rows], test.classes
         self.train_images = setup.train_data.images
+        self.normalization = setup.normalization  # the inputs as the network sees them (pretrained: its own)
         self.units = shown_units(len(self.model.unit_names))
         self.final: set[int] = set()  # dropped units already recorded at their drop
         self.full = self.path.exists() and self.path.stat().st_size >= MAX_BYTES
@@ -115,9 +116,11 @@ class InsideRecorder:
         self._write(line)
 
     def _inputs(self) -> torch.Tensor:
-        if self._x is None:  # the training set's normalisation (its statistics from 1,000 images: a picture, cheap)
+        if self._x is None:  # the run's normalisation (the training set's: its statistics from 1,000 images, cheap)
             device = next(self.model.parameters()).device
-            self._x = Normalizer(self.train_images[:1000], device, channels_last=False)(self.images.to(device))
+            norm = self.normalization
+            given = norm.for_channels(self.train_images.shape[1]) if norm.mean is not None else (None, None)
+            self._x = Normalizer(self.train_images[:1000], device, False, *given)(self.images.to(device))
         return self._x
 
     def _write(self, line: dict) -> None:

@@ -38,6 +38,7 @@ class RunRecorder:
         """Train a new run (``run_id``: a chosen id, else a fresh one) and return its summary; ``world``: rank 0
         of a data-parallel run, whose other processes call ``train`` themselves."""
         setup = setup or prepare(config, self.store)  # bad input fails here, before a run folder exists
+        config = dataclasses.replace(config, normalize=setup.normalization.name)  # recorded as resolved
         writer = self.store.create(config, run_id)
         return self._record(config, setup, writer, sinks, control, None, [], world)
 

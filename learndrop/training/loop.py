@@ -57,14 +57,17 @@ class EpochMeters:
     data_s: float = 0.0  # preparing batches
     extra_s: float = 0.0  # a cache rebuilt on resume, before the epoch began
     extra_fwd: int = 0  # and its FLOPs
-    flops_at_start: tuple[int, int] = (0, 0)  # the controller's forward and backward FLOPs when it began
+    flops_at_start: tuple[int, int, int] = (0, 0, 0)  # the controller's forward, backward, probe FLOPs then
 
     @classmethod
-    def start(cls, device: torch.device, ld: LearnDrop, carry: CacheUpdate | None = None) -> EpochMeters:
+    def start(cls, device: torch.device, ld: LearnDrop, carry: CacheUpdate | None = None, first: bool = False
+              ) -> EpochMeters:
+        """``first``: a new run's first epoch, which also counts what the controller ran when it was made
+        (the probe batch's first pass)."""
         zero = torch.zeros((), device=device)
         return cls(zero.clone(), torch.zeros((), device=device, dtype=torch.long), zero.clone(),
                    extra_s=carry.seconds if carry else 0.0, extra_fwd=carry.fwd_flops if carry else 0,
-                   flops_at_start=(ld.flops.fwd, ld.flops.bwd))
+                   flops_at_start=(0, 0, 0) if first else (ld.flops.fwd, ld.flops.bwd, ld.flops.probe))
 
     def add(self, loss: torch.Tensor, out: torch.Tensor, y: torch.Tensor) -> None:
         b = len(y)
@@ -85,10 +88,10 @@ class EpochMeters:
     def totals(self, ld: LearnDrop, images: int, processes: int = 1) -> dict:
         """The epoch's accuracy, time shares and FLOPs (``images`` and ``processes``: over all processes, each
         of which counted its own FLOPs), as ``epoch_ended`` records them."""
-        full, (fwd0, bwd0) = ld.full_flops, self.flops_at_start
+        full, (fwd0, bwd0, probe0) = ld.full_flops, self.flops_at_start
         return dict(train_acc=float(self.correct) / images, instrument_time_s=self.instrument_s,
                     data_time_s=self.data_s, fwd_flops=(ld.flops.fwd - fwd0 + self.extra_fwd) * processes,
-                    bwd_flops=(ld.flops.bwd - bwd0) * processes,
+                    bwd_flops=(ld.flops.bwd - bwd0) * processes, probe_flops=(ld.flops.probe - probe0) * processes,
                     baseline_fwd_flops=full.fwd_total * images,
                     baseline_bwd_flops=full.bwd_total * images, trainable_params=ld.trainable_params,
                     active_units=ld.active_units, images=images)
@@ -132,7 +135,8 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
                    probe=probe_of(val_batches) if val_batches is not None else None)
     start_epoch, carry = 0, None
     if checkpoint is None:
-        emit(ev.RunStarted, **_run_started(config, setup, ld, chunks, batch_size, total_steps, len(test_batches)))
+        emit(ev.RunStarted, **_run_started(config, setup, ld, chunks, batch_size, total_steps, len(test_batches),
+                                           train_batches.normalize))
     else:
         start_epoch, carry = restore(checkpoint, ld, augment_gen, chunks, emit, world)
 
@@ -147,7 +151,8 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
                      classes=sorted(set(train_data.labels[chunk].tolist())))
             emit(ev.EpochStarted, lr=lr_at(config, emit.step, total_steps))
             ld.train_mode()
-            meters, carry = EpochMeters.start(device, ld, carry), None
+            meters = EpochMeters.start(device, ld, carry, first=checkpoint is None and epoch == 0)
+            carry = None
             data_timer, (batches, check_steps) = SpanTimer(device), _epoch_plan(config, chunk, epoch, device, world)
             epoch_start = time.perf_counter()
             for i, idx in enumerate(batches):
@@ -219,7 +224,7 @@ def _batches(config: RunConfig, setup: Setup, train_data: ImageData, device: tor
              ) -> tuple[ImageBatches, ImageBatches | None, ImageBatches]:
     """The training (this process's ``train_data``), validation and test splits on the device, normalised
     with the whole training set's statistics."""
-    normalizer = Normalizer(setup.train_data.images, device, channels_last)
+    normalizer = setup.normalizer(device, channels_last)
     val = ImageBatches(setup.val_data, normalizer, device) if setup.val_data is not None else None
     return (ImageBatches(train_data, normalizer, device, augment=config.augment), val,
             ImageBatches(setup.test_data, normalizer, device))
@@ -321,12 +326,15 @@ def _progress(emit: ev.Emitter, meters: EpochMeters, lr: float, epoch_step: int,
 
 
 def _run_started(config: RunConfig, setup: Setup, ld: LearnDrop, chunks: list[torch.Tensor], batch_size: int,
-                 total_steps: int, test_size: int) -> dict:
+                 total_steps: int, test_size: int, norm: Normalizer) -> dict:
     model, full = setup.model, ld.full_flops
     return dict(config=config.to_dict(), device=str(setup.device), train_size=len(setup.train_data),
                 test_size=test_size, classes=list(setup.train_data.classes),
                 steps_per_epoch=math.ceil(len(chunks[0]) / batch_size), total_steps=total_steps,
-                input_shape=list(ld.input_shape), data_notes=list(setup.train_data.notes + setup.test_data.notes),
+                input_shape=list(ld.input_shape),
+                data_notes=[*setup.train_data.notes, *setup.test_data.notes, *setup.notes],
+                normalization={"name": setup.normalization.name, "mean": [round(v, 6) for v in norm.mean],
+                               "std": [round(v, 6) for v in norm.std]},
                 reference_peaks=setup.reference_peaks, val_size=len(setup.val_data or ()),
                 units=[{"name": n, "params": sum(p.numel() for p in model.get_submodule(n).parameters()),
                         "fwd_flops": full.fwd[n], "bwd_flops": full.bwd[n]} for n in (*ld.names, model.head_name)])

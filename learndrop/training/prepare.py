@@ -13,8 +13,10 @@ import torch
 from .. import events as ev
 from ..config import RunConfig
 from ..data.datasets import ImageData, create_dataset
+from ..data.loader import Normalizer
 from ..errors import LearnDropError
 from ..models import UnitNetwork, create_model
+from ..models.weights import NORMALIZATIONS, Normalization, load_weights
 from ..runs.store import RunStore
 from .device import resolve_device
 
@@ -27,6 +29,15 @@ class Setup:
     model: UnitNetwork
     reference_peaks: dict[str, float] = field(default_factory=dict)  # fine-tuning: see inherited_peaks
     val_data: ImageData | None = None  # held out from the training images (config.val_split); None: none
+    normalization: Normalization = NORMALIZATIONS["dataset"]  # what the starting weights expect
+    notes: list[str] = field(default_factory=list)  # what loading the weights had to say
+
+    def normalizer(self, device: torch.device, channels_last: bool) -> Normalizer:
+        """uint8 -> normalised float inputs, as the starting weights expect (or the training set's statistics)."""
+        norm = self.normalization
+        if norm.mean is None:
+            return Normalizer(self.train_data.images, device, channels_last)
+        return Normalizer(self.train_data.images, device, channels_last, *norm.for_channels(self.train_data.channels))
 
     def peaks_in_unit_order(self) -> list[float] | None:
         """The inherited peaks, one per unit in forward order; None when the run has its own only."""
@@ -73,12 +84,30 @@ def prepare(config: RunConfig, store: RunStore | None = None, data: tuple[ImageD
     model = create_model(config.model, len(train_data.classes), train_data.channels, train_data.size,
                          config.width, config.pretrained)
     peaks: dict[str, float] = {}
+    notes = load_weights(model, config.weights) if config.weights else []
     if config.init_from:
         store = store or RunStore()
         load_backbone(model, config, store)
         if config.policy.inherit_peaks:
             peaks = inherited_peaks(store, config, model.unit_names, len(train_data) / config.stream)
-    return Setup(device, train_data, test_data, model, peaks, val_data)
+    normalization = input_normalization(config, model, store)
+    return Setup(device, train_data, test_data, model, peaks, val_data, normalization, notes)
+
+
+def input_normalization(config: RunConfig, model: UnitNetwork, store: RunStore | None) -> Normalization:
+    """The normalisation ``config.normalize`` names, or for ``auto`` the one the starting weights were trained
+    with: the pretrained network's own, ImageNet's for a weights file, the source run's for fine-tuning (the
+    data's own where it recorded none), and the training set's own statistics from scratch."""
+    if config.normalize != "auto":
+        return NORMALIZATIONS[config.normalize]
+    if model.normalization is not None:
+        return NORMALIZATIONS[model.normalization]
+    if config.weights:
+        return NORMALIZATIONS["imagenet"]
+    if config.init_from and store is not None:
+        source = store.config(config.init_from).normalize
+        return NORMALIZATIONS[source if source != "auto" else "dataset"]
+    return NORMALIZATIONS["dataset"]
 
 
 def split_validation(data: ImageData, n: int, batch_size: int) -> tuple[ImageData, ImageData | None]:

@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
-from ..frontier import frontier, margin
+from ..frontier import AXES, SECONDS, frontier, margin
 from ._style import BASELINE, FLOPS_AXIS, HEIGHT, METHOD, _layout, chunk_starts, empty_figure, mark_chunks, si
 
 
@@ -62,25 +62,38 @@ PALETTE = ("#3b6fb6", "#c44e52", "#55a868", "#8172b2", "#dd8452", "#937860", "#d
 LABELLED = 12  # up to this many points, each is labelled with its margin on the chart (more overlap: hover)
 
 
+def flops_unit(largest: float) -> tuple[float, str]:
+    """The unit people read training FLOPs in, for values up to ``largest``: (divisor, name)."""
+    for divisor, name in ((1e18, "EFLOPs"), (1e15, "PFLOPs"), (1e12, "TFLOPs"), (1e9, "GFLOPs")):
+        if largest >= divisor:
+            return divisor, name
+    return 1.0, "FLOPs"
+
+
 def frontier_chart(baseline: Sequence[Mapping[str, Any]], others: Sequence[Mapping[str, Any]],
-                   named: bool = False) -> go.Figure:
-    """Test accuracy against training time: the baseline runs (``epochs``, ``train_time_s``, ``test_acc``) of
-    one set-up as the frontier line (the baseline trained for fewer epochs, made monotone), every other run
-    (``name``, ``policy``, ``train_time_s``, ``test_acc``) as a point of its policy's trace, labelled with its
-    margin above or below the line (up to ``LABELLED`` points; hover says it always). ``named``: a figure
-    without hover, each point a legend entry with its name and margin, one symbol per policy."""
-    front = frontier(baseline)
-    others = [o for o in others if o.get("test_acc") is not None and o.get("train_time_s") is not None]
+                   named: bool = False, axis: str = SECONDS) -> go.Figure:
+    """Test accuracy against the training cost on ``axis`` (seconds, ``train_time_s``; or FLOPs,
+    ``train_flops``): the baseline runs (``epochs``, the cost, ``test_acc``) of one set-up as the frontier line
+    (the baseline trained for fewer epochs, made monotone), every other run (``name``, ``policy``, the cost,
+    ``test_acc``) as a point of its policy's trace, labelled with its margin above or below the line (up to
+    ``LABELLED`` points; hover says it always). ``named``: a figure without hover, each point a legend entry
+    with its name and margin, one symbol per policy."""
+    cost = AXES[axis]
+    front = frontier(baseline, axis=axis)
+    others = [o for o in others if o.get("test_acc") is not None and o.get(cost) is not None]
     if not front:
-        return empty_figure("Train the baseline (policy none) of this set-up, at a few epoch budgets, to draw "
-                            "the frontier.")
+        what = "at a few epoch budgets" if axis == SECONDS else "in runs that record their training FLOPs"
+        return empty_figure(f"Train the baseline (policy none) of this set-up, {what}, to draw the frontier.")
+    largest = max([*(c for c, _ in front.line), *(float(o[cost]) for o in others)])
+    divisor, unit = (1.0, "s") if axis == SECONDS else flops_unit(largest)
+    fmt = ".1f" if axis == SECONDS else ".3g"
     fig = go.Figure()
-    xs, ys = [t for t, _ in front.line], [100 * a for _, a in front.line]
+    xs, ys = [c / divisor for c, _ in front.line], [100 * a for _, a in front.line]
     fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers+text", name="baseline, fewer epochs (frontier)",
                              line=dict(color=BASELINE, width=3), text=[f"{b.epochs} ep" for b in front.budgets],
                              textposition="bottom right",
-                             hovertemplate="%{text}: %{x:.1f} s, %{y:.2f} %<extra>frontier</extra>"))
-    margins = [margin(front, float(o["train_time_s"]), float(o["test_acc"])) for o in others]
+                             hovertemplate=f"%{{text}}: %{{x:{fmt}}} {unit}, %{{y:.2f}} %<extra>frontier</extra>"))
+    margins = [margin(front, float(o[cost]), float(o["test_acc"])) for o in others]
     by_policy: dict[str, list[int]] = {}  # each policy's points, in first-seen order: one symbol per policy
     for i, o in enumerate(others):
         by_policy.setdefault(str(o.get("policy") or "other runs"), []).append(i)
@@ -88,23 +101,25 @@ def frontier_chart(baseline: Sequence[Mapping[str, Any]], others: Sequence[Mappi
         symbol = SYMBOLS[k % len(SYMBOLS)]
         if named:  # a figure without hover (a PNG): one legend entry per point, named, with its margin
             for i in idx:
-                fig.add_trace(go.Scatter(x=[others[i]["train_time_s"]], y=[100 * others[i]["test_acc"]],
+                fig.add_trace(go.Scatter(x=[others[i][cost] / divisor], y=[100 * others[i]["test_acc"]],
                                          mode="markers", name=f"{others[i].get('name', '')}: {margins[i].label()} pts",
                                          marker=dict(size=11, symbol=symbol, color=PALETTE[i % len(PALETTE)])))
             continue
         fig.add_trace(go.Scatter(  # the margins labelled on the chart while the labels fit, always on hover
-            x=[others[i]["train_time_s"] for i in idx], y=[100 * others[i]["test_acc"] for i in idx],
+            x=[others[i][cost] / divisor for i in idx], y=[100 * others[i]["test_acc"] for i in idx],
             mode="markers+text" if len(others) <= LABELLED else "markers", name=policy, textposition="top center",
             marker=dict(color=METHOD if len(by_policy) == 1 else PALETTE[k % len(PALETTE)], size=10, symbol=symbol),
             text=[margins[i].label() for i in idx],
             customdata=[[str(others[i].get("name", "")), margins[i].text()] for i in idx],
-            hovertemplate="%{customdata[0]}<br>%{x:.1f} s, %{y:.2f} %<br>%{customdata[1]}<extra></extra>"))
-    longest = max([*xs, *(float(o["train_time_s"]) for o in others)])
-    fig.update_xaxes(title="training time (s)", range=[0, 1.15 * longest])  # room for the labels on the right
+            hovertemplate=f"%{{customdata[0]}}<br>%{{x:{fmt}}} {unit}, %{{y:.2f}} %<br>%{{customdata[1]}}"
+                          "<extra></extra>"))
+    title = "training time (s)" if axis == SECONDS else f"training {unit} (forward + backward run, 2·MAC)"
+    fig.update_xaxes(title=title, range=[0, 1.15 * largest / divisor])  # room for the labels on the right
     fig.update_yaxes(title="test accuracy (%)")
     _layout(fig, height=HEIGHT + 40)
     if any(m.where != "inside" for m in margins):
-        fig.add_annotation(text="* outside the frontier's time range: compared with its nearest budget",
+        span = "time" if axis == SECONDS else "FLOPs"
+        fig.add_annotation(text=f"* outside the frontier's {span} range: compared with its nearest budget",
                            x=0, y=-0.3, xref="paper", yref="paper", showarrow=False, xanchor="left",
                            font=dict(size=11, color="#666"))
         fig.update_layout(margin=dict(b=80))
