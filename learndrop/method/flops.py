@@ -4,6 +4,10 @@ The count runs on a copy of the network on the ``meta`` device, so it costs no a
 memory. Each unit is run on its own, with its input requiring a gradient exactly when the real step
 needs one (so the first trainable unit's backward computes weight gradients only). Conv and matmul
 FLOPs are counted as 2 x multiply-accumulates; element-wise ops (BN, ReLU, pooling) count zero.
+
+One formula is our own: torch's backward of a grouped convolution counts its weight gradient as if the
+convolution were dense (``groups`` is unused: a depthwise conv's backward came out hundreds of times its
+forward; pytorch/pytorch#183405 divides it by the groups). ``conv_backward_flop`` does that here.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import copy
 from dataclasses import dataclass
 
 import torch
+from torch.utils import flop_counter
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..models import UnitNetwork
@@ -56,8 +61,28 @@ class StepFlops:
         return sum(self.bwd.values())
 
 
+def conv_backward_flop(grad_out_shape, x_shape, w_shape, bias, stride, padding, dilation, transposed,
+                       output_padding, groups, output_mask, out_shape, **kwargs) -> int:
+    """A convolution's backward as torch counts it (the input gradient as the transposed convolution of the
+    output gradient, the weight gradient as a convolution of the input with it), the weight-gradient term
+    divided by ``groups``: each group convolves only its own channels."""
+    def t(shape):  # batch and channels swapped
+        return [shape[1], shape[0], *shape[2:]]
+
+    total = 0
+    if output_mask[0]:
+        total += flop_counter.conv_flop_count(grad_out_shape, w_shape, out_shape[0], not transposed)
+    if output_mask[1]:
+        inputs = (t(grad_out_shape), t(x_shape)) if transposed else (t(x_shape), t(grad_out_shape))
+        total += flop_counter.conv_flop_count(*inputs, t(out_shape[1]), transposed=False) // groups
+    return total
+
+
+FORMULAS = {torch.ops.aten.convolution_backward: conv_backward_flop}
+
+
 def _count(fn) -> int:
-    with FlopCounterMode(display=False) as counter:
+    with FlopCounterMode(display=False, custom_mapping=FORMULAS) as counter:
         fn()
     return counter.get_total_flops()
 
