@@ -58,13 +58,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--subset", type=int, default=2000)
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--tau", type=float, default=0.4)
+    p.add_argument("--kappa", type=float, default=1.0)
     args = p.parse_args(argv)
     torch.manual_seed(0)
     train, test, classes = load(args)
     model = learndrop.create_model(args.model, classes, train.images.shape[1], train.images.shape[-1],
                                    width=0.5 if args.model == "tiny" else 1.0)
     optimizer = torch.optim.SGD(learndrop.param_groups(model), lr=0.05, momentum=0.9, weight_decay=5e-4)  # LD
-    ld = learndrop.LearnDrop(model, optimizer, learndrop.PolicyConfig(tau=args.tau), data=train)  # LD
+    policy = learndrop.PolicyConfig(tau=args.tau, kappa=args.kappa)
+    ld = learndrop.LearnDrop(model, optimizer, policy, data=train)  # LD
     rows, start = torch.arange(len(train)), time.perf_counter()
     for epoch in range(args.epochs):
         ld.train_mode()  # LD: model.train(), the dropped prefix kept in eval

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers import ROOT
+from helpers import FORCED, ROOT
 
 from learndrop import bench
 from learndrop.bench import Measured, Pair, PairResult, check_targets, metrics, to_markdown
@@ -58,7 +58,7 @@ def test_a_tiny_benchmark_end_to_end(tmp_path, monkeypatch):
                                       batch_size=64, lr=0.05, augment=False, checks_per_epoch=2, device="cpu"))
     monkeypatch.setitem(bench.SCENARIOS, "scratch", {"full": [pair], "quick": [pair]})
     report = bench.bench("scratch", quick=True, out_dir=tmp_path / "results",
-                         policy=PolicyConfig(tau=0.9, kappa=10.0), overrides={"epochs": 3}, log=lambda _: None)
+                         policy=FORCED, overrides={"epochs": 3}, log=lambda _: None)
     files = sorted(p.name for p in (tmp_path / "results").iterdir())
     assert len(files) == 2 and files[0].endswith(".json") and files[1].endswith(".md")
     written = json.loads((tmp_path / "results" / files[0]).read_text())
@@ -85,7 +85,7 @@ def test_a_custom_pair_from_the_cli_is_reported_like_the_built_in_ones(tmp_path)
     results, runs = tmp_path / "results", tmp_path / "runs"
     in_repo = set((ROOT / "benchmarks" / "results").glob("custom-*"))
     result = _cli("bench", "--model", "tiny", "--dataset", "shapes", "--width", "0.5", "--subset", "512",
-                  "--epochs", "4", "--batch-size", "64", "--checks-per-epoch", "2", "--tau", "0.9", "--kappa", "10",
+                  "--epochs", "4", "--batch-size", "64", "--checks-per-epoch", "2", "--tau", "1", "--kappa", "1e9",
                   "--lr-schedule", "wsd", "--device", "cpu", "--runs-dir", str(runs), "--results-dir", str(results))
     assert result.returncode == 0, result.stderr[-3000:]
     json_file, md_file = sorted(results.iterdir())
@@ -112,7 +112,7 @@ def test_a_custom_pair_from_the_cli_is_reported_like_the_built_in_ones(tmp_path)
     configs = {kind: json.loads((runs / row["runs"][kind][0] / "config.json").read_text())
                for kind in ("base", "ld", "plain")}
     assert configs["base"]["policy"]["name"] == "none" and configs["ld"]["policy"]["name"] == "learndrop"
-    assert configs["ld"]["policy"]["tau"] == 0.9 and configs["ld"]["lr_schedule"] == "wsd"  # as given
+    assert configs["ld"]["policy"]["tau"] == 1.0 and configs["ld"]["lr_schedule"] == "wsd"  # as given
     assert configs["ld"]["augment"] is False  # not given: train's default (the built-in pairs augment)
     strip = lambda c: {k: v for k, v in c.items() if k not in ("policy", "instrument")}  # noqa: E731
     assert strip(configs["base"]) == strip(configs["ld"]) == strip(configs["plain"])

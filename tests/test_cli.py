@@ -111,7 +111,7 @@ def test_drop_epochs_agree_in_the_cli_summary_json_show_and_the_charts(tmp_path,
     """One convention: a drop's epoch is the number the charts' epoch axis gives the epoch it happened in
     (counted from 1). The CLI printed 3 where summary.json recorded 2 for the same drop."""
     result = run_cli("train", "--runs-dir", str(tmp_path), "--width", "0.5", "--subset", "512", "--epochs", "3",
-                     "--batch-size", "64", "--tau", "0.9", "--kappa", "10", "--device", "cpu")
+                     "--batch-size", "64", "--tau", "1", "--kappa", "1e9", "--device", "cpu")
     assert result.returncode == 0, result.stderr[-2000:]
     (run_dir,) = tmp_path.iterdir()
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -131,7 +131,7 @@ def test_drop_epochs_agree_in_the_cli_summary_json_show_and_the_charts(tmp_path,
 def test_an_older_summary_json_with_drop_epochs_from_0_is_recomputed(tmp_path):
     store = RunStore(tmp_path)
     assert main(["train", "--runs-dir", str(tmp_path), "--width", "0.5", "--subset", "512", "--epochs", "3",
-                 "--batch-size", "64", "--tau", "0.9", "--kappa", "10", "--device", "cpu"]) == 0
+                 "--batch-size", "64", "--tau", "1", "--kappa", "1e9", "--device", "cpu"]) == 0
     (run_id,) = store.run_ids()
     current = store.summary(run_id)
     path = store.path(run_id) / "summary.json"

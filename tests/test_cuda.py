@@ -7,11 +7,10 @@ a run in the dashboard's worker thread. ``benchmarks/gpu_smoke.py`` runs these a
 
 from __future__ import annotations
 
-import dataclasses
 
 import pytest
 import torch
-from helpers import fast_config
+from helpers import FORCED, fast_config
 
 from learndrop import events as ev
 from learndrop.config import PolicyConfig
@@ -20,11 +19,10 @@ from learndrop.training.loop import train
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here: the GPU path is not tested")]
-EAGER = PolicyConfig(tau=0.9, kappa=10.0, warmup=1)
 
 
 def _cuda(**kw):
-    return fast_config(device="cuda", policy=EAGER, **kw)
+    return fast_config(device="cuda", policy=FORCED, **kw)
 
 
 def test_a_demo_run_on_the_gpu_drops_and_builds_its_cache():

@@ -9,17 +9,15 @@ import sys
 
 import pytest
 import torch
-from helpers import ROOT, fast_config
+from helpers import FORCED, ROOT, SHARED_DATA, fast_config
 
 from learndrop import events as ev
 from learndrop.bench import PeakMemory
-from learndrop.config import PolicyConfig
 from learndrop.method.cache import ActivationCache
 from learndrop.runs.recorder import RunRecorder
 from learndrop.training.device import SpanTimer
 from learndrop.training.loop import train
 
-EAGER = PolicyConfig(tau=0.9, kappa=10.0, warmup=1)
 
 
 def test_running_out_of_memory_while_building_the_cache_is_a_cache_skipped_not_a_failure(monkeypatch):
@@ -29,7 +27,7 @@ def test_running_out_of_memory_while_building_the_cache_is_a_cache_skipped_not_a
     monkeypatch.setattr(ActivationCache, "add", no_memory)
     monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
     events: list[ev.Event] = []
-    summary = train(fast_config(policy=EAGER, epochs=4), [events.append])
+    summary = train(fast_config(policy=FORCED, epochs=4), [events.append])
     assert summary["status"] == "completed" and summary["dropped"]
     skipped = [e for e in events if isinstance(e, ev.CacheSkipped)]
     assert skipped and "ran out of memory" in skipped[0].reason
@@ -37,7 +35,7 @@ def test_running_out_of_memory_while_building_the_cache_is_a_cache_skipped_not_a
 
 
 def test_resume_takes_another_device_and_says_where_it_continues(store):
-    config = fast_config(policy=EAGER, epochs=3, device="auto")
+    config = fast_config(policy=FORCED, epochs=3, device="auto")
 
     def stop_at_the_second_epochs_end(event):  # at the second epoch's end: the first one's checkpoint is saved
         if isinstance(event, ev.EpochEnded) and event.epoch == 1:
@@ -90,6 +88,8 @@ def test_the_benchmark_measures_the_memory_of_the_device_the_run_used():
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not ((SHARED_DATA / "cifar10" / "train").is_dir() and (SHARED_DATA / "MNIST" / "raw").is_dir()),
+                    reason="gpu_smoke.py's quick pairs train on ../shared/data/cifar10 and MNIST, not present here")
 def test_gpu_smoke_runs_as_a_dry_run_on_the_cpu(tmp_path):
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_smoke.py"), "--device", "cpu", "--out",
                           str(tmp_path / "results"), "--epochs", "1", "--subset", "512"], cwd=ROOT,

@@ -11,17 +11,16 @@ import time
 
 import pytest
 import torch
-from helpers import ROOT, fast_config
+from helpers import FORCED, ROOT, fast_config
 
 from learndrop import events as ev
 from learndrop.cli import main
-from learndrop.config import PolicyConfig
 from learndrop.errors import LearnDropError
 from learndrop.runs.recorder import RunRecorder
 from learndrop.training.control import TrainingControl
 
 # drops every droppable unit at check 2 (the end of epoch 2): after the stop, the cache must be rebuilt
-DROP_AT_2 = PolicyConfig(tau=1.0, kappa=1.0, warmup=1)
+DROP_AT_2 = FORCED
 
 
 def _train_to_end(store, config):

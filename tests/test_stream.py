@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 import torch
-from helpers import fast_config
+from helpers import FORCED, fast_config
 
 from learndrop import events as ev
 from learndrop.report import tables
@@ -56,7 +56,7 @@ def test_streaming_visits_every_sample_of_a_chunk_once_per_epoch(monkeypatch):
 
 
 def test_dropped_prefix_stays_dropped_and_the_cache_grows_by_the_new_chunk_only():
-    drop_early = PolicyConfig(tau=1.0, kappa=100.0, warmup=1)  # everything droppable drops at check 2
+    drop_early = FORCED  # everything droppable drops at check 2
     config = fast_config(stream=3, epochs=3, checks_per_epoch=1, policy=drop_early)
     events = []
     train(config, [events.append])
