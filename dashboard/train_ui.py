@@ -7,7 +7,7 @@ import streamlit as st
 
 from learndrop.errors import LearnDropError
 from learndrop.report import plots, tables
-from learndrop.report.view import progress_status
+from learndrop.report.view import duration, progress_status
 from learndrop.status import RESUMABLE, TRAINING, RunState
 
 from . import inside_ui, state, widgets
@@ -78,6 +78,8 @@ def controls(run_id: str | None) -> None:
                   on_click=_steer, args=(reg.unpause if paused else reg.pause, active))
         ended = run_id is not None and active is None and reg.status(run_id) in RESUMABLE
         problem = (reg.resume_problem(run_id) or unwritable) if ended else None
+        if run_id is not None and active is None and reg.status(run_id) is RunState.RUNNING:
+            problem = reg.resume_problem(run_id)  # trained by another process: say which, and the way out
         if ended and problem is None:
             st.button("Resume training", key="resume_run", on_click=_resume_run, args=(run_id,), width="stretch",
                       icon=":material/replay:", help="Continue this run from its last checkpoint (the end of its "
@@ -89,14 +91,17 @@ def controls(run_id: str | None) -> None:
                     help="A unit may drop when its change is at most this share of its peak change.")
         # the upper ends stretch to a run's own larger values
         c[1].slider("kappa (continuation ≤)", 0.05, max(3.0, float(ss["t_kappa"])), step=0.05, key="t_kappa",
-                    on_change=_thresholds_changed, help="…and its change is not growing: d(t)/d(t−w) at most kappa.")
+                    on_change=_thresholds_changed, help="…and its change is not growing again. The continuation "
+                    "score c = d(t)/d(t−w) compares the unit's change now with its change w checks ago: below 1 it "
+                    "is slowing down, above 1 speeding up. A unit may drop while c is at most kappa.")
         c[2].slider("warm-up (checks)", 0, max(20, int(ss["t_warmup"])), step=1, key="t_warmup",
                     on_change=_thresholds_changed, help="Checks before any unit may drop.")
         c[3].slider("patience (checks)", 1, max(10, int(ss["t_patience"])), step=1, key="t_patience",
                     on_change=_thresholds_changed, help="Consecutive checks a unit must meet the rule before it drops.")
         sync_thresholds(run_id)  # a move whose callback Streamlit skipped
-        st.caption("**Live:** moving a slider changes what this run drops from its next check; the charts mark "
-                   "the moment with a dashed line." if live else "These thresholds apply to the next run you start.")
+        st.caption("**Live:** moving a slider changes what this run drops from its next check; the three charts "
+                   "drawn by check (change score, its lines, the active network) mark the moment with a dashed line."
+                   if live else "These thresholds apply to the next run you start.")
         if err := st.session_state.pop("_threshold_error", None):
             st.error(err)
     if err := st.session_state.pop("_resume_error", None) or problem:
@@ -112,6 +117,11 @@ def status_line(run_id: str) -> None:
         st.info(f"Queued: one training runs at a time; this one starts after {', '.join(behind) or 'the current one'}.")
     elif run is not None and run.error:
         st.error(run.error)
+    elif status is RunState.DAMAGED:
+        st.error(f"This run's folder is damaged, so it cannot be shown or resumed: {reg.summary(run_id)['error']}. "
+                 "Every other run is unaffected.", icon=":material/broken_image:")
+    elif status is RunState.RUNNING and (trainer := reg.trainer(run_id)) is not None:
+        st.info(f"Trained by {trainer}, not by this server: its charts follow the events it writes.")
     elif status is RunState.INTERRUPTED:
         st.warning("Interrupted: the process that trained this run ended before it finished (the server may have "
                    "restarted). What it recorded is shown.")
@@ -129,13 +139,23 @@ def panel(run_id: str) -> None:
     """Progress, KPIs and the seven live charts of one run (and its baseline's progress and times)."""
     reg = state.registry()
     status_line(run_id)
+    if reg.status(run_id) is RunState.DAMAGED:
+        return
     view = reg.view(run_id)
     base_id = state.baseline_for(run_id)
     base = reg.view(base_id) if base_id and reg.status(base_id) not in (None, RunState.NOT_STARTED) else None
     progress(view, f"{view.config.get('policy', {}).get('name', 'run')} · {reg.status(run_id)}")
     if base is not None and reg.is_live(base_id):
         progress(base, f"baseline · {reg.status(base_id)}")
+    if base_id and reg.status(base_id) is RunState.QUEUED:
+        st.caption(queued_baseline(view))
     widgets.kpis(view, base)
+    if base_id and base is not None:
+        linked = reg.queue.baseline_of(run_id) == base_id
+        st.caption(f"Compared with the baseline run {base_id}: "
+                   + ("trained with this run, same seed and data order." if linked else
+                      "the newest finished run of policy none with this run's model, data and settings (trained "
+                      "with it, or earlier: the link is not kept once the server restarts)."))
     scores, drops, checks, epochs, chunks = (view.table(n) for n in ("scores", "drops", "checks", "epochs", "chunks"))
     base_epochs = base.table("epochs") if base is not None else None
     label = "Learn&Drop" if view.config.get("policy", {}).get("name") != "none" else "this run (baseline)"
@@ -147,8 +167,8 @@ def panel(run_id: str) -> None:
                                 lambda: plots.change_heatmap(scores, drops, checks, chunks)),
         "lines": view.derived("lines", ("scores", "drops", "checks", "chunks"),
                               lambda: plots.score_lines(scores, checks, drops, chunks)),
-        "active": view.derived("active", ("scores", "drops", "chunks"),
-                               lambda: plots.active_network(scores, drops, chunks)),
+        "active": view.derived("active", ("scores", "drops", "checks", "chunks"),
+                               lambda: plots.active_network(scores, drops, chunks, checks)),
         "times": view.derived("times", ("epochs", "chunks"),
                               lambda: plots.epoch_times(epochs, base_epochs, label, chunks),
                               extra=(base_id, None if base_epochs is None else len(base_epochs))),
@@ -163,10 +183,12 @@ def panel(run_id: str) -> None:
                       "relative to its own peak. ✕ marks a drop; blank cells are units no longer trained.",
                       fig["heatmap"], "heatmap")
         widgets.chart("The active network", "Blue units train; orange ones are candidates that wait behind a unit "
-                      "still learning (only the front of the network can drop); grey ones are dropped: no gradients, "
-                      "and with the cache no forward pass either.", fig["active"], "active")
+                      "still learning (only the front of the network, the prefix, can drop); grey ones are "
+                      "dropped: no gradients, and with the cache no forward pass either. The last unit before the "
+                      "head always trains, so it never turns orange.", fig["active"], "active")
         widgets.chart("Training time per epoch", "Wall-clock seconds of training per epoch (evaluation excluded). "
-                      "Epochs get faster as the front of the network drops; the baseline trains everything.",
+                      "Epochs get faster as the front of the network drops; the baseline trains everything. On a "
+                      "busy machine these times swing from epoch to epoch: the FLOPs chart is the steady measure.",
                       fig["times"], "epoch_times")
     with right:
         widgets.chart("Change score over time", "One line per unit (dark: input side). A unit is a drop candidate "
@@ -178,12 +200,25 @@ def panel(run_id: str) -> None:
                       fig["loss"], "loss_acc")
         widgets.chart("FLOPs per epoch and in total", "Forward and backward FLOPs actually run, against the full "
                       "network's for the same steps (dashed); the gap on the right is the compute saved. "
-                      "Conv/matmul FLOPs = 2·MAC.", fig["flops"], "flops")
+                      "FLOPs count a convolution's or matrix product's multiply-adds (MAC) twice: 2·MAC.",
+                      fig["flops"], "flops")
     if int(view.config.get("stream") or 1) > 1:
         stream_panel(view, chunks)
     inside_ui.latest(inside_ui.load(reg.store.path(run_id)), run_id)
     st.markdown("**Event log**")
     widgets.event_log(view, "event_log")
+
+
+def queued_baseline(view) -> str:
+    """The wait the time-left estimate does not count: the baseline queued behind this run trains the full
+    network for as many epochs, estimated from this run's first epoch (before anything dropped)."""
+    epochs = view.table("epochs")
+    total = int(view.config.get("epochs") or 1) * int(view.config.get("stream") or 1)
+    if epochs.empty:
+        return "Then its baseline, queued behind it: a full training of as many epochs, about as long again or more."
+    each = float(epochs["epoch_time_s"].iloc[0] + epochs["eval_time_s"].iloc[0])
+    return (f"Then its baseline, queued behind it: a full training of {total} epochs, about {duration(each * total)} "
+            "more (timed by this run's first epoch, before anything dropped).")
 
 
 def stream_panel(view, chunks) -> None:

@@ -17,6 +17,7 @@ from .config import POLICIES, PolicyConfig, RunConfig, parse_classes
 from .data.datasets import list_datasets
 from .errors import LearnDropError
 from .models import list_models, model_info
+from .runs.files import is_no_space
 from .runs.store import RunStore, default_runs_dir
 
 EXIT_USAGE = 2
@@ -203,6 +204,9 @@ def cmd_runs(a: argparse.Namespace) -> int:
                              "train_time_s", "fwd_flops_reduction_pct"]]
     df["dropped"] = [len(r["dropped"]) for r in rows]
     print(df.to_string(index=False))
+    for r in rows:  # a folder that cannot be read is listed, and what is wrong with it said
+        if r["status"] == "damaged":
+            print(f"{r['run_id']} is damaged: {r['error']}")
     return 0
 
 
@@ -210,7 +214,9 @@ def cmd_show(a: argparse.Namespace) -> int:
     from .report.tables import drops_frame, epochs_frame
 
     store = RunStore(a.runs_dir)
-    loaded = store.events(a.run_id)  # validates the id; a clear error for a missing run
+    if (problem := store.problem(a.run_id)) is not None:  # validates the id; a clear error for a missing run
+        raise LearnDropError(f"run {a.run_id} is damaged: {problem}")
+    loaded = store.events(a.run_id)
     if loaded.skipped:
         print(f"warning: skipped {loaded.skipped} unreadable line(s) in {a.run_id}/events.jsonl", file=sys.stderr)
     print(format_summary(store.summary(a.run_id)))
@@ -251,12 +257,17 @@ BENCH_HELP = {"policy": argparse.SUPPRESS, "resume": argparse.SUPPRESS,  # refus
                            "else data)"}
 
 
+MAX_REPEATS = 100  # bench --repeats: each pair trained this many times per policy
+
+
 def cmd_bench(a: argparse.Namespace) -> int:
     """The built-in pairs of a scenario, every train option given overriding each pair's own; or, with
     --model or --dataset, that one pair with train's options and defaults."""
     from .bench import RESULTS_DIR, bench, custom_pair  # torch-heavy
 
     given = {k: v for k, v in vars(a).items() if k in _train_defaults()}
+    if not 1 <= a.repeats <= MAX_REPEATS:
+        raise LearnDropError(f"--repeats must be an integer from 1 to {MAX_REPEATS}, got {a.repeats}")
     for name, why in NOT_FOR_BENCH.items():
         if name in given:
             raise LearnDropError(f"--{name} does not apply to bench: {why}")
@@ -336,6 +347,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LearnDropError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # a full disk while a run is recorded: one line (the run keeps what was written)
+        if not is_no_space(exc):
+            raise
+        where = f" (writing {exc.filename})" if exc.filename else ""
+        print(f"error: no space left on device{where}; free some space (a run with a checkpoint goes on with "
+              "--resume)", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

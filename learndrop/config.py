@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import typecheck
 from .errors import LearnDropError
 
 POLICIES = ("learndrop", "none", "freezeout", "autofreeze", "schedule", "freeze-first-k")
@@ -16,6 +18,7 @@ LR_SCHEDULES = ("constant", "cosine", "onecycle", "wsd")
 CACHE_DTYPES = ("float16", "float32")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 NORMALIZE = ("auto", "dataset", "imagenet", "inception")
+MAX_CLASSES = 100_000  # class indices one run may keep (ImageNet-21k has 21,841 classes)
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,9 @@ class RunConfig:
         if self.world_size > 1 and self.stream > 1:
             raise LearnDropError("--stream does not run data-parallel yet: train it in one process", field="stream")
         if self.classes is not None:
+            if len(self.classes) > MAX_CLASSES:
+                raise LearnDropError(f"classes names {len(self.classes):,} classes, more than {MAX_CLASSES:,}",
+                                     field="classes")
             if (len(self.classes) < 2 or len(set(self.classes)) != len(self.classes)
                     or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in self.classes)):
                 raise LearnDropError(f"classes must be at least 2 distinct class indices, got {list(self.classes)}",
@@ -198,11 +204,19 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        """The config a config.json (or ``--config`` file) holds; ``LearnDropError`` naming the field for an
+        unknown field or a value of the wrong type (``"tau": "x"``, ``"kappa": null``). Values are checked by
+        ``validate``."""
+        if not isinstance(data, dict):
+            raise LearnDropError(f"a run config is a JSON object of settings, not {json.dumps(data)[:40]}")
         data = dict(data)
-        policy = PolicyConfig(**_known(PolicyConfig, data.pop("policy", {}) or {}))
-        if data.get("classes") is not None:
+        policy = data.pop("policy", None) or {}
+        if not isinstance(policy, dict):
+            raise LearnDropError(f"policy must be an object of policy settings ({{\"name\": \"learndrop\", "
+                                 f"\"tau\": 0.4, ...}}), got {json.dumps(policy)[:40]}", field="policy")
+        if isinstance(data.get("classes"), list):
             data["classes"] = tuple(data["classes"])
-        return cls(policy=policy, **_known(cls, data))
+        return cls(policy=PolicyConfig(**_known(PolicyConfig, policy)), **_known(cls, data))
 
 
 def parse_classes(text: str | None) -> tuple[int, ...] | None:
@@ -216,17 +230,31 @@ def parse_classes(text: str | None) -> tuple[int, ...] | None:
     try:
         for part in text.split(","):
             low, _, high = part.strip().partition("-")
-            out.extend(range(int(low), int(high) + 1) if high else [int(low)])
+            span = range(int(low), int(high) + 1) if high else range(int(low), int(low) + 1)
+            if len(out) + len(span) > MAX_CLASSES:  # counted before the list is made: "0-999999999" is one range
+                raise LearnDropError(f"classes {text[:40]!r} names more than {MAX_CLASSES:,} classes",
+                                     field="classes")
+            out.extend(span)
     except ValueError:
-        raise LearnDropError(f"classes {text!r}: use class indices like 0-4 or 5,7,9", field="classes") from None
+        raise LearnDropError(f"classes {text[:40]!r}: use class indices like 0-4 or 5,7,9",
+                             field="classes") from None
     return tuple(out)
 
 
 def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """``data``, once every key is a field of ``cls`` and every value of its field's type."""
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
         raise LearnDropError(f"unknown {cls.__name__} field(s): {', '.join(unknown)}")
+    hints = typecheck.hints(cls)
+    for name, value in data.items():
+        if not typecheck.fits(value, hints[name]):
+            raise LearnDropError(f"{name} must be {typecheck.describe(hints[name])}, got {json.dumps(value)[:40]}",
+                                 field=name)
+    if isinstance(data.get("classes"), tuple) and not all(typecheck.fits(c, int) for c in data["classes"]):
+        raise LearnDropError(f"classes must be a list of class indices, got {list(data['classes'])}",
+                             field="classes")
     return data
 
 

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from . import typecheck
+
 
 @dataclass(frozen=True, kw_only=True)
 class Event:
@@ -196,7 +198,18 @@ def to_json(event: Event) -> str:
     return json.dumps(to_dict(event), allow_nan=True, separators=(",", ":"))
 
 
+# the entries of the list fields that pages read field by field, and their fields' types
+_ENTRIES: dict[tuple[type[Event], str], dict[str, Any]] = {
+    (LayerScores, "scores"): {"unit": str, "state": str, "d": float | None, "s": float | None, "c": float | None},
+    (RunStarted, "units"): {"name": str, "params": int, "fwd_flops": float, "bwd_flops": float},
+}
+
+
 def from_dict(data: dict[str, Any]) -> Event:
+    """The event a line holds; ``ValueError`` (a line to skip and count) for an unknown type or a value of the
+    wrong type (``"fwd_flops": null``), ``TypeError`` for a missing field: what reads events trusts their types."""
+    if not isinstance(data, dict):
+        raise ValueError("an event is a JSON object")
     data = dict(data)
     cls = EVENT_TYPES.get(data.pop("type", None))
     if cls is None:
@@ -205,7 +218,17 @@ def from_dict(data: dict[str, Any]) -> Event:
     if cls in (EpochEnded, ChunkEnded) and "test_acc" not in data:  # recorded before the validation split:
         data["test_acc"], data["val_acc"] = data.get("val_acc"), None  # their val_* were the test split's
         data["test_loss"], data["val_loss"] = data.get("val_loss"), None
-    return cls(**{k: v for k, v in data.items() if k in names})
+    fields = {k: v for k, v in data.items() if k in names}
+    hints = typecheck.hints(cls)
+    for name, value in fields.items():
+        if not typecheck.fits(value, hints[name]):
+            wanted = typecheck.describe(hints[name])
+            raise ValueError(f"{cls.type}: {name} is {json.dumps(value)[:40]}, not {wanted}")
+        shape = _ENTRIES.get((cls, name))
+        if shape and not all(isinstance(e, dict) and all(typecheck.fits(e.get(k), t) for k, t in shape.items())
+                             for e in value):
+            raise ValueError(f"{cls.type}: an entry of {name} lacks a field or has one of the wrong type")
+    return cls(**fields)
 
 
 def from_json(line: str) -> Event:

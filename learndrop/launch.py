@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -26,14 +27,81 @@ from .training.control import TrainingControl
 from .training.world import World, is_peer_failure
 
 
+class Terminated(BaseException):
+    """SIGTERM before training began: stop at once (no ``except Exception`` on the way holds it up)."""
+
+
+class Sigterm:
+    """The SIGTERM handler (``docker stop``, systemd, ``timeout``, torchrun passing it on). Before the run's first
+    event (the data load, the model build) it stops at once and nothing is recorded; from then on it asks
+    the run to stop before its next step (recorded as stopped, with its model; a new run stopped before its
+    first step leaves nothing: ``RunRecorder.start``)."""
+
+    def __init__(self, control: TrainingControl):
+        self.control = control
+        self.training = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        if not self.training:
+            raise Terminated
+        self.control.request_stop()
+
+    def started(self, event: Event) -> None:
+        """A sink: the run has begun."""
+        self.training = True
+
+
 def cmd_train(a: argparse.Namespace) -> int:
     world = World.from_environment()
-    if a.nproc < 1:
-        raise LearnDropError(f"--nproc must be at least 1, got {a.nproc}")
+    _check_nproc(a.nproc)
     if a.run_id is not None:
         validate_run_id(a.run_id)
     if a.nproc > 1 and world.size == 1:  # this process is the launcher, not one of the run's
+        _check_run(a, RunStore(a.runs_dir), a.nproc, True)  # what every process would refuse, refused once
         return launch(a.nproc, list(a.argv))
+    try:
+        return _train(a, world)
+    except Terminated:
+        print("stopped by SIGTERM before training began: nothing was recorded", file=sys.stderr)
+        return 128 + signal.SIGTERM
+
+
+def _check_nproc(nproc: int) -> None:
+    """At least one process, and no more than this machine has CPU cores (or GPUs, where it has more)."""
+    import torch
+
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    cores = os.cpu_count() or 1
+    if not 1 <= nproc <= max(cores, gpus):
+        have = f"{cores} CPU core(s)" + (f" and {gpus} GPU(s)" if gpus else "")
+        raise LearnDropError(f"--nproc must be from 1 to {max(cores, gpus)} (this machine has {have}), got {nproc}")
+
+
+def _check_run(a: argparse.Namespace, store: RunStore, world_size: int, main: bool) -> RunConfig | None:
+    """Before anything is loaded or created: the runs folder and a new run's id (``main``: the process that
+    records the run), a new run's whole config, or the resumed run's process count. Returns the new run's
+    config (None for a resume)."""
+    if main:
+        store.check_writable()
+    if a.resume:
+        if (problem := store.problem(a.resume)) is not None:
+            raise LearnDropError(f"run {a.resume!r} is damaged: {problem}")
+        stored = store.config(a.resume)
+        if stored.world_size != world_size:
+            raise LearnDropError(f"run {a.resume} trained on {stored.world_size} process(es); resume it on as "
+                                 f"many (--nproc {stored.world_size}, or torchrun --nproc_per_node "
+                                 f"{stored.world_size})")
+        return None
+    config = dataclasses.replace(_config_file(a.config) if a.config else config_from_args(a), world_size=world_size)
+    if a.device != "auto":  # --device overrides --config's
+        config = dataclasses.replace(config, device=a.device)
+    config.validate()
+    if main and a.run_id is not None and store.path(a.run_id).exists():
+        raise LearnDropError(f"run id {a.run_id!r} is taken: {str(store.path(a.run_id))!r} exists")
+    return config
+
+
+def _train(a: argparse.Namespace, world: World) -> int:
     if a.nproc > 1 and a.nproc != world.size:
         raise LearnDropError(f"--nproc {a.nproc}, but torchrun started {world.size} processes")
     from .runs.recorder import RunRecorder  # torch-heavy imports only when training
@@ -41,36 +109,35 @@ def cmd_train(a: argparse.Namespace) -> int:
     from .training.prepare import prepare
 
     store = RunStore(a.runs_dir)
-    if world.main:
-        store.check_writable()  # before the data are loaded: an unusable runs folder costs nothing
-    stored = store.config(a.resume) if a.resume else None  # every process reads it: the same error everywhere
-    if stored is not None and stored.world_size != world.size:
-        raise LearnDropError(f"run {a.resume} trained on {stored.world_size} process(es); resume it on as many "
-                             f"(--nproc {stored.world_size}, or torchrun --nproc_per_node {stored.world_size})")
-    config = stored or dataclasses.replace(_config_file(a.config) if a.config else config_from_args(a),
-                                           world_size=world.size)
-    if a.device != "auto":  # --device moves a resumed run (a GPU run on a CPU), or overrides --config's
+    # before the data are loaded: bad input, an unusable runs folder or a taken id cost nothing (every process
+    # checks: the same error everywhere)
+    config = _check_run(a, store, world.size, world.main) or store.config(a.resume)
+    if a.device != "auto":  # --device moves a resumed run (a GPU run on a CPU)
         config = dataclasses.replace(config, device=a.device)
-    world.start(resolve_device(config.device))
     control = TrainingControl(config.policy)
-    signal.signal(signal.SIGTERM, lambda *_: control.request_stop())
-    sinks = [ProgressBar(), *_tensorboard(a)] if world.main else []
+    sigterm = Sigterm(control)
+    signal.signal(signal.SIGTERM, sigterm)
+    world.start(resolve_device(config.device))
+    sinks = [sigterm.started, ProgressBar(), *_tensorboard(a)] if world.main else [sigterm.started]
     try:
         if a.resume and world.main:
             sinks.insert(0, _announce(a.resume))
             summary = RunRecorder(store).resume(a.resume, sinks, control, device=None if a.device == "auto"
                                                 else a.device, world=world)
         elif a.resume:
-            summary = _follow_resume(store, world, control)
+            summary = _follow_resume(store, world, control, sinks)
         elif world.main:
             setup = prepare(config, store)  # bad input fails here, before a run folder exists
             run_id = a.run_id or store.new_run_id(config)
             print(f"run {run_id} -> {store.path(run_id)}", file=sys.stderr)
             summary = RunRecorder(store).start(config, sinks, control, run_id=run_id, setup=setup, world=world)
+            if not store.exists(run_id):
+                print("stopped before the first training step: nothing was recorded", file=sys.stderr)
+                return 128 + signal.SIGTERM
         else:
             from .training.loop import train
 
-            summary = train(config, control=control, setup=prepare(config, store), world=world)
+            summary = train(config, sinks, control=control, setup=prepare(config, store), world=world)
     except Exception as exc:  # another process died or stalled: one line (the run recorded why), no traceback
         if not is_peer_failure(exc):
             raise
@@ -87,9 +154,11 @@ def _config_file(path: str) -> RunConfig:
     """``--config FILE``: a run's config.json (every setting of it; the process count is this run's own)."""
     try:
         config = RunConfig.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        config.validate()
+    except (OSError, ValueError) as exc:  # no file, not UTF-8, not JSON
         raise LearnDropError(f"--config {path}: not a readable run config ({first_line(exc)})") from None
-    config.validate()
+    except LearnDropError as exc:  # a wrong type or value in it, its field named
+        raise LearnDropError(f"--config {path}: {exc}", field=exc.field) from None
     return config
 
 
@@ -100,7 +169,7 @@ def _announce(run_id: str):
     return announce
 
 
-def _follow_resume(store: RunStore, world: World, control: TrainingControl) -> dict:
+def _follow_resume(store: RunStore, world: World, control: TrainingControl, sinks: list) -> dict:
     """A process other than rank 0 continues the run from the checkpoint rank 0 opened (or fails as it did)."""
     from .training.loop import train
     from .training.prepare import prepare
@@ -109,7 +178,7 @@ def _follow_resume(store: RunStore, world: World, control: TrainingControl) -> d
     if isinstance(shared, str):
         raise LearnDropError(shared)
     config, checkpoint = shared
-    return train(config, control=control, setup=prepare(config, store), checkpoint=checkpoint, world=world)
+    return train(config, sinks, control=control, setup=prepare(config, store), checkpoint=checkpoint, world=world)
 
 
 def launch(nproc: int, argv: list[str]) -> int:

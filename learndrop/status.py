@@ -2,7 +2,8 @@
 
 The values are the strings that ``summary.json`` and ``run_finished`` events hold, so a ``RunState`` compares
 equal to the stored text (``RunState.COMPLETED == "completed"``) and a stored status can be tested against a
-group directly (``summary["status"] in RESUMABLE``). Three states exist only in memory: ``queued`` and
+group directly (``summary["status"] in RESUMABLE``). ``damaged`` is a folder's, never recorded: what the run
+store answers for a folder it cannot read (``runs.damage``). Three states exist only in memory: ``queued`` and
 ``paused`` (a run the queue holds) and ``not started`` (it was cancelled, or failed before it had a folder).
 """
 
@@ -20,6 +21,7 @@ class RunState(StrEnum):
     FAILED = "failed"  # diverged, or a bug; model.pt is the last good epoch's
     INTERRUPTED = "interrupted"  # its process ended before run_finished (Ctrl-C, a killed server)
     NOT_STARTED = "not started"  # cancelled while queued, or failed before it had a run folder
+    DAMAGED = "damaged"  # its folder cannot be read (config.json unreadable, events.jsonl gone): runs.damage
 
 
 LIVE = frozenset({RunState.QUEUED, RunState.RUNNING, RunState.PAUSED})  # the queue holds it; Stop acts on it

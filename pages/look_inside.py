@@ -3,6 +3,7 @@
 import streamlit as st
 
 from dashboard import inside_ui, state
+from learndrop.errors import LearnDropError
 from learndrop.report.compare import run_label
 from learndrop.status import LIVE, RECORDED
 
@@ -31,7 +32,11 @@ every = inside_ui.PLAY_S if playing else state.REFRESH_S if live else None
 
 @st.fragment(run_every=every)
 def body() -> None:
-    inside = inside_ui.load(registry.store.path(run_id))
+    try:
+        inside = inside_ui.load(registry.store.path(run_id))
+    except LearnDropError as exc:  # a damaged record: one line (the fragment reruns outside app.py's catch)
+        st.error(str(exc))
+        return
     if inside is None:
         st.info("This run has no look-inside record: runs recorded before this view existed do not have one. "
                 "Train a new run (the Quick demo) to see inside it.")

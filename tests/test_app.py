@@ -92,13 +92,17 @@ def test_train_page_shows_speedup_against_the_found_baseline(finished):
     at = open_page(PAGES[0], finished)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Speedup vs baseline"].startswith("×")
-    assert metrics["Units dropped"].endswith("/ 8") and metrics["Forward FLOPs saved"].endswith("%")
+    assert metrics["Units dropped"].endswith("of 7") and metrics["Forward FLOPs saved"].endswith("%")
     assert any("dropped:" in str(t.value) for t in at.table)  # the event log gives reasons
 
 
+HELD: list = []  # writers of runs "still training": they hold their runs' locks while the tests run
+
+
 def _baseline_still_training(store: RunStore, units: int, epochs: int, done: int, acc_offset: float) -> str:
-    """A baseline (policy none) recorded up to the end of epoch ``done`` of ``epochs``, its process alive (this
-    one): it shows as running. Its test accuracy is the fake run's plus ``acc_offset`` at every epoch."""
+    """A baseline (policy none) recorded up to the end of epoch ``done`` of ``epochs``, its writer still open (this
+    process holds the run's lock): it shows as running. Its test accuracy is the fake run's plus ``acc_offset`` at
+    every epoch."""
     config = fake_config(units, epochs, policy="none")
     writer = store.create(config)
     for event in fake_events(writer.run_id, config, units, finished=False):
@@ -107,7 +111,7 @@ def _baseline_still_training(store: RunStore, units: int, epochs: int, done: int
         writer(event)
         if isinstance(event, ev.EpochEnded) and event.epoch + 1 == done:
             break
-    writer.close()
+    HELD.append(writer)
     return writer.run_id
 
 
@@ -166,7 +170,8 @@ def test_sliders_stop_and_pause_reach_the_live_run(live):
     at.button(key="pause").click().run()
     assert registry.is_paused(live)
     at.button(key="stop").click().run()
-    assert registry.wait(live, 60) and registry.status(live) == "stopped"
+    # stopped; or, stopped before its first step (it was paused there), recorded nowhere: "not started"
+    assert registry.wait(live, 60) and registry.status(live) in ("stopped", "not started")
     assert not at.exception
 
 

@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torchvision
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import LearnDropError
+from .memory import check_fits
 from .shapes import CLASSES as SHAPE_CLASSES
 from .shapes import make_shapes
 
@@ -107,6 +108,7 @@ def create_dataset(name: str, root: str | Path = "data", train: bool = True, dow
         ds = _torchvision(torchvision.datasets.Imagenette, name, root, download,
                           split="train" if train else "val", size="160px")
         size = image_size or IMAGENETTE_SIZE
+        check_fits(len(ds._samples), 3, size, name)
         images = _decode_all([p for p, _ in ds._samples], size, "RGB")[0]
         names = tuple(str(c[0]) if isinstance(c, tuple) else str(c) for c in ds.classes)
         data = ImageData(images, torch.tensor([t for _, t in ds._samples]), names)
@@ -116,6 +118,7 @@ def create_dataset(name: str, root: str | Path = "data", train: bool = True, dow
     if subset is not None and subset < len(data):
         data = data.subset(subset)
     if image_size is not None and data.size != image_size:
+        check_fits(len(data), data.channels, image_size, name, bytes_per_value=4)  # resized as floats
         data = ImageData(_resize(data.images, image_size), data.labels, data.classes, data.flip, data.notes)
     return data
 
@@ -141,6 +144,7 @@ def _torchvision(cls: Callable, name: str, root: str | Path, download: bool, **k
 # --- image folders -----------------------------------------------------------------------------------
 
 HELD_OUT = 0.1  # share of a folder without train/test split kept for testing
+WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")  # PIL modes of more than 8 bits per value
 
 
 def _folder(path: Path, train: bool, image_size: int | None, subset: int | None) -> ImageData:
@@ -169,15 +173,18 @@ def _folder(path: Path, train: bool, image_size: int | None, subset: int | None)
     if train and subset is not None:
         indices = indices[:subset]
     size = image_size or _first_size(ds.samples[0][0])
+    check_fits(len(indices), 3, size, f"image folder {str(path)!r}")
     images, resized, converted = _decode_all([ds.samples[i][0] for i in indices], size, "RGB")
     labels = torch.tensor([to_label[ds.samples[i][1]] for i in indices], dtype=torch.long)
     if resized:
         notes.append(f"{resized} of {len(indices)} images resized to {size}x{size} px")
     if converted:
         notes.append(f"{converted} grayscale or non-RGB images converted to RGB")
-    skipped = _non_images(split_dir if split_dir is not None and (path / "train").is_dir() else path)
+    skipped, hidden = _skipped(split_dir if split_dir is not None and (path / "train").is_dir() else path)
     if skipped:
         notes.append(f"{skipped} files that are not images were skipped")
+    if hidden:
+        notes.append(f"{hidden} hidden files or files in hidden folders (such as .ipynb_checkpoints) were skipped")
     return ImageData(images, labels, tuple(classes), notes=tuple(notes))
 
 
@@ -199,23 +206,59 @@ def _split_classes(path: Path, test_dir: Path) -> tuple[list[str], list[str]]:
 
 def _class_folders(path: Path) -> list[str]:
     try:
-        return torchvision.datasets.folder.find_classes(str(path))[0]
+        return _find_classes(str(path))[0]
     except OSError:
         return []  # no class folder at all: _image_folder says so
+
+
+def _hidden(name: str) -> bool:
+    """A name that tools keep for themselves: ``.ipynb_checkpoints``, ``.DS_Store``, ``.git``, ``__MACOSX``."""
+    return name.startswith(".") or name == "__MACOSX"
+
+
+def _find_classes(path: str) -> tuple[list[str], dict[str, int]]:
+    """ImageFolder's classes, less the hidden folders (Jupyter's checkpoints, a Mac's resource forks): the
+    data set's authors did not mean them as classes."""
+    with os.scandir(path) as entries:
+        classes = sorted(e.name for e in entries if e.is_dir() and not _hidden(e.name))
+    if not classes:
+        raise FileNotFoundError(f"no class folder in {path}")
+    return classes, {name: i for i, name in enumerate(classes)}
+
+
+class _Folder(torchvision.datasets.ImageFolder):
+    """ImageFolder without what is hidden: no hidden class folder, no image in a hidden folder (a class's
+    ``.ipynb_checkpoints/``) or hidden itself."""
+
+    def __init__(self, root: str):
+        top = Path(root)
+        super().__init__(root, is_valid_file=lambda p: self.visible_image(top, p))
+
+    @staticmethod
+    def visible_image(top: Path, path: str) -> bool:
+        hidden = any(_hidden(part) for part in Path(path).relative_to(top).parts)
+        return not hidden and path.lower().endswith(torchvision.datasets.folder.IMG_EXTENSIONS)
+
+    def find_classes(self, directory: str) -> tuple[list[str], dict[str, int]]:
+        return _find_classes(directory)
 
 
 def _names(names: list[str]) -> str:
     return ", ".join(repr(n) for n in names)
 
 
-def _non_images(path: Path) -> int:
+def _skipped(path: Path) -> tuple[int, int]:
+    """Files under ``path`` that are not read: those that are not images, and the hidden ones (in a hidden
+    folder such as ``.ipynb_checkpoints``, or hidden themselves)."""
     allowed = torchvision.datasets.folder.IMG_EXTENSIONS
-    return sum(1 for p in path.rglob("*") if p.is_file() and not p.name.lower().endswith(allowed))
+    files = [p for p in path.rglob("*") if p.is_file()]
+    hidden = sum(1 for p in files if any(_hidden(part) for part in p.relative_to(path).parts))
+    return sum(1 for p in files if not p.name.lower().endswith(allowed)), hidden
 
 
 def _image_folder(path: Path) -> torchvision.datasets.ImageFolder:
     try:
-        ds = torchvision.datasets.ImageFolder(str(path))
+        ds = _Folder(str(path))
     except (FileNotFoundError, OSError) as exc:
         raise LearnDropError(f"no images in {str(path)!r}: expected one sub-folder of images per class",
                              field="dataset") from exc
@@ -239,20 +282,39 @@ def _open(path: str) -> Image.Image:
 
 
 def _decode(path: str, size: int, mode: str) -> tuple[np.ndarray, bool, bool]:
-    """The image as an array in ``mode`` and ``size``; whether it had to be resized, converted."""
-    im = _open(path)
+    """The image as an array in ``mode`` and ``size``; whether it had to be resized, converted. Read as its
+    authors meant it: turned upright as its EXIF orientation says, and 16-bit or 32-bit values scaled to
+    8 bits (PIL's ``convert`` clips them at 255, so a 16-bit image turns solid white)."""
+    im = ImageOps.exif_transpose(_open(path))
     converted = im.mode != mode
-    im = im.convert(mode)
+    im = im.convert(mode) if im.mode not in WIDE_MODES else _to_8_bits(im, path).convert(mode)
     resized = im.size != (size, size)
     if resized:
         im = im.resize((size, size), Image.BILINEAR)
     return np.asarray(im), resized, converted
 
 
+def _to_8_bits(im: Image.Image, path: str) -> Image.Image:
+    """A 16-bit (``I;16*``) or 32-bit integer (``I``: how PIL opens a 16-bit PNG) grayscale image scaled to
+    8 bits: 0-65535 to 0-255. Float images (``F``) have no range to scale from: refused, the file named."""
+    if im.mode == "F":
+        raise LearnDropError(f"image {path!r} holds floating-point values (PIL mode F), whose range is not "
+                             "known: save it as 8- or 16-bit")
+    values = np.asarray(im).astype(np.float64)
+    if values.min() < 0 or values.max() > 65535:
+        raise LearnDropError(f"image {path!r} holds values outside 0-65535 (PIL mode {im.mode}): save it as 8- or "
+                             "16-bit")
+    return Image.fromarray(np.round(values / 257.0).astype(np.uint8), mode="L")
+
+
 def _decode_all(paths: list[str], size: int, mode: str) -> tuple[torch.Tensor, int, int]:
-    """Decode and resize every image (PIL releases the GIL, so threads help); counts resized, converted."""
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+    """Decode and resize every image (PIL releases the GIL, so threads help); counts resized, converted.
+    When it stops early (a bad image, a signal), the images not yet begun are not decoded."""
+    pool = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1))
+    try:
         decoded = list(pool.map(lambda p: _decode(p, size, mode), paths))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     images = torch.from_numpy(np.stack([d[0] for d in decoded])).permute(0, 3, 1, 2).contiguous()
     return images, sum(d[1] for d in decoded), sum(d[2] for d in decoded)
 

@@ -4,11 +4,14 @@ computed on them, with its state; a dropped unit shows its maps of the check it 
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from ..errors import LearnDropError, first_line
 
 FILE = "inside.jsonl"
 
@@ -78,25 +81,39 @@ class Inside:
 
 
 def read(run_dir: Path) -> Inside | None:
-    """The run's record, or None when it has none (an older run); a line still being written is left out."""
+    """The run's record, or None when it has none (an older run). A line still being written, or one that is
+    not UTF-8 JSON of a check's shape (a damaged byte), is left out; ``LearnDropError`` when the first line,
+    the images every check refers to, is damaged."""
     path = Path(run_dir) / FILE
     if not path.is_file():
         return None
     head, checks, full = None, {}, False
-    with open(path) as f:
-        for text in f:
+    with open(path, "rb") as f:
+        for raw in f:
             try:
-                line = json.loads(text)
-            except json.JSONDecodeError:  # the line the training thread is writing now
+                line = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError):  # the line the training thread is writing now, or damaged
                 continue
-            kind = line.get("kind")
+            kind = line.get("kind") if isinstance(line, dict) else None
             if kind == "images":
                 head = line
-            elif kind == "check":
+            elif kind == "check" and _is_check(line):
                 checks[line["check"]] = line  # a resumed run recorded its checks after the checkpoint again
             elif kind == "full":
                 full = True
     if head is None:
         return None
-    return Inside(decode(head["images"]), head["labels"], head["classes"], head["units"],
-                  [checks[k] for k in sorted(checks)], full)
+    try:
+        return Inside(decode(head["images"]), list(head["labels"]), list(head["classes"]), list(head["units"]),
+                      [checks[k] for k in sorted(checks)], full)
+    except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+        raise LearnDropError(f"{path}: its first line (the test images) is damaged ({first_line(exc)})") from None
+
+
+def _is_check(line: dict) -> bool:
+    """A check line as ``runs.inside`` writes it: its number, states and maps (each an encoded array)."""
+    maps = line.get("maps")
+    return (isinstance(line.get("check"), int) and isinstance(line.get("states"), dict) and isinstance(maps, dict)
+            and all(isinstance(m, dict) and isinstance(m.get("data"), str) and isinstance(m.get("shape"), list)
+                    for m in maps.values())
+            and (line.get("filters") is None or isinstance(line["filters"], dict)))

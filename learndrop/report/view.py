@@ -136,7 +136,7 @@ class ProgressStatus:
         if self.images_per_s:
             parts.append(f"{self.images_per_s:,.0f} images/s")
         if self.seconds_left is not None:
-            parts.append(f"about {_duration(self.seconds_left)} left")
+            parts.append(f"about {duration(self.seconds_left)} left")
         return " · ".join(parts)
 
 
@@ -172,7 +172,7 @@ def progress_status(view: RunView, recent: int = 5) -> ProgressStatus | None:
                           seconds_left, fraction)
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
     seconds = max(0, int(round(seconds)))
     if seconds < 60:
         return f"{seconds} s"

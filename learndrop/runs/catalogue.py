@@ -22,6 +22,7 @@ from ..report.compare import find_baseline
 from ..report.view import RunView
 from ..status import LIVE, RESUMABLE, RunState
 from ..training.checkpoint import FILENAME as CHECKPOINT
+from .claim import holder_text
 from .follow import EventFollower
 from .queue import LiveRun, RunQueue
 from .store import RunStore, validate_run_id
@@ -75,12 +76,21 @@ class RunCatalogue:
             summary.update(run_id=run_id, status=state.value)
             return summary
         path = self.store.path(run_id)
-        stamp = tuple(_stat(path / name) for name in ("summary.json", "events.jsonl", "process.json"))
+        stamp = tuple(_stat(path / name) for name in ("summary.json", "events.jsonl", "process.json", "config.json"))
         cached = self._summaries.get(run_id)
-        if cached is None or cached[0] != stamp:
+        # a run another process trains is live while that process holds its lock: asked again each time, since
+        # a process killed outright changes no file
+        stale = cached is not None and cached[1]["status"] == RunState.RUNNING and not self.store.is_live(run_id)
+        if cached is None or cached[0] != stamp or stale:
             cached = (stamp, self.store.summary(run_id))
             self._summaries[run_id] = cached
         return dict(cached[1])
+
+    def trainer(self, run_id: str) -> str | None:
+        """Who trains a run that another process trains (``process 1234 on host 'box' (since …)``), else None."""
+        if self.queue.is_live(run_id) or not self.store.exists(run_id) or not self.store.is_live(run_id):
+            return None
+        return holder_text(self.store.path(run_id))
 
     def config(self, run_id: str) -> dict[str, Any] | None:
         """A recorded run's config as a dict (read once: stored configs never change); None when unreadable."""
@@ -96,6 +106,11 @@ class RunCatalogue:
         status = self.summary(run_id)["status"]
         if status == RunState.COMPLETED:
             return f"run {run_id} already completed: nothing to resume"
+        if status == RunState.DAMAGED:
+            return f"run {run_id} is damaged: {self.summary(run_id)['error']}"
+        if (trainer := self.trainer(run_id)) is not None:
+            return (f"run {run_id} is being trained by {trainer}, which holds the run's lock; it can resume here "
+                    "once that process has ended (stop it there: Ctrl-C, or kill it)")
         if status not in RESUMABLE:
             return f"run {run_id} is {status}: only a stopped, failed or interrupted run can resume"
         if not (self.store.path(run_id) / CHECKPOINT).is_file():

@@ -26,7 +26,8 @@ from ..training.loop import train
 from ..training.prepare import Setup, prepare
 from ..training.world import World
 from .inside import InsideRecorder
-from .store import RunStore, RunWriter
+from .files import save_tensors
+from .store import RunStore, RunWriter, read_events
 
 
 class RunRecorder:
@@ -40,7 +41,10 @@ class RunRecorder:
         setup = setup or prepare(config, self.store)  # bad input fails here, before a run folder exists
         config = dataclasses.replace(config, normalize=setup.normalization.name)  # recorded as resolved
         writer = self.store.create(config, run_id)
-        return self._record(config, setup, writer, sinks, control, None, [], world)
+        try:
+            return self._record(config, setup, writer, sinks, control, None, [], world)
+        finally:
+            self._forget_if_empty(writer)
 
     def resume(self, run_id: str, sinks: Sequence[ev.Sink] = (), control: TrainingControl | None = None, *,
                setup: Setup | None = None, kept: Callable[[list[ev.Event]], None] | None = None,
@@ -68,21 +72,34 @@ class RunRecorder:
         return self._record(config, setup, writer, sinks, control, checkpoint, history, world)
 
     def open_for_resume(self, run_id: str) -> tuple[dict, list[ev.Event], RunWriter]:
-        """Check the run can continue, set aside the events written after its checkpoint, reopen its log.
+        """Take the run (its lock: of two resumes at once, one trains and the other gets one line), check it
+        can continue, set aside the events written after its checkpoint, reopen its log.
 
         Returns the checkpoint (with ``set_aside`` and ``previous_status`` added), the events up to it, and
-        a writer that appends to events.jsonl.
+        a writer that appends to events.jsonl and holds the run until it ends.
         """
-        summary = self.store.summary(run_id)
-        if summary["status"] == RunState.COMPLETED:
-            raise LearnDropError(f"run {run_id!r} already completed; nothing to resume")
-        if summary["status"] == RunState.RUNNING:
-            raise LearnDropError(f"run {run_id!r} is still running")
-        checkpoint = load_checkpoint(self.store.path(run_id))
-        history, set_aside = self.store.truncate_events(run_id, checkpoint["events"])
-        checkpoint["set_aside"], checkpoint["previous_status"] = set_aside, summary["status"]
-        self.store.mark_running(run_id)
-        return checkpoint, history, RunWriter(self.store.path(run_id), run_id)
+        if (problem := self.store.problem(run_id)) is not None:
+            raise LearnDropError(f"run {run_id!r} is damaged: {problem}")
+        claim = self.store.claim(run_id)
+        try:
+            summary = self.store.summary(run_id, claimed=True)
+            if summary["status"] == RunState.COMPLETED:
+                raise LearnDropError(f"run {run_id!r} already completed; nothing to resume")
+            checkpoint = load_checkpoint(self.store.path(run_id))
+            history, set_aside = self.store.truncate_events(run_id, checkpoint["events"])
+            checkpoint["set_aside"], checkpoint["previous_status"] = set_aside, summary["status"]
+            return checkpoint, history, RunWriter(self.store.path(run_id), run_id, claim)
+        except BaseException:
+            claim.release()
+            raise
+
+    def _forget_if_empty(self, writer: RunWriter) -> None:
+        """A new run that ended before its first training step (refused once training began, stopped while its
+        data were moved, a SIGTERM) has nothing worth keeping: its folder goes, and nothing is listed."""
+        events = read_events(writer.dir / "events.jsonl").events
+        if not any(isinstance(e, (ev.Progress, ev.EpochEnded)) or e.step > 0 for e in events):
+            writer.close()
+            self.store.remove_empty(writer.run_id)
 
     def _record(self, config: RunConfig, setup: Setup, writer: RunWriter, sinks: Sequence[ev.Sink],
                 control: TrainingControl | None, checkpoint: dict | None, history: list[ev.Event],
@@ -112,10 +129,9 @@ class RunRecorder:
 
 
 def save_model(state: dict[str, torch.Tensor], run_dir: Path) -> None:
-    """Atomic write of the full network's state_dict (loaded back with ``weights_only=True``)."""
-    tmp = run_dir / "model.pt.tmp"
-    torch.save({k: v.detach().cpu() for k, v in state.items()}, tmp)
-    tmp.replace(run_dir / "model.pt")
+    """Atomic write of the full network's state_dict (loaded back with ``weights_only=True``); a full disk is
+    an ``OSError`` (ENOSPC) and leaves no model.pt.tmp."""
+    save_tensors(run_dir / "model.pt", {k: v.detach().cpu() for k, v in state.items()})
 
 
 def _line_count(path: Path) -> int:

@@ -104,6 +104,9 @@ class RunRegistry:
     def resume_problem(self, run_id: str) -> str | None:
         return self.catalogue.resume_problem(run_id)
 
+    def trainer(self, run_id: str) -> str | None:
+        return self.catalogue.trainer(run_id)
+
     def find_baseline(self, run_id: str) -> str | None:
         return self.catalogue.find_baseline(run_id)
 

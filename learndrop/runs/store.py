@@ -7,12 +7,10 @@ Reading a log as it grows is ``follow.EventFollower``'s.
 
 from __future__ import annotations
 
-import errno
-import json
 import os
 import re
 import secrets
-import socket
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +21,12 @@ import torch
 from .. import events as ev
 from ..config import RunConfig
 from ..errors import LearnDropError, first_line
-from ..report.summary import SUMMARY_VERSION, summarize
+from ..report.summary import summarize
 from ..status import RunState
+from . import damage
+from .claim import RunClaim, is_held, take
+from .files import write_atomic, write_json
+from .writable import check_writable_dir
 
 RUNS_DIR_ENV = "LEARNDROP_RUNS_DIR"
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
@@ -48,11 +50,13 @@ class LoadedEvents:
 
 
 class RunWriter:
-    """The sink that records one run: each event appended to events.jsonl and flushed."""
+    """The sink that records one run: each event appended to events.jsonl and flushed. It holds the run's
+    claim (``claim.RunClaim``) and lets go of it once ``run_finished`` and the summary are written."""
 
-    def __init__(self, run_dir: Path, run_id: str):
+    def __init__(self, run_dir: Path, run_id: str, claim: RunClaim | None = None):
         self.dir = run_dir
         self.run_id = run_id
+        self.claim = claim
         self._file = open(run_dir / "events.jsonl", "a", encoding="utf-8")  # noqa: SIM115 (closed at run_finished)
 
     def __call__(self, event: ev.Event) -> None:
@@ -61,13 +65,19 @@ class RunWriter:
         self._file.write(ev.to_json(event) + "\n")
         self._file.flush()
         if isinstance(event, ev.RunFinished):
-            self._file.close()
-            loaded = read_events(self.dir / "events.jsonl")
-            _write_json(self.dir / "summary.json", summarize(loaded.events))
-            (self.dir / "process.json").unlink(missing_ok=True)
+            try:
+                self._file.close()
+                loaded = read_events(self.dir / "events.jsonl")
+                write_json(self.dir / "summary.json", summarize(loaded.events))
+            finally:
+                self.close()
 
     def close(self) -> None:
-        self._file.close()
+        try:
+            self._file.close()
+        finally:
+            if self.claim is not None:
+                self.claim.release()
 
 
 class RunStore:
@@ -90,16 +100,39 @@ class RunStore:
         return validate_run_id(f"{stamp}-{name}-{secrets.token_hex(2)}"[:128])
 
     def create(self, config: RunConfig, run_id: str | None = None) -> RunWriter:
+        """The new run's folder, taken for training (its claim held by the writer); config.json is written
+        last, so a folder is listed as a run only once it is whole. Nothing is left when this fails."""
         run_id = validate_run_id(run_id or self.new_run_id(config))
         self.check_writable()
         run_dir = self.root / run_id
-        run_dir.mkdir(parents=True, exist_ok=False)
-        _write_json(run_dir / "config.json", config.to_dict())
-        self.mark_running(run_id)
-        return RunWriter(run_dir, run_id)
+        try:
+            run_dir.mkdir(parents=True, exist_ok=False)
+        except FileExistsError:
+            raise LearnDropError(f"run id {run_id!r} is taken: {str(run_dir)!r} exists") from None
+        claim = None
+        try:
+            claim = take(run_dir, run_id)
+            (run_dir / "events.jsonl").touch()
+            write_json(run_dir / "config.json", config.to_dict())
+            return RunWriter(run_dir, run_id, claim)
+        except BaseException:
+            if claim is not None:
+                claim.release()
+            shutil.rmtree(run_dir, ignore_errors=True)  # made just now, by this call
+            raise
 
-    def mark_running(self, run_id: str) -> None:
-        _write_json(self.path(run_id) / "process.json", {"pid": os.getpid(), "host": socket.gethostname()})
+    def claim(self, run_id: str) -> RunClaim:
+        """Take an existing run for training (a resume); ``LearnDropError`` naming the process that trains it."""
+        return take(self._existing(run_id), run_id)
+
+    def is_live(self, run_id: str) -> bool:
+        """Whether a process (this one included) trains the run now: it holds the run's lock."""
+        return is_held(self.path(run_id))
+
+    def remove_empty(self, run_id: str) -> None:
+        """Delete a run folder that this process created and that has nothing worth keeping (it ended before
+        its first training step): its lock held by the caller's writer, so no one else writes it."""
+        shutil.rmtree(self.path(run_id), ignore_errors=True)
 
     def truncate_events(self, run_id: str, keep: int) -> tuple[list[ev.Event], int]:
         """Keep the first ``keep`` event lines; move the rest to events.before-resume-N.jsonl (not lost).
@@ -112,10 +145,9 @@ class RunStore:
         kept, rest = lines[:keep], lines[keep:]
         if rest:
             n = 1 + sum(1 for _ in run_dir.glob("events.before-resume-*.jsonl"))
-            (run_dir / f"events.before-resume-{n}.jsonl").write_text("".join(rest), encoding="utf-8")
-        tmp = path.with_suffix(".jsonl.tmp")
-        tmp.write_text("".join(kept), encoding="utf-8")
-        tmp.replace(path)
+            aside = "".join(rest).encode("utf-8")
+            write_atomic(run_dir / f"events.before-resume-{n}.jsonl", lambda f: f.write(aside))
+        write_atomic(path, lambda f: f.write("".join(kept).encode("utf-8")))
         (run_dir / "summary.json").unlink(missing_ok=True)
         return read_events(path).events, len(rest)
 
@@ -140,28 +172,40 @@ class RunStore:
         return sorted(ids, reverse=True)
 
     def config(self, run_id: str) -> RunConfig:
-        data = json.loads((self._existing(run_id) / "config.json").read_text(encoding="utf-8"))
-        return RunConfig.from_dict(data)
+        """The run's settings; ``LearnDropError`` (one line: the run, the file, what is wrong) when its
+        config.json cannot be read as a run's config."""
+        return damage.read_config(self._existing(run_id), run_id)
 
     def events(self, run_id: str) -> LoadedEvents:
-        return read_events(self._existing(run_id) / "events.jsonl")
+        """Every readable event (see ``read_events``); ``LearnDropError`` when the run has no events.jsonl."""
+        path = self._existing(run_id) / "events.jsonl"
+        if not path.is_file():
+            raise LearnDropError(f"run {run_id!r}: {damage.NO_EVENTS}")
+        return read_events(path)
 
-    def summary(self, run_id: str) -> dict[str, Any]:
-        """summary.json when the run ended; else computed from its events, with its live status.
+    def problem(self, run_id: str) -> str | None:
+        """What makes the run's folder unreadable (one line), or None: see ``damage.problem``."""
+        return damage.problem(self._existing(run_id), run_id)
 
-        A summary.json of an older version (drop epochs counted from 0) is recomputed, not rewritten.
+    def summary(self, run_id: str, claimed: bool = False) -> dict[str, Any]:
+        """summary.json when the run ended; else computed from its events, with its live status (``claimed``:
+        the caller holds the run's lock, so a run without ``run_finished`` is not live but interrupted).
+
+        A summary.json of an older version (drop epochs counted from 0), or one missing fields, is recomputed,
+        not rewritten. A damaged run (``problem``) has the status ``damaged`` and the problem as its error.
         """
         run_dir = self._existing(run_id)
-        path = run_dir / "summary.json"
-        if path.is_file():
-            try:
-                saved = json.loads(path.read_text(encoding="utf-8"))
-                if isinstance(saved, dict) and saved.get("summary_version") == SUMMARY_VERSION:
-                    return saved
-            except (json.JSONDecodeError, OSError):
-                pass  # a summary cut off mid-write, or of an older version: recompute it below
+        problem = damage.problem(run_dir, run_id)
+        if problem is not None:
+            return damage.damaged_summary(run_id, problem)
+        saved = damage.saved_summary(run_dir / "summary.json")
+        if saved is not None:
+            return saved
         summary = summarize(self.events(run_id).events)
-        if summary["status"] == RunState.RUNNING and not self._process_alive(run_dir):
+        if summary["status"] not in set(RunState):
+            why = f"its run_finished event has an unknown status {summary['status']!r}"
+            return damage.damaged_summary(run_id, why)
+        if summary["status"] == RunState.RUNNING and (claimed or not is_held(run_dir)):
             summary["status"] = RunState.INTERRUPTED.value
         if summary["run_id"] is None:
             summary["run_id"] = run_id
@@ -184,91 +228,6 @@ class RunStore:
             raise LearnDropError(f"{path} is not a state dict of tensors")
         return state
 
-    @staticmethod
-    def _process_alive(run_dir: Path) -> bool:
-        try:
-            info = json.loads((run_dir / "process.json").read_text(encoding="utf-8"))
-            if info.get("host") != socket.gethostname():
-                return True  # another machine's process: we cannot tell, so trust it
-            os.kill(int(info["pid"]), 0)
-            return True
-        except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError):
-            return False
-
-
-def check_writable_dir(path: str | Path, what: str = "folder") -> None:
-    """Raise ``LearnDropError``, one sentence naming ``path`` and why, unless files can be written in it.
-
-    A missing folder is fine where it can be created, parents included (like ``mkdir -p``). The check
-    really creates the missing folders and a probe file (as root, permission bits say little: /proc
-    and /sys refuse anyway), then removes everything it created, so it leaves nothing behind either way.
-    """
-    path = Path(path)
-    blocker = _file_in_the_way(path)
-    if blocker == path:
-        raise LearnDropError(f"{what} {str(path)!r} is a file, not a folder")
-    if blocker is not None:
-        raise LearnDropError(f"{what} {str(path)!r} cannot be created: {str(blocker)!r} is a file, not a folder")
-    missing = _missing_folders(path)
-    made: list[Path] = []
-    try:
-        for folder in missing:
-            try:
-                folder.mkdir()
-            except OSError as exc:
-                raise LearnDropError(f"{what} {str(path)!r} cannot be created: {str(folder.parent)!r} "
-                                     f"{_unwritable_reason(exc)}") from None
-            made.append(folder)
-        probe = path / f".learndrop-write-probe-{secrets.token_hex(4)}"
-        try:
-            probe.write_bytes(b"")
-            probe.unlink()
-        except OSError as exc:
-            raise LearnDropError(f"{what} {str(path)!r} {_unwritable_reason(exc)}") from None
-    finally:
-        for folder in reversed(made):
-            try:
-                folder.rmdir()
-            except OSError:
-                pass  # something else wrote into it meanwhile: leave it
-
-
-def _file_in_the_way(path: Path) -> Path | None:
-    """The first existing component of ``path`` (itself or a parent) when it is not a folder."""
-    for candidate in (path, *path.parents):
-        try:
-            if candidate.exists():
-                return None if candidate.is_dir() else candidate
-        except OSError:
-            return None  # cannot even look: the mkdir or the probe will say why
-    return None
-
-
-def _missing_folders(path: Path) -> list[Path]:
-    """The components of ``path`` that do not exist yet, outermost first."""
-    missing = []
-    for candidate in (path, *path.parents):
-        try:
-            if candidate.exists():
-                break
-        except OSError:
-            break
-        missing.append(candidate)
-    return missing[::-1]
-
-
-_REASONS = {
-    errno.EROFS: "is on a read-only file system",
-    errno.EACCES: "is not writable (permission denied)",
-    errno.EPERM: "is not writable (operation not permitted)",
-    errno.ENOENT: "does not accept new files or folders",  # /proc
-    errno.ENOSPC: "has no space left",
-    errno.EDQUOT: "is over its disk quota",
-}
-
-
-def _unwritable_reason(exc: OSError) -> str:
-    return _REASONS.get(exc.errno or 0, f"is not writable ({exc.strerror or exc})")
 
 
 def read_events(path: Path) -> LoadedEvents:
@@ -285,12 +244,6 @@ def read_events(path: Path) -> LoadedEvents:
             except (ValueError, TypeError, KeyError):
                 skipped += 1
     return LoadedEvents(events, skipped)
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    tmp.replace(path)
 
 
 __all__ = ["LoadedEvents", "RunStore", "RunWriter", "check_writable_dir", "default_runs_dir", "read_events",

@@ -17,6 +17,7 @@ import torch
 from .. import events as ev
 from ..errors import LearnDropError, first_line
 from ..method.controller import CacheUpdate, LearnDrop
+from ..runs.files import save_tensors
 from .world import World
 
 FILENAME = "checkpoint.pt"
@@ -26,9 +27,8 @@ V1_METHOD = ("policy", "policy_state", "optimizer", "cache_ops", "cache_refused"
 
 
 def save_checkpoint(run_dir: Path, payload: dict[str, Any]) -> None:
-    tmp = run_dir / (FILENAME + ".tmp")
-    torch.save({"version": VERSION, **payload}, tmp)
-    tmp.replace(run_dir / FILENAME)
+    """Atomic; a full disk is an ``OSError`` (ENOSPC) and leaves no checkpoint.pt.tmp (``runs.files``)."""
+    save_tensors(run_dir / FILENAME, {"version": VERSION, **payload})
 
 
 def load_checkpoint(run_dir: Path) -> dict[str, Any]:

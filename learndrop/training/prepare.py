@@ -15,6 +15,8 @@ from ..config import RunConfig
 from ..data.datasets import ImageData, create_dataset
 from ..data.loader import Normalizer
 from ..errors import LearnDropError
+from ..method.peers import get_policy
+from ..method.policy import initial_state
 from ..models import UnitNetwork, create_model
 from ..models.weights import NORMALIZATIONS, Normalization, load_weights
 from ..runs.store import RunStore
@@ -90,6 +92,7 @@ def prepare(config: RunConfig, store: RunStore | None = None, data: tuple[ImageD
         load_backbone(model, config, store)
         if config.policy.inherit_peaks:
             peaks = inherited_peaks(store, config, model.unit_names, len(train_data) / config.stream)
+    check_policy(config, model)
     normalization = input_normalization(config, model, store)
     return Setup(device, train_data, test_data, model, peaks, val_data, normalization, notes)
 
@@ -108,6 +111,17 @@ def input_normalization(config: RunConfig, model: UnitNetwork, store: RunStore |
         source = store.config(config.init_from).normalize
         return NORMALIZATIONS[source if source != "auto" else "dataset"]
     return NORMALIZATIONS["dataset"]
+
+
+def check_policy(config: RunConfig, model: UnitNetwork) -> None:
+    """What the policy would refuse once training began, refused now, before a run folder exists: its drops
+    before any training (``freeze-first-k``'s k against the model's units) are pure, so they are made here on
+    a throwaway state."""
+    policy = get_policy(config.policy.name)
+    try:
+        policy.start(initial_state(model.unit_names), config.policy)
+    except ValueError as exc:
+        raise LearnDropError(str(exc), field="k" if config.policy.name == "freeze-first-k" else "policy") from None
 
 
 def split_validation(data: ImageData, n: int, batch_size: int) -> tuple[ImageData, ImageData | None]:
