@@ -114,7 +114,8 @@ def settings(run_id: str | None) -> None:
     error = st.session_state.get("_form_error")
     with st.expander("Run settings", expanded=run_id is None or bool(error), icon=":material/settings:"):
         st.selectbox("Preset", list(PRESETS), key="preset", on_change=_apply_preset,
-                     help="Quick demo runs offline in well under a minute on a laptop CPU.")
+                     help="Quick demo runs offline in well under a minute on a laptop CPU; its baseline, "
+                          "trained right after it when ticked below (the default), takes about as long again.")
         cols = st.columns(4)
         layout = [
             [("model", lambda k: st.selectbox("Model", list_models(), key=k)),

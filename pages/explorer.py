@@ -38,7 +38,9 @@ recorded = thresholds_from_config(view.config)
 c = st.columns(4)
 tau = c[0].slider("tau", 0.01, 1.0, float(recorded["tau"]), 0.01, key=f"x_tau_{run_id}")
 kappa = c[1].slider("kappa", 0.05, max(3.0, float(recorded["kappa"])), float(recorded["kappa"]), 0.05,
-                    key=f"x_kappa_{run_id}")
+                    key=f"x_kappa_{run_id}", help="How far a unit's change may still grow and the unit drop: "
+                    "its continuation score c = d(t)/d(t−w), the change now over the change w checks ago, at most "
+                    "kappa.")
 warmup = c[2].slider("warm-up (checks)", 0, max(20, int(recorded["warmup"])), int(recorded["warmup"]),
                      key=f"x_warmup_{run_id}")
 patience = c[3].slider("patience (checks)", 1, max(10, int(recorded["patience"])), int(recorded["patience"]),

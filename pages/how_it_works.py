@@ -32,7 +32,8 @@ st.markdown(
     "the block learns now compared with its own fastest moment: near 1 it is busy, near 0 it has settled, and one "
     "threshold **tau** serves every block. The **continuation score** `c = d(t) / d(t − w)` compares the change "
     "with the change a few checks ago: below 1 the block is slowing down, above 1 it is learning again. A block "
-    "becomes a drop candidate when `s ≤ tau` and `c ≤ kappa` after the warm-up, for `patience` checks in a row.")
+    "becomes a drop candidate when `s ≤ tau` and `c ≤ kappa` after the warm-up, for `patience` checks in a row: "
+    "**tau** is how settled a block must be, **kappa** how far its change may still grow (1: not at all).")
 if view is not None and not view.table("scores").empty:
     scores, drops = view.table("scores"), view.table("drops")
     names = view.unit_names()
@@ -48,7 +49,9 @@ st.markdown(
     "A block's input is the output of the blocks before it. Freezing a block while a block in front of it still "
     "learns would feed it inputs that keep changing, so nothing could be reused and its frozen weights would go "
     "stale. So only the **front** of the network drops, in order: a block that is ready behind a block still "
-    "learning stays a *candidate* (orange) until the blocks before it are dropped too. The head always trains.")
+    "learning stays a *candidate* (orange) until the blocks before it are dropped too. The dropped front blocks "
+    "are the **prefix**; the first block still training is the **frontier**. The head always trains, and so does "
+    "the last block before it, so that the head has features to learn from.")
 if view is not None and not view.table("scores").empty:
     widgets.chart("The network, check by check", "Blue blocks train, orange ones are candidates waiting for the "
                   "front, grey ones are dropped.", plots.active_network(view.table("scores"), view.table("drops")),

@@ -16,6 +16,7 @@ STATE_COLORS = ("#3b6fb6", "#f28e2b", "#9c6ade", "#d4d4d4")
 METHOD, BASELINE, FULL = "#3b6fb6", "#8c8c8c", "#c44e52"
 FLOPS_AXIS = "FLOPs (conv/matmul, 2·MAC)"
 CHUNK = "#333333"  # the line where a streaming run's next data chunk arrives
+MAX_TICKS = 12  # ticks on an axis of checks or epochs
 MAX_CHUNK_LABELS = 8  # "chunk k" labels per chart; more chunks get a line each, every n-th a label
 
 
@@ -52,6 +53,16 @@ def decimate(values: Sequence, max_n: int, keep: Sequence = ()) -> list:
     idx = set(np.linspace(0, len(values) - 1, max_n).round().astype(int).tolist())
     keep = set(keep)
     return [v for i, v in enumerate(values) if i in idx or v in keep]
+
+
+def integer_ticks(fig: go.Figure, last: float, **where) -> go.Figure:
+    """Whole-number ticks (1, 2, 5, 10, 20, 50 ... apart, at most ``MAX_TICKS``) on the x axis of checks or epochs:
+    plotly's own put ticks at half a check or half an epoch on short runs."""
+    step = 1
+    while last / step > MAX_TICKS:
+        step = step * 5 // 2 if str(step)[0] == "2" else step * 2
+    fig.update_xaxes(dtick=step, tick0=0 if step > 1 else 1, tickformat="d", **where)
+    return fig
 
 
 def _unit_order(scores: pd.DataFrame) -> list[str]:

@@ -23,6 +23,7 @@ from ._style import (
     chunk_starts,
     decimate,
     empty_figure,
+    integer_ticks,
     mark_chunks,
 )
 
@@ -45,7 +46,7 @@ def change_heatmap(scores: pd.DataFrame, drops: pd.DataFrame, checks: pd.DataFra
     mark_chunks(fig, chunk_starts(chunks, "check", scores), color="white")
     fig.update_yaxes(autorange="reversed", title=None, type="category")
     fig.update_xaxes(title="check")
-    return _layout(fig, height=max(HEIGHT, 22 * len(grid) + 90))
+    return _layout(integer_ticks(fig, scores["check"].max()), height=max(HEIGHT, 22 * len(grid) + 90))
 
 
 # --- (b) change score per unit over time, with tau ---------------------------------------------------
@@ -70,32 +71,41 @@ def score_lines(scores: pd.DataFrame, checks: pd.DataFrame, drops: pd.DataFrame,
         at = drops.merge(scores[["check", "unit", "s"]], on=["check", "unit"], how="left", suffixes=("_drop", ""))
         fig.add_trace(go.Scatter(x=at["check"], y=at["s"], mode="markers", name="dropped", text=at["reason"],
                                  marker=dict(symbol="x", size=12, color=FULL), hovertemplate="%{text}<extra></extra>"))
+    _mark_threshold_changes(fig, checks)
     mark_chunks(fig, chunk_starts(chunks, "check", scores))
     fig.update_yaxes(title="change score s", range=[0, 1.05])
     fig.update_xaxes(title="check")
-    return _layout(fig, legend=len(units) <= 12)
+    return _layout(integer_ticks(fig, scores["check"].max()), legend=len(units) <= 12)
 
 
 # --- (c) the active network over time ----------------------------------------------------------------
 def active_network(scores: pd.DataFrame, drops: pd.DataFrame | None = None,
-                   chunks: pd.DataFrame | None = None) -> go.Figure:
-    """Which units train, are candidates, are frozen or dropped, at each check."""
+                   chunks: pd.DataFrame | None = None, checks: pd.DataFrame | None = None) -> go.Figure:
+    """Which units train, are candidates, are frozen or dropped, at each check. The last unit before the head
+    always trains (the prefix rule never drops it): shown training, not as a candidate waiting for nothing."""
     if scores.empty:
         return empty_figure("Waiting for the first check: the network's state per unit appears here.")
-    coded = scores.assign(code=scores["state"].map({s: i for i, s in enumerate(STATES)}))
+    last = scores["unit_index"] == scores["unit_index"].max()
+    state = scores["state"].where(~(last & (scores["state"] == "candidate")), "training")
+    coded = scores.assign(code=state.map({s: i for i, s in enumerate(STATES)}))
     grid = _grid(coded, "code", [] if drops is None else drops["check"].tolist())
     scale = []
     for i, color in enumerate(STATE_COLORS):
         scale += [[i / len(STATES), color], [(i + 1) / len(STATES), color]]
     names = np.array(STATES + ("",), dtype=object)[np.nan_to_num(grid.to_numpy(dtype=float), nan=4).astype(int)]
+    last_unit = scores.loc[last, "unit"].iloc[0]
+    names[list(grid.index).index(last_unit)] = [f"{n} (the last unit before the head always trains)" if n else n
+                                                for n in names[list(grid.index).index(last_unit)]]
     fig = go.Figure(go.Heatmap(z=grid.to_numpy(dtype=float), x=list(grid.columns), y=list(grid.index), zmin=-0.5,
                                zmax=len(STATES) - 0.5, colorscale=scale, text=names, xgap=1, ygap=1,
                                hovertemplate="%{y}<br>check %{x}: %{text}<extra></extra>",
                                colorbar=dict(tickvals=list(range(len(STATES))), ticktext=list(STATES), thickness=12)))
+    if checks is not None:
+        _mark_threshold_changes(fig, checks)
     mark_chunks(fig, chunk_starts(chunks, "check", scores))
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(title="check")
-    return _layout(fig, height=max(HEIGHT, 22 * len(grid) + 90), legend=False)
+    return _layout(integer_ticks(fig, scores["check"].max()), height=max(HEIGHT, 22 * len(grid) + 90), legend=False)
 
 
 # --- (d) epoch times ---------------------------------------------------------------------------------
@@ -112,8 +122,8 @@ def epoch_times(epochs: pd.DataFrame, baseline: pd.DataFrame | None = None, labe
     fig.update_layout(barmode="group", bargap=0.25)
     mark_chunks(fig, chunk_starts(chunks, "epoch"))
     fig.update_yaxes(title="training time (s)")
-    fig.update_xaxes(title="epoch", dtick=1 if len(epochs) <= 30 else None)
-    return _layout(fig)
+    fig.update_xaxes(title="epoch")
+    return _layout(integer_ticks(fig, epochs["epoch_number"].max()))
 
 
 # --- (e) FLOPs per epoch and cumulative --------------------------------------------------------------
@@ -137,8 +147,8 @@ def flops_chart(epochs: pd.DataFrame, label: str = "Learn&Drop", chunks: pd.Data
     mark_chunks(fig, chunk_starts(chunks, "epoch"), row="all", col="all")
     fig.update_yaxes(tickformat="~s", title="FLOPs per epoch (2·MAC)", rangemode="tozero", row=1, col=1)
     fig.update_yaxes(tickformat="~s", title="cumulative FLOPs", rangemode="tozero", row=1, col=2)
-    fig.update_xaxes(title="epoch", dtick=1 if len(epochs) <= 12 else None)
-    return _layout(fig, height=HEIGHT + 20)
+    fig.update_xaxes(title="epoch")
+    return _layout(integer_ticks(fig, epochs["epoch_number"].max()), height=HEIGHT + 20)
 
 
 # --- (f) loss and accuracy ---------------------------------------------------------------------------
@@ -176,6 +186,7 @@ def loss_accuracy(epochs: pd.DataFrame, progress: pd.DataFrame, steps_per_epoch:
                                      mode="lines+markers", line=dict(color=FULL, dash="dot")), 1, 2)
     mark_chunks(fig, chunk_starts(chunks, "epochs_trained"), row="all", col="all")
     fig.update_xaxes(title="epoch")
+    integer_ticks(fig, max(epochs["epoch_number"].max() if not epochs.empty else 1, 1))
     fig.update_yaxes(title="loss", row=1, col=1)
     fig.update_yaxes(title="accuracy (%)", row=1, col=2)
     return _layout(fig, height=HEIGHT + 20)
