@@ -3,12 +3,13 @@ why it can or cannot resume, its baseline. The queue beside it trains nothing (`
 
 from __future__ import annotations
 
-import json
-import socket
+import subprocess
+import sys
 
 import pytest
 from fake_run import write_fake_run
-from helpers import fast_config
+from helpers import ROOT, fast_config
+from test_liveness import HOLD
 
 from learndrop import events as ev
 from learndrop.runs.catalogue import RunCatalogue
@@ -62,10 +63,14 @@ def test_a_run_that_ended_before_it_had_a_folder_is_not_started(store):
 
 
 def test_a_run_another_process_left_running_is_running_or_interrupted(catalogue, store):
-    run_id = write_fake_run(store, units=5, epochs=3, finished=False)  # process.json names this process
+    run_id = write_fake_run(store, units=5, epochs=3, finished=False)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(store.root), run_id], cwd=ROOT, stdout=subprocess.PIPE,
+                              text=True)  # another process that trains it: it holds the run's lock
+    assert holder.stdout.readline().strip() == "held"
     assert catalogue.status(run_id) is RunState.RUNNING and catalogue.view(run_id).finished is None
-    (store.path(run_id) / "process.json").write_text(json.dumps({"pid": 2**22 + 12345, "host": socket.gethostname()}))
-    assert catalogue.status(run_id) is RunState.INTERRUPTED  # its process is gone; the summary cache noticed
+    holder.kill()  # kill -9: no file changes, process.json stays; the kernel lets go of the lock
+    holder.wait()
+    assert catalogue.status(run_id) is RunState.INTERRUPTED  # the summary cache noticed
 
 
 def test_the_view_follows_the_file_and_starts_over_when_it_is_rewritten(catalogue, store):
