@@ -6,7 +6,7 @@ import threading
 import time
 
 import pytest
-from fake_run import write_fake_run
+from fake_run import fake_config, fake_events
 from helpers import fast_config
 
 from learndrop import events as ev
@@ -134,10 +134,15 @@ def test_setup_failure_is_recorded_without_a_run_folder(registry):
 
 
 def test_view_follows_a_run_another_process_writes_and_a_rewritten_log(registry, store):
-    run_id = write_fake_run(store, units=5, epochs=3, finished=False)
+    config = fake_config(5, 3)
+    writer = store.create(config)  # its writer stays open: the run's lock held, as by a process training it
+    for event in fake_events(writer.run_id, config, 5, finished=False):
+        writer(event)
+    run_id = writer.run_id
     view = registry.view(run_id)
     n = view.count
-    assert view.finished is None and registry.status(run_id) == "running"  # our pid wrote process.json
+    assert view.finished is None and registry.status(run_id) == "running"
+    writer.close()
     path = store.path(run_id) / "events.jsonl"
     with open(path, "a", encoding="utf-8") as f:
         f.write(ev.to_json(ev.RunFinished(run_id=run_id, epoch=2, step=1, time_s=9.0, status="stopped")) + "\n")
