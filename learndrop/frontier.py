@@ -27,7 +27,7 @@ from .bench import RESULTS_DIR, SCENARIOS, Pair, _config, _default_root, _run, c
 from .config import PolicyConfig, RunConfig
 from .data.datasets import create_dataset
 from .errors import LearnDropError
-from .models import model_info
+from .models import create_model, model_info
 from .report.frontier import (
     FLOPS,
     SECONDS,
@@ -93,10 +93,13 @@ def scenario_of(pair: Pair, scenario: str) -> str:
 
 def plan(pair: Pair, root: str, policy: PolicyConfig, variants: Sequence[dict[str, Any]], seeds: Sequence[int],
          overrides: dict[str, Any] | None = None) -> list[tuple[str, RunConfig]]:
-    """Every run of a pair, as (variant, config), in the order they train; each config validated."""
+    """Every run of a pair, as (variant, config), in the order they train; each config validated. Fine-tuning
+    pairs also get freeze-first-k for every k up to the linear probe (every unit frozen, the head alone)."""
     full = _config(pair, root, PolicyConfig(name="none"), overrides)
     finetune = scenario_of(pair, "") == "finetune"  # freeze-first-k is partial fine-tuning: no peer from scratch
     peers = [p for p in cfg.POLICIES if p not in ("none", "learndrop") and (finetune or p != "freeze-first-k")]
+    if "freeze-first-k" in peers:
+        variants = [*variants, *({"name": "freeze-first-k", "k": k} for k in range(2, unit_count(full) + 1))]
     policies = [(variant_of(dataclasses.asdict(policy), dataclasses.asdict(PolicyConfig())), policy)]
     for settings in variants:
         changed = dataclasses.replace(policy, **settings)
@@ -113,6 +116,11 @@ def plan(pair: Pair, root: str, policy: PolicyConfig, variants: Sequence[dict[st
         config.validate()
         model_info(config.model)
     return runs
+
+
+def unit_count(config: RunConfig) -> int:
+    """How many units the pair's network is cut into (built untrained, on the CPU)."""
+    return len(create_model(config.model, 10, 3, config.image_size or 32, config.width).unit_names)
 
 
 def interleave(spread: Sequence[Any], among: Sequence[Any]) -> list[Any]:

@@ -5,6 +5,7 @@ import streamlit as st
 from dashboard import state, widgets
 from learndrop.report import plots
 from learndrop.report.compare import compare_table, export_json, run_label, same_setup
+from learndrop.report.frontier import FLOPS, SECONDS
 from learndrop.status import RECORDED
 
 state.require_app()
@@ -52,12 +53,15 @@ with right:
 
 setup = [{**summaries[r], "name": run_label(summaries[r])} for r in same_setup(chosen[0], {
     r: registry.config(r) for r in run_ids if summaries[r].get("status") == "completed"})]
+axis = st.segmented_control("Cost axis", [SECONDS, FLOPS], default=SECONDS, key="frontier_axis",
+                            format_func={SECONDS: "training time", FLOPS: "training FLOPs"}.get) or SECONDS
 widgets.chart("Against the baseline trained for fewer epochs", "Every completed run of the first chosen run's "
               "set-up (model, data, lr, schedule, batch; epochs and policy may differ): the baseline's runs at their "
-              "epoch budgets make the line (means over seeds, never falling), each other run is a point of its "
-              "policy, its margin above or below the line in points (on the chart while few, always on hover).",
-              plots.frontier_chart(
-                  [p for p in setup if p["policy"] == "none"], [p for p in setup if p["policy"] != "none"]), "frontier")
+              "epoch budgets make the line (their mean where a budget has several, never falling), each other run "
+              "is a point of its policy, its margin above or below the line in points (on the chart while few, "
+              "always on hover). On a busy machine seconds swing; the FLOPs (forward and backward run) do not.",
+              plots.frontier_chart([p for p in setup if p["policy"] == "none"],
+                                   [p for p in setup if p["policy"] != "none"], axis=axis), "frontier")
 
 table = compare_table([summaries[r] for r in chosen], epochs, baseline)
 st.markdown("**Summary**")

@@ -67,3 +67,21 @@ def test_measuring_leaves_the_real_model_alone(small_net):
     after = small_net.state_dict()
     assert set(after) == set(before)
     assert all(after[k].device.type == "cpu" and after[k].equal(v) for k, v in before.items())
+
+
+def test_a_grouped_convs_backward_counts_each_group_on_its_own_channels():
+    """conv(8->8, 3x3, pad 1) on a 4x4 input, dense and depthwise (groups 8). torch's own backward formula
+    counts the weight gradient as if every group saw every channel (the depthwise one 8x too high)."""
+    from torch import nn
+
+    from learndrop.models import UnitNetwork
+
+    def net(groups: int) -> UnitNetwork:
+        body = nn.Sequential(nn.Sequential(nn.Conv2d(8, 8, 3, padding=1, groups=groups, bias=False)))
+        return UnitNetwork({"body": body, "head": nn.Sequential(nn.Flatten(), nn.Linear(128, 2))}, ["body.0"])
+
+    dense, depthwise = measure_step_flops(net(1), (8, 4, 4)), measure_step_flops(net(8), (8, 4, 4))
+    assert dense.fwd["body.0"] == 9_216  # 2 * (4*4 outputs) * (8*8 channel pairs) * 9
+    assert dense.bwd["body.0"] == 9_216  # the image needs no gradient: the weight gradient only, = forward
+    assert depthwise.fwd["body.0"] == 1_152  # 2 * 16 * (8 channels, each with its own) * 9
+    assert depthwise.bwd["body.0"] == 1_152  # its weight gradient: the same 2 * 16 * 8 * 9, not 8 x that

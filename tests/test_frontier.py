@@ -17,7 +17,19 @@ from learndrop.cli import main
 from learndrop.config import PolicyConfig
 from learndrop.errors import LearnDropError
 from learndrop.report.compare import same_setup
-from learndrop.report.frontier import INSIDE, LEFT, RIGHT, budgets, frontier, frontier_at, margin, pick_on_validation
+from learndrop.report.frontier import (
+    FLOPS,
+    INSIDE,
+    LEFT,
+    RIGHT,
+    budgets,
+    frontier,
+    frontier_at,
+    groups,
+    margin,
+    pick_on_validation,
+    time_efficiency,
+)
 from learndrop.report.plots import frontier_chart
 
 
@@ -40,7 +52,7 @@ def test_budgets_are_fractions_of_the_epochs_rounded_at_least_one_without_duplic
 def test_the_frontier_is_the_mean_per_budget_made_monotone():
     front = frontier(BASELINE)
     assert [(b.epochs, b.seeds) for b in front.budgets] == [(2, 2), (4, 1), (6, 1)]
-    assert front.budgets[0].time_s == pytest.approx(11.0) and front.budgets[0].acc == pytest.approx(0.65)
+    assert front.budgets[0].cost == pytest.approx(11.0) and front.budgets[0].acc == pytest.approx(0.65)
     assert front.budgets[2].acc == pytest.approx(0.75)  # the budget keeps its own mean ...
     assert [x for point in front.line for x in point] == pytest.approx([11.0, 0.65, 20.0, 0.80, 30.0, 0.80])
     # ... the line does not fall
@@ -143,8 +155,11 @@ def test_a_tiny_frontier_from_the_cli(tmp_path, monkeypatch):
     (pair,) = report["pairs"]
     assert set(pair) == {"label", "scenario", "runs"} and pair["scenario"] == "scratch"
     assert pair["label"] == f"{TINY.label} [epochs=2]"  # the label says what the options given changed
-    keys = {"policy", "variant", "epochs", "seed", "train_time_s", "val_acc", "test_acc", "run_id"}
+    keys = {"policy", "variant", "epochs", "seed", "train_time_s", "train_flops", "val_acc", "test_acc", "run_id"}
     assert all(set(r) == keys for r in pair["runs"])
+    summaries = {r["run_id"]: json.loads((runs / r["run_id"] / "summary.json").read_text()) for r in pair["runs"]}
+    assert all(r["train_flops"] == summaries[r["run_id"]]["fwd_flops"] + summaries[r["run_id"]]["bwd_flops"] > 0
+               for r in pair["runs"])
     got = [(r["policy"], r["variant"], r["epochs"], r["seed"]) for r in pair["runs"]]
     assert got == [("none", "default", 1, 0), ("learndrop", "kappa=10", 2, 0), ("none", "default", 2, 0),
                    ("learndrop", "tau=0.9,kappa=10", 2, 0)]  # in the order trained: budgets among the others
@@ -153,11 +168,13 @@ def test_a_tiny_frontier_from_the_cli(tmp_path, monkeypatch):
         assert (runs / r["run_id"] / "config.json").exists()
         assert json.loads((runs / r["run_id"] / "config.json").read_text())["epochs"] == r["epochs"]
     md = json_file.with_suffix(".md").read_text()
-    assert "| policy | variant | epochs | seeds | mean training time s | mean test acc % | margin" in md
+    assert ("| policy | variant | epochs | seeds | mean training time s | mean training TFLOPs | mean test acc % | "
+            "margin on FLOPs | margin on seconds | time efficiency |") in md
     assert "| none | default | 1 | 1 |" in md and "| learndrop | tau=0.9,kappa=10 | 2 | 1 |" in md
     assert " pts" in md and "no validation split" in md
-    png = sorted(results.glob("frontier-*.png"))
-    assert (f"]({png[0].name})" in md) if png else "no figure" in md
+    pngs = sorted(p.name for p in results.glob("frontier-*.png"))
+    assert pngs in ([], [f"{json_file.stem}-1-flops.png", f"{json_file.stem}-1.png"])  # kaleido: both axes, or none
+    assert all(f"]({name})" in md for name in pngs) and (pngs or "no figure" in md)
 
 
 def test_a_fine_tuning_frontier_pre_trains_once_and_every_run_starts_from_it(tmp_path, monkeypatch):
@@ -264,3 +281,60 @@ def test_the_compare_page_draws_the_frontier_chart(runs):
     line, points = spec["data"]
     assert "lines" in line["mode"] and len(line["x"]) == 2  # the two budgets
     assert len(points["x"]) == 1 and points["text"][0][0] in "+-"
+
+
+def test_a_run_that_computes_what_the_full_budget_computes_has_a_flops_margin_of_exactly_zero():
+    """Seconds swing on a shared machine, FLOPs do not: a variant that dropped nothing ran the full budget's
+    exact work and reached its exact accuracy, yet timing put it ahead of the line (+1.20 points on seconds)."""
+    def run(policy, epochs, seconds, acc, variant="default"):
+        return {"policy": policy, "variant": variant, "epochs": epochs, "seed": 0, "train_time_s": seconds,
+                "train_flops": epochs * 1_000_000, "test_acc": acc, "val_acc": acc, "run_id": f"{policy}{epochs}"}
+
+    runs = [run("none", 2, 10.0, 0.70), run("none", 4, 20.0, 0.76), run("none", 6, 30.0, 0.80),
+            run("learndrop", 6, 27.0, 0.80, "tau=0.01")]  # nothing dropped, 3 s faster by chance
+    no_drop = groups(runs)[-1]
+    assert margin(frontier(runs[:3], axis=FLOPS), no_drop.flops, no_drop.test_acc).points == 0.0
+    assert margin(frontier(runs[:3]), no_drop.time_s, no_drop.test_acc).points == pytest.approx(1.2)
+    # 0.80 - (0.76 + 0.04 * 7 / 10) = 0.012: the seconds axis flatters it
+    rows = runner.pair_rows(runs)
+    assert rows[-1][7:9] == ["+0.00 pts", "+1.20 pts"]  # margin on FLOPs, margin on seconds
+    assert time_efficiency(no_drop, groups(runs)[2]) is None  # no FLOPs saved: no efficiency to speak of
+    picks = pick_on_validation(runs)
+    assert picks["learndrop"].axis == FLOPS and picks["learndrop"].score == 0.0
+
+
+def test_time_efficiency_is_the_share_of_seconds_saved_per_share_of_flops_saved():
+    full = groups([{"policy": "none", "variant": "default", "epochs": 6, "seed": 0, "train_time_s": 30.0,
+                    "train_flops": 600.0, "test_acc": 0.8}])[0]
+    half = groups([{"policy": "learndrop", "variant": "default", "epochs": 6, "seed": 0, "train_time_s": 21.0,
+                    "train_flops": 300.0, "test_acc": 0.79}])[0]
+    assert time_efficiency(half, full) == pytest.approx(0.6)  # (1 - 21/30) / (1 - 300/600) = 0.3 / 0.5
+
+
+def test_a_report_without_flops_keeps_its_seconds_and_says_so(tmp_path):
+    report = {"header": {"command": "x", "started": "now", "machine": {"processor": "p", "cpus": 2, "torch": "t",
+                                                                       "cuda": None}},
+              "pairs": [{"label": "old", "scenario": "scratch", "runs": [base(2, 10.0, 0.6), base(4, 20.0, 0.8),
+                  {**base(4, 15.0, 0.75), "policy": "learndrop"}]}]}
+    md = runner.to_markdown(report, [{}], report["header"])
+    assert "| learndrop | default | 4 | 1 | 15.0 | n/a | 75.00 | n/a | +5.00 pts | n/a |" in md  # 0.75 - 0.70
+    assert "seconds only" in md
+
+
+def test_the_compare_pages_frontier_shows_either_axis_the_flops_in_the_unit_people_read(runs):
+    write_fake_run(runs, units=8, epochs=3, policy="none")
+    write_fake_run(runs, units=8, epochs=6, policy="none")
+    method = write_fake_run(runs, units=8, epochs=6)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.query_params["run"] = method
+    at.run()
+    at.switch_page("pages/compare.py").run()
+    at.button_group(key="frontier_axis").set_value(FLOPS).run()
+    assert not at.exception, [e.value for e in at.exception]
+    spec = {c.key: json.loads(c.proto.spec) for c in at.get("plotly_chart")}["frontier"]
+    line, points = spec["data"]
+    flops = [runs.summary(r)["train_flops"] for r in runs.run_ids() if runs.summary(r)["policy"] == "none"]
+    unit = spec["layout"]["xaxis"]["title"]["text"].split()[1]  # "training TFLOPs (forward + backward ...)"
+    divisor = {"GFLOPs": 1e9, "TFLOPs": 1e12, "PFLOPs": 1e15}[unit]
+    assert sorted(line["x"]) == pytest.approx(sorted(f / divisor for f in flops))
+    assert points["x"][0] == pytest.approx(runs.summary(method)["train_flops"] / divisor)
