@@ -205,6 +205,17 @@ _ENTRIES: dict[tuple[type[Event], str], dict[str, Any]] = {
 }
 
 
+def _entries_fit(entries: list, shape: dict[str, Any]) -> bool:
+    tests = [(key, typecheck.checker(hint)) for key, hint in shape.items()]
+    for entry in entries:
+        if not isinstance(entry, dict):
+            return False
+        for key, test in tests:
+            if not test(entry.get(key)):
+                return False
+    return True
+
+
 def from_dict(data: dict[str, Any]) -> Event:
     """The event a line holds; ``ValueError`` (a line to skip and count) for an unknown type or a value of the
     wrong type (``"fwd_flops": null``), ``TypeError`` for a missing field: what reads events trusts their types."""
@@ -225,8 +236,7 @@ def from_dict(data: dict[str, Any]) -> Event:
             wanted = typecheck.describe(hints[name])
             raise ValueError(f"{cls.type}: {name} is {json.dumps(value)[:40]}, not {wanted}")
         shape = _ENTRIES.get((cls, name))
-        if shape and not all(isinstance(e, dict) and all(typecheck.fits(e.get(k), t) for k, t in shape.items())
-                             for e in value):
+        if shape and not _entries_fit(value, shape):
             raise ValueError(f"{cls.type}: an entry of {name} lacks a field or has one of the wrong type")
     return cls(**fields)
 
