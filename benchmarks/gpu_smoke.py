@@ -74,7 +74,7 @@ def _step_loop(device: torch.device, policy: PolicyConfig):
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            ld.after_step(len(idx))
+            ld.step()
 
     return steps
 

@@ -35,8 +35,12 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=d.model, help=f"one of: {', '.join(list_models())}, or torchvision:NAME "
                    "(any torchvision CNN of a family `learndrop models` lists) (default %(default)s)")
     p.add_argument("--width", type=float, default=d.width, help="channel multiplier (default %(default)s)")
-    p.add_argument("--pretrained", action="store_true", help="start from torchvision's ImageNet weights "
-                   "(downloaded by torchvision)")
+    p.add_argument("--pretrained", action="store_true", help="start from ImageNet weights: timm:efficientnet_lite0 "
+                   "offline (the pretrained extra), other models downloaded by torchvision or timm")
+    p.add_argument("--weights", default=None, metavar="FILE", help="start from this state dict (the model's own "
+                   "keys, or those of the torchvision/timm model it is cut from); a head that does not fit stays new")
+    p.add_argument("--normalize", default=d.normalize, help="input normalisation: auto (what the weights were "
+                   "trained with; the data's own from scratch), dataset, imagenet or inception (default %(default)s)")
     p.add_argument("--init-from", default=None, metavar="RUN_ID",
                    help="fine-tune: start from that run's model, with a new head")
     p.add_argument("--dataset", default=d.dataset, help="shapes, mnist, fashion-mnist, cifar10, imagenette or "

@@ -1,7 +1,9 @@
 """Typed training events: frozen dataclasses of plain Python values, one JSON line each.
 
 Every event carries ``run_id``, ``epoch`` (0-based), ``step`` (optimizer steps so far) and ``time_s``
-(seconds since the run started). ``run_started`` is always first and ``run_finished`` always last.
+(seconds since the run started). ``run_started`` is always first and ``run_finished`` always last. The
+controller (``LearnDrop.check``) makes its events unstamped, with its own step count; an ``Emitter``
+stamps them with the run's id, epoch, step and clock when it hands them on (``Emitter.send``).
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from . import typecheck
 @dataclass(frozen=True, kw_only=True)
 class Event:
     type: ClassVar[str] = "event"
-    run_id: str
-    epoch: int
-    step: int
-    time_s: float
+    run_id: str = ""
+    epoch: int = 0
+    step: int = 0
+    time_s: float = 0.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -256,8 +258,12 @@ class Emitter:
     step: int = 0
 
     def __call__(self, cls: type[Event], **fields: Any) -> Event:
-        event = cls(run_id=self.run_id, epoch=self.epoch, step=self.step,
-                    time_s=round(self.clock(), 4) if self.clock else 0.0, **fields)
+        return self.send(cls(**fields))
+
+    def send(self, event: Event) -> Event:
+        """``event`` stamped with the run's id, epoch, step and clock, handed to every sink."""
+        event = dataclasses.replace(event, run_id=self.run_id, epoch=self.epoch, step=self.step,
+                                    time_s=round(self.clock(), 4) if self.clock else 0.0)
         for sink in self.sinks:
             sink(event)
         return event

@@ -73,7 +73,7 @@ def test_a_plain_pytorch_loop_driving_the_controller_matches_train():
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            ld.after_step(len(idx))
+            ld.step()
             if i + 1 in (math.ceil(len(batches) / 2), len(batches)):
                 decision = ld.check().decision
                 drops += [(d.unit, decision.check) for d in decision.drops]
@@ -110,7 +110,7 @@ def test_state_dict_round_trips_through_torch_load_weights_only(tmp_path):
             F.cross_entropy(ld.forward(x), y).backward()
             optimizer.step()
             optimizer.zero_grad()
-            ld.after_step(len(idx))
+            ld.step()
         ld.check()
     ld.update_cache(rows, 1)
     assert ld.dropped > 0 and ld.cache is not None
@@ -128,16 +128,13 @@ def test_state_dict_round_trips_through_torch_load_weights_only(tmp_path):
     assert all(not p.requires_grad for p in fresh.unit(0).parameters())
 
 
-def test_without_data_the_controller_runs_any_batches_and_refuses_no_input_shape(small_net):
+def test_without_data_the_controller_runs_any_batches_and_measures_the_flops_on_the_first(small_net):
     optimizer = torch.optim.SGD(learndrop.param_groups(small_net), lr=0.1)
-    with pytest.raises(ValueError, match="input_shape"):
-        learndrop.LearnDrop(small_net, optimizer)
-    ld = learndrop.LearnDrop(small_net, optimizer, input_shape=(3, 8, 8))
+    ld = learndrop.LearnDrop(small_net, optimizer)
     x, y = torch.randn(4, 3, 8, 8), torch.randint(0, 10, (4,))
     assert ld.update_cache(torch.arange(4), 1) is None and ld.cache is None
-    F.cross_entropy(ld.forward(x), y).backward()
+    F.cross_entropy(small_net(x), y).backward()
     optimizer.step()
-    ld.after_step(4)
-    result = ld.check()
-    assert [s.unit for s in result.decision.scores] == ["features.0", "features.1"]
-    assert result.events[0][0] is ev.LayerScores
+    ld.step()
+    assert ld.input_shape == (3, 8, 8)
+    assert ld.flops.fwd == 4 * 50_848  # four images of the full step (test_flops.py: 13,824 + 36,864 + 160)

@@ -91,7 +91,7 @@ def test_the_controller_makes_the_rewind_tests_and_records_them():
     loose, _, _ = _controller(PolicyConfig(rewind_eps=0.99, **EAGER))
     kept, dropped = _make_candidate(strict), _make_candidate(loose)
     assert kept.decision.drops == () and [dr.unit for dr in dropped.decision.drops] == ["features.0"]
-    scores = next(f for cls, f in kept.events if cls is ev.LayerScores)["scores"]
+    scores = next(e for e in kept.events if isinstance(e, ev.LayerScores)).scores
     assert scores[0]["rewind"] > 1e-9  # the test that kept it, in layer_scores
 
 

@@ -84,7 +84,7 @@ def test_the_training_step_makes_no_host_sync(policy):
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            ld.after_step(len(idx))
+            ld.step()
 
     steps(2)  # warm-up: cuDNN's choice of algorithms, the allocator, the cache (freeze-first-k) built
     torch.cuda.synchronize()

@@ -98,14 +98,11 @@ def _raw(net, before) -> dict[str, float]:
     return {name: _relative_change(before[k], _flat(net.unit(k))) for k, name in enumerate(UNITS)}
 
 
-def _steps(ld, optimizer, lrs, explicit=False):
+def _steps(ld, optimizer, lrs):
     for lr in lrs:
-        if explicit:
-            ld.after_step(8, lr=lr)  # the loop says which lr the step used
-        else:
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            ld.after_step(8)  # the optimizer's lr
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        ld.step()  # the step's lr: the head's param group's
 
 
 def test_d_is_divided_by_the_intervals_mean_lr_as_a_share_of_the_peak():
@@ -120,13 +117,13 @@ def test_d_is_divided_by_the_intervals_mean_lr_as_a_share_of_the_peak():
     assert result.lr_factor == pytest.approx(0.375)  # (0.05 + 0.05 + 0.025 + 0.025) / 4 / 0.1
     for unit in UNITS:
         assert _d(result)[unit] == pytest.approx(raw[unit] / 0.375, rel=1e-5)
-    scores_event = next(fields for cls, fields in result.events if cls is ev.LayerScores)
-    assert scores_event["lr_factor"] == pytest.approx(0.375)
-    assert [s["d"] for s in scores_event["scores"]] == [_d(result)[u] for u in UNITS]
+    scores_event = next(e for e in result.events if isinstance(e, ev.LayerScores))
+    assert scores_event.lr_factor == pytest.approx(0.375)
+    assert [s["d"] for s in scores_event.scores] == [_d(result)[u] for u in UNITS]
 
-    # interval 2: the lr passed to after_step wins over the optimizer's (still 0.025): 0.1 = the peak
+    # interval 2: three steps at the peak, 0.1
     before = _move(net, 2)
-    _steps(ld, optimizer, [0.1, 0.1, 0.1], explicit=True)
+    _steps(ld, optimizer, [0.1, 0.1, 0.1])
     result, raw = ld.check(), _raw(net, before)
     assert result.lr_factor == pytest.approx(1.0)  # 0.1 / 0.1
     for unit in UNITS:

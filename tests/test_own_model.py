@@ -95,7 +95,7 @@ def test_every_listed_family_builds_covers_and_trains_with_a_frozen_dropped_pref
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        ld.after_step(len(x))
+        ld.step()
         if ld.check().decision.drops:
             break
     assert 0 < ld.dropped < len(net.unit_names)

@@ -123,8 +123,12 @@ def test_freeze_first_k_drops_k_units_before_any_training():
     state, decision = policy.step(state, _obs(0.5, (None, None, 0.1, 0.1)), PolicyConfig(name="freeze-first-k", k=2))
     assert not decision.drops and state.dropped == 2
     assert policy.start(initial_state(UNITS), PolicyConfig(k=0))[0].dropped == 0
-    with pytest.raises(ValueError, match="only 3 of the 4 units can drop"):
-        policy.start(initial_state(UNITS), PolicyConfig(k=4))
+    probe, _ = policy.start(initial_state(UNITS), PolicyConfig(name="freeze-first-k", k=4))  # every unit
+    assert probe.dropped == 4  # the linear probe: the head alone trains
+    state, decision = policy.step(probe, _obs(0.5, (None,) * 4), PolicyConfig(name="freeze-first-k", k=4))
+    assert state.dropped == 4 and not decision.drops
+    with pytest.raises(ValueError, match="the network has 4 units"):
+        policy.start(initial_state(UNITS), PolicyConfig(k=5))
 
 
 def test_the_controller_sets_freezeouts_per_unit_learning_rates_reaching_zero_at_t_i():
@@ -239,10 +243,10 @@ def test_freeze_first_k_resumes_with_the_same_optimizer_groups():
     assert first.dropped == 2 and [g["name"] for g in first.optimizer.param_groups][:1] == ["features.2"]
     assert not any(p.requires_grad for p in first.model.unit(0).parameters())
     pending = first.check(progress=0.5).events  # the drops before training are reported at the first check
-    assert [(f["unit"], f["check"]) for cls, f in pending if cls is ev.LayerDropped] == [("features.0", 0),
-                                                                                          ("features.1", 0)]
+    assert [(e.unit, e.check) for e in pending if isinstance(e, ev.LayerDropped)] == [("features.0", 0),
+                                                                                       ("features.1", 0)]
     second = controller()
     second.model.load_state_dict(first.model.state_dict())
     second.load_state_dict(first.state_dict())
     assert second.dropped == 2 and len(second.optimizer.param_groups) == len(first.optimizer.param_groups)
-    assert not any(cls is ev.LayerDropped for cls, _ in second.check(progress=0.6).events)
+    assert not any(isinstance(e, ev.LayerDropped) for e in second.check(progress=0.6).events)

@@ -27,7 +27,7 @@ def test_each_timm_class_we_cut_trains_with_a_frozen_prefix(name):
         F.cross_entropy(ld.forward(x), y).backward()
         optimizer.step()
         optimizer.zero_grad()
-        ld.after_step(len(x))
+        ld.step()
         if ld.check().decision.drops:
             break
     assert 0 < ld.dropped < len(net.unit_names)

@@ -1,23 +1,20 @@
 """The Learn&Drop controller: the method's state beside any training loop.
 
-``LearnDrop`` owns what the method needs while a network trains: the weight snapshots and change
-scores, the policy and its state, dropping (freeze, optimizer surgery, BatchNorm in eval mode), the
-activation cache, and the per-unit FLOPs of the network as it is now. It knows nothing of run folders,
-dashboards or command lines; what it has to say comes back as events for the caller to emit.
+``LearnDrop`` owns what the method needs while a network trains: the change scores, the policy and its
+state, dropping (freeze, optimizer surgery, BatchNorm in eval mode), the activation cache, and the FLOPs
+of the network as it is now. It knows nothing of run folders, dashboards or command lines; what it has to
+say comes back as typed events for the caller to emit. Three lines put it in a plain loop::
 
-A loop builds its optimizer over ``param_groups(model)`` (one group per unit, so a drop can take a
-unit's group and momentum out), then at every step::
+    ld = learndrop.LearnDrop(model, optimizer)   # any optimizer over model.parameters()
+    ...                                          # the loop as it was: model(x), backward, optimizer.step()
+    ld.step()                                    # after optimizer.step()
+    ld.check()                                   # at the end of an epoch (or every N steps)
 
-    ld.update_cache(rows, epochs_left)   # a no-op unless the prefix or the data changed
-    x, y = ld.batch(idx, generator)       # the cached prefix output, or the (augmented) images
-    loss = F.cross_entropy(ld.forward(x), y)
-    optimizer.zero_grad(); loss.backward(); optimizer.step()
-    ld.after_step(len(idx))               # the step's learning rate and FLOPs (and gradient norms, if observed)
-    if at a check: result = ld.check()    # scores, the policy's decision, the drop itself
-
-with ``ld.set_lr(lr, progress)`` before each step when the policy scales units' learning rates (FreezeOut).
-
-Without ``data`` it works on whatever batches the loop has (``ld.forward(images)``), with no cache.
+``model``: a ``UnitNetwork`` (``learndrop.create_model``, ``learndrop.units``) or a torchvision or timm CNN
+it knows how to cut (``models.cut``). The model's own forward runs a dropped unit in eval mode, with no
+gradient: forward hooks (``method.hooks``). The activation cache is an opt-in for a training set held in
+memory (``data``: ``prefix_cache.InMemoryData``): then ``update_cache``, ``batch`` and ``forward`` serve the
+steps, the dropped prefix's output coming from the cache (``training.loop`` is such a client).
 """
 
 from __future__ import annotations
@@ -32,17 +29,19 @@ from torch import nn
 
 from .. import events as ev
 from ..config import PolicyConfig
-from ..models import UnitNetwork
+from ..errors import LearnDropError
+from ..models.cut import as_unit_network
 from .cache import ActivationCache
-from .dropping import Suffix, freeze_units, set_train_mode, trainable_parameters
+from .dropping import Suffix, check_optimizer, freeze_units, set_train_mode, trainable_parameters, unit_groups
 from .flops import FlopCount, StepFlops, measure_step_flops
+from .hooks import ForwardHooks
+from .measure import Measurement
 from .peers import get_policy
 from .policy import Decision, Drop, Observations, PolicyState, initial_state
-from .prefix_cache import BUILD_BATCH, CacheSettings, CacheUpdate, Pending, PrefixCache
-from .probe import Probe, probe_of, unit_weights, changes as function_changes
+from .prefix_cache import BUILD_BATCH, CacheSettings, CacheUpdate, PrefixCache, check_data
+from .probe import Probe, probe_of, unit_weights
 
-__all__ = ["BUILD_BATCH", "CacheSettings", "CacheUpdate", "CheckResult", "FlopCount", "LearnDrop", "Pending"]
-from .scores import relative_changes, snapshot
+__all__ = ["BUILD_BATCH", "CacheSettings", "CacheUpdate", "CheckResult", "FlopCount", "LearnDrop"]
 
 MIN_LR_FACTOR = 0.01  # the lr normalisation never scales d up more than 100x (the end of a decay to 0)
 
@@ -51,52 +50,64 @@ MIN_LR_FACTOR = 0.01  # the lr normalisation never scales d up more than 100x (t
 class CheckResult:
     decision: Decision
     lr_factor: float  # the interval's mean learning rate as a share of the peak
-    events: list[Pending]  # thresholds_changed?, layer_scores, layer_dropped..., layer_frozen...
+    events: list[ev.Event]  # thresholds_changed?, layer_scores, layer_dropped..., layer_frozen... (unstamped)
+
+    @property
+    def drops(self) -> tuple[Drop, ...]:
+        return self.decision.drops
 
 
 class LearnDrop:
-    """Learn&Drop on ``model`` (a ``UnitNetwork``) trained by ``optimizer`` (built over ``param_groups``).
+    """Learn&Drop on ``model`` trained by ``optimizer``.
 
-    ``input_shape`` (C, H, W) sizes the FLOPs measurement; ``data`` (``get(idx, generator) -> (x, y)``,
-    ``labels``, ``len``: the loader's ``ImageBatches``) lets it serve batches and cache the prefix;
-    ``reference_peaks`` are per-unit peaks carried over from an earlier run (fine-tuning); ``peak_lr`` is
-    the learning rate that the change is normalised by (default: the optimizer's at construction);
-    ``probe`` (images, labels: a validation batch) serves ``measure="function"`` and the rewind gate
-    (default: ``PROBE_IMAGES`` of ``data``, spread over it); ``wrap`` puts the trainable suffix under a
-    data-parallel wrapper (``DistributedDataParallel``), anew after every drop (``training.world``).
+    ``policy``: the criterion and its thresholds (default: Learn&Drop's). ``input_shape`` (C, H, W) sizes the
+    FLOPs measurement (default: the first batch's). ``total_steps``: the run's optimizer steps, for the
+    policies that act on the share of training done (the schedule, FreezeOut, annealing). ``probe`` (images,
+    labels: a validation batch) serves ``measure="function"`` and the rewind gate. ``data`` (in memory, with
+    ``cache``): serve the batches and cache the dropped prefix's output. ``reference_peaks``: per-unit peaks
+    carried over from an earlier run (fine-tuning); ``peak_lr``: the learning rate the change is normalised by
+    (default: the optimizer's at construction); ``wrap`` puts the trainable suffix under a data-parallel wrapper
+    (``DistributedDataParallel``), anew after every drop (``training.world``).
     """
 
-    def __init__(self, model: UnitNetwork, optimizer: torch.optim.Optimizer, policy: PolicyConfig | None = None,
-                 input_shape: Sequence[int] | None = None, *, data: Any = None, cache: CacheSettings | None = None,
-                 reference_peaks: Sequence[float] | None = None, peak_lr: float | None = None,
-                 probe: Probe | tuple[torch.Tensor, torch.Tensor] | None = None,
-                 wrap: Callable[[nn.Module], nn.Module] | None = None):
-        self.model, self.optimizer, self.data = model, optimizer, data
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, policy: PolicyConfig | None = None,
+                 input_shape: Sequence[int] | None = None, *, total_steps: int | None = None,
+                 probe: Probe | tuple[torch.Tensor, torch.Tensor] | None = None, data: Any = None,
+                 cache: CacheSettings | None = None, reference_peaks: Sequence[float] | None = None,
+                 peak_lr: float | None = None, wrap: Callable[[nn.Module], nn.Module] | None = None):
+        self.model = as_unit_network(model)
+        self.optimizer = optimizer
+        self.data = check_data(data) if data is not None else None
         self.config = policy or PolicyConfig()
         self.config.validate()
         self.policy = get_policy(self.config.name)
-        self.names = list(model.unit_names)
-        if input_shape is None:
-            if data is None:
-                raise ValueError("LearnDrop needs input_shape (C, H, W) when it is given no data")
-            input_shape = data.images.shape[1:]
-        self.input_shape = tuple(int(v) for v in input_shape)
-        self.cache_settings = cache or CacheSettings(enabled=data is not None)
+        self.names = list(self.model.unit_names)
+        self.total_steps = total_steps
+        self._check_surface()
+        if input_shape is None and self.data is not None:
+            input_shape = self.data.get(torch.arange(1))[0].shape[1:]
+        self.input_shape = tuple(int(v) for v in input_shape) if input_shape is not None else None
+        self.cache_settings = cache or CacheSettings(enabled=self.data is not None)
         self.state = initial_state(self.names, reference_peaks)
-        self.full_flops = measure_step_flops(model, self.input_shape)
-        self.step_flops: StepFlops = self.full_flops
         self.flops = FlopCount()
-        self.peak_lr = float(peak_lr if peak_lr is not None else optimizer.param_groups[-1]["lr"])
+        self._full: StepFlops | None = None  # the full network's per-image FLOPs, once the input shape is known
+        self._step: StepFlops | None = None  # the network's as it trains now (None: measure again)
+        self._cached_prefix = False  # whether the steps read the dropped prefix's output from the cache
+        self.peak_lr = float(peak_lr if peak_lr is not None else self._head_group()["lr"])
+        self.steps = 0  # optimizer steps counted by ``step``
+        self._head = self._head_group()
         self._lr_sum, self._lr_steps = 0.0, 0
+        self._images = 0  # the last batch's size, as the head saw it
         self._progress = 0.0  # the share of the run's steps done, as ``set_lr`` or ``check`` last said
-        self._g_sum, self._g_steps = None, 0  # per unit, summed gradient norms since the last check (on device)
-        self._g_index: torch.Tensor | None = None  # the training units' indices, on the device
-        self._cache = PrefixCache(model, data, self.cache_settings, self._unit_fwd())
+        self._told_progress = total_steps is not None  # whether anything ever said how far training is
+        self._hooks = ForwardHooks(self.model, self._saw_batch, None if self.input_shape else self._saw_input)
+        self._cache = PrefixCache(self.model, self.data, self.cache_settings, self._unit_fwd)
         if isinstance(probe, tuple):
             probe = Probe(*probe)
-        self._probe = probe if probe is not None or data is None else probe_of(data)
+        self._measure = Measurement(self.model, probe if probe is not None or data is None else probe_of(data),
+                                    self.train_mode)
         self._pending = self._start()  # drops before any training (freeze-first-k), reported at the first check
-        self._previous = self._snapshot(range(len(self.names)))
+        self._measure.start(self.config, range(len(self.names)))
         self._weights = self._rewind_points()
         self._wrap, self._wrapped = wrap, None  # (what it wraps: dropped, frozen), the wrapper
 
@@ -123,11 +134,30 @@ class LearnDrop:
     def cache(self) -> ActivationCache | None:
         return self._cache.store
 
+    @property
+    def full_flops(self) -> StepFlops:
+        """Per-image FLOPs of one training step of the full network (measured once the input shape is known)."""
+        if self._full is None:
+            if self.input_shape is None:
+                raise LearnDropError("the FLOPs are measured on the first batch: run a forward pass first, or "
+                                     "give LearnDrop input_shape=(C, H, W)")
+            self._full = measure_step_flops(self.model, self.input_shape)
+        return self._full
+
+    @property
+    def step_flops(self) -> StepFlops:
+        """Per-image FLOPs of one training step of the network as it trains now."""
+        if self._step is None:
+            self._step = (self.full_flops if not self.dropped and not self.state.frozen else
+                          measure_step_flops(self.model, self.input_shape, self.dropped, cached=self._cached_prefix))
+        return self._step
+
     def set_lr(self, lr: float, progress: float) -> None:
         """Set every param group's learning rate to ``lr`` times its unit's multiplier under the policy at
         ``progress`` (the share of the run's steps done); the head's, and every unit's unless the policy
-        scales them (FreezeOut), is 1."""
+        scales them (FreezeOut, annealing), is 1."""
         self._progress = float(progress)
+        self._told_progress = True
         scales = self.policy.lr_scales(self.state, self._progress, self.config)
         by_name = dict(zip(self.names, scales)) if scales is not None else {}
         for group in self.optimizer.param_groups:
@@ -138,12 +168,28 @@ class LearnDrop:
         set_train_mode(self.model, self.dropped, self.frozen)
 
     # --- one step -------------------------------------------------------------------------------------
+    def step(self) -> None:
+        """Count the optimizer step just taken: its learning rate and its FLOPs for the batch the model saw;
+        and, when the policy observes them, each unit's gradient norm (summed on the device, no sync)."""
+        self.steps += 1
+        if self.total_steps:
+            self._progress = min(1.0, self.steps / self.total_steps)
+        self._lr_sum += self._head["lr"]
+        self._lr_steps += 1
+        if "grad_norm" in self.policy.observes:
+            self._measure.add_grad_norms(self._active(), len(self.names))
+        f, images = self.flops, self._images
+        f.fwd += self.step_flops.fwd_total * images
+        f.bwd += self.step_flops.bwd_total * images
+        f.baseline_fwd += self.full_flops.fwd_total * images
+        f.baseline_bwd += self.full_flops.bwd_total * images
+
     def update_cache(self, rows: torch.Tensor, epochs_left: int, chunk: int = 0) -> CacheUpdate | None:
         """Fill or extend the activation cache when the prefix or the training rows changed.
 
         ``rows``: the indices the coming batches are drawn from (the whole training set, or the stream's
         current ``chunk``); ``epochs_left``: epochs still to train, counting this one. Cheap when nothing
-        changed (the same ``rows`` object, no drop since): call it before every step.
+        changed (the same rows, no drop since): call it before every step.
         """
         return self._counted(self._cache.update(rows, self.dropped, epochs_left, chunk, self.train_mode))
 
@@ -168,34 +214,26 @@ class LearnDrop:
             self._wrapped = (key, self._wrap(Suffix(self.model, self.dropped)))
         return self._wrapped[1](x)
 
-    def after_step(self, images: int, lr: float | None = None) -> None:
-        """Count the step: its learning rate (default: the optimizer's) and its FLOPs for ``images``; and,
-        when the policy observes them, each unit's gradient norm (summed on the device, no sync)."""
-        self._lr_sum += self.optimizer.param_groups[-1]["lr"] if lr is None else lr
-        self._lr_steps += 1
-        if "grad_norm" in self.policy.observes:
-            self._add_grad_norms()
-        f = self.flops
-        f.fwd += self.step_flops.fwd_total * images
-        f.bwd += self.step_flops.bwd_total * images
-        f.baseline_fwd += self.full_flops.fwd_total * images
-        f.baseline_bwd += self.full_flops.bwd_total * images
-
     # --- a check ----------------------------------------------------------------------------------------
     def check(self, policy: PolicyConfig | None = None, progress: float | None = None) -> CheckResult:
         """Score every unit still training, let the policy decide, and drop (or freeze) what it says.
 
         ``policy``: the thresholds to use from now on (the live ones); a change is reported first.
-        ``progress``: the share of the run's optimizer steps done (default: what ``set_lr`` was last told).
+        ``progress``: the share of the run's optimizer steps done (default: ``total_steps``' count, or what
+        ``set_lr`` was last told).
         """
-        events, self._pending = self._pending, []
         if progress is not None:
             self._progress = float(progress)
+            self._told_progress = True
+        if "progress" in self.policy.observes and not self._told_progress:
+            raise LearnDropError(f"the {self.config.name} policy acts on the share of training done: give LearnDrop "
+                                 "total_steps=... (or check(progress=...))", field="policy")
+        events, self._pending = self._pending, []
         if policy is not None and policy != self.config:
-            events.append((ev.ThresholdsChanged, dict(old=self.config.thresholds(), new=policy.thresholds())))
+            events.append(ev.ThresholdsChanged(old=self.config.thresholds(), new=policy.thresholds()))
             self.config, self.policy = policy, get_policy(policy.name)
         active = self._active()
-        measured = self._changes(active)
+        measured = self._measure.changes(self.config, active)
         # lr_factor: the mean learning rate since the last check, as a share of the peak. Dividing by it
         # makes d the change per unit of learning rate, so a decaying schedule is not read as convergence.
         lr_factor = (self._lr_sum / max(1, self._lr_steps)) / self.peak_lr
@@ -204,63 +242,35 @@ class LearnDrop:
         d: list[float | None] = [None] * len(self.names)
         for k in active:
             d[k] = measured[k] * scale
-        observations = Observations(tuple(d), min(1.0, max(0.0, self._progress)), self._grad_norms(active))
+        grad_norms = (self._measure.grad_norms(active, len(self.names)) if "grad_norm" in self.policy.observes
+                      else None)
+        observations = Observations(tuple(d), min(1.0, max(0.0, self._progress)), grad_norms)
         state, decision = self.policy.step(self.state, observations, self.config)
         if decision.untested:  # the rewind gate: test the units that would drop, then decide again
-            effects = self._need_probe().rewind_effects(self.model, decision.untested, self._weights)
+            probe = self._measure.need_probe(self.config.measure)
+            effects = probe.rewind_effects(self.model, decision.untested, self._weights)
             self._count_probe(len(self.names), passes=1 + len(decision.untested), head=True)
             self.train_mode()
             observations = replace(observations, rewind=tuple(effects.get(k) for k in range(len(self.names))))
             state, decision = self.policy.step(self.state, observations, self.config)
         self.state = state
+        self._count_probe_passes()
 
         observed = decision.observed or ({},) * len(decision.scores)
-        events.append((ev.LayerScores, dict(check=decision.check, thresholds=self.config.thresholds(),
-                                             lr_factor=round(lr_factor, 6),
-                                             scores=[{**asdict(s), **o} for s, o in zip(decision.scores, observed)])))
+        events.append(ev.LayerScores(check=decision.check, thresholds=self.config.thresholds(),
+                                     lr_factor=round(lr_factor, 6),
+                                     scores=[{**asdict(s), **o} for s, o in zip(decision.scores, observed)]))
         events += [_dropped_event(dr, decision.check) for dr in decision.drops]
-        events += [(ev.LayerFrozen, dict(unit=name, check=decision.check)) for name in decision.frozen]
+        events += [ev.LayerFrozen(unit=name, check=decision.check) for name in decision.frozen]
         if decision.drops or decision.frozen:
-            freeze_units(self.model, self.optimizer, [dr.unit for dr in decision.drops] + list(decision.frozen))
-            self.step_flops = measure_step_flops(self.model, self.input_shape, self.dropped, cached=False)
+            self._freeze([dr.unit for dr in decision.drops] + list(decision.frozen))
             self._cache.rows = None  # the next update_cache looks again
         self._weights = self._rewind_points()
-        return CheckResult(decision, lr_factor, events)
+        return CheckResult(decision, lr_factor, [replace(e, step=self.steps) for e in events])
 
-    def _start(self) -> list[Pending]:
-        """Apply the policy's drops before any training; their ``layer_dropped`` events (check 0)."""
-        self.state, drops = self.policy.start(self.state, self.config)
-        if not drops:
-            return []
-        freeze_units(self.model, self.optimizer, [dr.unit for dr in drops])
-        self.step_flops = measure_step_flops(self.model, self.input_shape, self.dropped, cached=False)
-        return [_dropped_event(dr, 0) for dr in drops]
-
-    def _active(self) -> list[int]:
-        return [k for k in range(len(self.names)) if k >= self.dropped and k not in self.state.frozen]
-
-    def _add_grad_norms(self) -> None:
-        """Add each training unit's L1 gradient norm of this step to a device tensor (no host sync)."""
-        params = [[p.grad for p in self.model.unit(k).parameters() if p.grad is not None] for k in self._active()]
-        device = next(self.model.parameters()).device
-        if self._g_sum is None:
-            self._g_sum = torch.zeros(len(self.names), device=device)
-        zero = torch.zeros((), device=device)
-        norms = torch.stack([sum((g.detach().abs().sum(dtype=torch.float32) for g in grads), zero)
-                             for grads in params])
-        if self._g_index is None or len(self._g_index) != len(params):  # sent once per set of training units
-            self._g_index = torch.tensor(self._active(), device=device)
-        self._g_sum.index_add_(0, self._g_index, norms)
-        self._g_steps += 1
-
-    def _grad_norms(self, active: Sequence[int]) -> tuple[float | None, ...] | None:
-        """Per unit, its mean gradient norm since the last check (one sync); None unless observed."""
-        if "grad_norm" not in self.policy.observes:
-            return None
-        total = self._g_sum.tolist() if self._g_sum is not None else [0.0] * len(self.names)
-        steps = max(1, self._g_steps)
-        self._g_sum, self._g_steps = None, 0
-        return tuple(total[k] / steps if k in active else None for k in range(len(self.names)))
+    def close(self) -> None:
+        """Take the controller's forward hooks off the model (the dropped units' parameters stay frozen)."""
+        self._hooks.close()
 
     # --- saved and restored whole ---------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -269,88 +279,108 @@ class LearnDrop:
         c, f = self._cache, self.flops
         return {"policy": asdict(self.config), "policy_state": self.state.to_dict(),
                 "optimizer": self.optimizer.state_dict(), "cache_ops": [list(op) for op in c.ops],
-                "cache_refused": c.refused, "flops": [f.fwd, f.bwd, f.baseline_fwd, f.baseline_bwd, f.probe]}
+                "cache_refused": c.refused, "flops": [f.fwd, f.bwd, f.baseline_fwd, f.baseline_bwd, f.probe],
+                "steps": self.steps}
 
-    def load_state_dict(self, state: dict[str, Any], chunks: Sequence[torch.Tensor] | None = None
-                        ) -> CacheUpdate | None:
+    def load_state_dict(self, state: dict[str, Any], chunks: Sequence[torch.Tensor] | None = None,
+                        optimizer: bool = True) -> CacheUpdate | None:
         """Put the method back where ``state_dict`` left it; load the model's weights first.
 
         The cache is rebuilt the way it was built (``chunks``: the stream's chunks, default the whole
-        training set), so a resumed run trains on the same features; returns that rebuild.
+        training set), so a resumed run trains on the same features; returns that rebuild. ``optimizer``
+        False: its state is loaded by someone else (Lightning), after the drops took the parameters out.
         """
         self.config = PolicyConfig(**state["policy"])
         self.policy = get_policy(self.config.name)
         self.state = PolicyState.from_dict(state["policy_state"])
-        freeze_units(self.model, self.optimizer, [*self.names[:self.dropped], *self.frozen])
-        self.optimizer.load_state_dict(state["optimizer"])
+        self._freeze([*self.names[:self.dropped], *self.frozen])
+        if optimizer:
+            self.optimizer.load_state_dict(state["optimizer"])
         self.flops = FlopCount(*state.get("flops", (0, 0, 0, 0, 0)))
-        self._cache = PrefixCache(self.model, self.data, self.cache_settings, self._unit_fwd(), state["cache_refused"])
-        self._pending, self._g_sum, self._g_steps = [], None, 0
-        self._previous = self._snapshot(range(len(self.names)))
+        self.steps = state.get("steps", 0)
+        self._cache = PrefixCache(self.model, self.data, self.cache_settings, self._unit_fwd, state["cache_refused"])
+        self._pending = []
+        self._measure.reset_grad_norms()
+        self._measure.start(self.config, range(len(self.names)))
         self._weights = self._rewind_points()
-        self.step_flops = measure_step_flops(self.model, self.input_shape, self.dropped, cached=False)
         if not state["cache_ops"]:
             return None
         return self._counted(self._cache.rebuild(state["cache_ops"], chunks or [torch.arange(len(self.data))],
                                                  self.frozen))
 
-    # --- the cache --------------------------------------------------------------------------------------
+    # --- helpers ------------------------------------------------------------------------------------------
+    def _start(self) -> list[ev.Event]:
+        """Apply the policy's drops before any training; their ``layer_dropped`` events (check 0)."""
+        self.state, drops = self.policy.start(self.state, self.config)
+        if not drops:
+            return []
+        self._freeze([dr.unit for dr in drops])
+        return [_dropped_event(dr, 0) for dr in drops]
+
+    def _freeze(self, names: Sequence[str]) -> None:
+        """Drop (or freeze) ``names``: out of the optimizer, no gradients, eval mode in every forward."""
+        freeze_units(self.model, self.optimizer, names)
+        self._head = self._head_group()  # the groups may have changed
+        self._hooks.freeze(list(names))
+        self._cached_prefix = False
+        self._step = None
+
     def _counted(self, update: CacheUpdate | None) -> CacheUpdate | None:
         """Count a cache build's FLOPs; the steps from now on skip the prefix when the cache holds it."""
         if update is None:
             return None
         store = self._cache.store
-        if store is None:
-            self.step_flops = measure_step_flops(self.model, self.input_shape, self.dropped, cached=False)
-        elif store.units == self.dropped:
-            self.step_flops = measure_step_flops(self.model, self.input_shape, self.dropped, cached=True)
+        self._cached_prefix = store is not None and store.units == self.dropped
+        self._step = None
         self.flops.fwd += update.fwd_flops
         return update
 
-    # --- helpers ------------------------------------------------------------------------------------------
-    def _snapshot(self, indices: Sequence[int] | range) -> dict[int, torch.Tensor]:
-        """Per unit, what its change is measured against: its parameters, or its output's Gram matrix."""
-        indices = list(indices)
-        if self.config.measure == "function":
-            grams = self._need_probe().grams(self.model, indices)
-            self.train_mode()
-            self._count_probe(max(indices, default=-1) + 1)
-            return grams
-        units = [self.model.unit(k) for k in indices]
-        return dict(zip(indices, snapshot(units, directions=self.config.measure == "directions")))
+    def _active(self) -> list[int]:
+        return [k for k in range(len(self.names)) if k >= self.dropped and k not in self.state.frozen]
 
-    def _changes(self, active: Sequence[int]) -> dict[int, float]:
-        """Each active unit's change ``d`` since the last check (``config.measure``); the new snapshots kept."""
-        current = self._snapshot(active)
-        if self.config.measure == "function":
-            values = function_changes(self._previous, current)
-        else:
-            changed = relative_changes([self._previous[k] for k in active], [current[k] for k in active])
-            values = dict(zip(active, changed))
-        self._previous.update(current)
-        return values
+    def _head_group(self) -> dict[str, Any]:
+        """The param group that holds the head's parameters: its learning rate is the run's (never scaled)."""
+        head = {id(p) for p in self.model.head_module().parameters()}
+        return next((g for g in self.optimizer.param_groups if any(id(p) in head for p in g["params"])),
+                    self.optimizer.param_groups[-1])
+
+    def _check_surface(self) -> None:
+        """What is wrong at construction, as one ``LearnDropError`` that says what to do."""
+        check_optimizer(self.model, self.optimizer)
+        scales = self.config.name == "freezeout" or (self.config.name == "learndrop" and self.config.anneal)
+        if scales and not unit_groups(self.model, self.optimizer):
+            raise LearnDropError(f"{self.config.name} scales each unit's learning rate: build the optimizer over "
+                                 "learndrop.param_groups(model) (one group per unit) and call ld.set_lr(lr, "
+                                 "progress) before each step", field="policy")
+
+    def _saw_batch(self, images: int) -> None:
+        self._images = images
+
+    def _saw_input(self, shape: tuple[int, ...]) -> None:
+        if self.input_shape is None:
+            self.input_shape = shape
+
+    def _count_probe(self, units: int, passes: int = 1, head: bool = False) -> None:
+        """Count ``passes`` forward passes of the probe batch through the first ``units`` units (and the head)."""
+        names = [*self.names[:units], *([self.model.head_name] if head else [])]
+        probe = self._measure.need_probe(self.config.measure)
+        flops = passes * len(probe.y) * sum(self.full_flops.fwd[n] for n in names)
+        self.flops.fwd += flops
+        self.flops.probe += flops
+
+    def _count_probe_passes(self) -> None:
+        """Count the function-space snapshots' probe passes (once the FLOPs can be measured)."""
+        if self.input_shape is not None:
+            for units in self._measure.take_probe_passes():
+                self._count_probe(units)
 
     def _rewind_points(self) -> dict[int, dict[str, torch.Tensor]]:
         """With the rewind gate, a copy of every unit still training, to put it back to at the next check."""
         return unit_weights(self.model, self._active()) if self.config.rewind_eps > 0 else {}
 
-    def _need_probe(self) -> Probe:
-        if self._probe is None:
-            raise ValueError(f"measure={self.config.measure!r} and rewind_eps need a probe batch: give LearnDrop "
-                             "probe=(images, labels) or data")
-        return self._probe
-
-    def _count_probe(self, units: int, passes: int = 1, head: bool = False) -> None:
-        """Count ``passes`` forward passes of the probe batch through the first ``units`` units (and the head)."""
-        names = [*self.names[:units], *([self.model.head_name] if head else [])]
-        flops = passes * len(self._need_probe().y) * sum(self.full_flops.fwd[n] for n in names)
-        self.flops.fwd += flops
-        self.flops.probe += flops
-
     def _unit_fwd(self) -> list[int]:
         return [self.full_flops.fwd[n] for n in self.names]
 
 
-def _dropped_event(drop: Drop, check: int) -> Pending:
-    return (ev.LayerDropped, dict(unit=drop.unit, index=drop.index, check=check, s=drop.s, c=drop.c,
-                                  reason=drop.reason))
+def _dropped_event(drop: Drop, check: int) -> ev.LayerDropped:
+    return ev.LayerDropped(unit=drop.unit, index=drop.index, check=check, s=drop.s, c=drop.c, reason=drop.reason)

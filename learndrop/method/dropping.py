@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ..errors import LearnDropError
 from ..models import UnitNetwork
 
 
@@ -18,20 +19,47 @@ def param_groups(model: UnitNetwork) -> list[dict]:
 
 
 def freeze_units(model: UnitNetwork, optimizer: torch.optim.Optimizer, names: Sequence[str]) -> None:
-    """Stop learning in ``names``: no gradients, out of the optimizer (groups and state), BN in eval mode.
+    """Stop learning in ``names``: no gradients, out of the optimizer (parameters and state), BN in eval mode.
 
-    Removing the param group and its state is what keeps momentum and weight decay from moving the
-    weights on; ``requires_grad=False`` alone would not.
+    The parameters are found by identity in whatever param groups hold them. Taking them and their state out
+    is what keeps momentum and weight decay from moving the weights on; ``requires_grad=False`` alone would
+    not. A group left empty stays (an LR scheduler counts the groups), but for ``param_groups``' own group of
+    a unit, which goes.
     """
     names = set(names)
+    gone: set[int] = set()
     for name in names:
         unit = model.get_submodule(name)
         for p in unit.parameters():
             p.requires_grad_(False)
             p.grad = None
             optimizer.state.pop(p, None)
+            gone.add(id(p))
         unit.eval()
-    optimizer.param_groups[:] = [g for g in optimizer.param_groups if g.get("name") not in names]
+    for group in optimizer.param_groups:
+        group["params"] = [p for p in group["params"] if id(p) not in gone]
+    optimizer.param_groups[:] = [g for g in optimizer.param_groups if g["params"] or g.get("name") not in names]
+
+
+def check_optimizer(model: UnitNetwork, optimizer: torch.optim.Optimizer) -> None:
+    """Every unit's and the head's parameters must be in ``optimizer`` (in any of its groups)."""
+    held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    for name in (*model.unit_names, model.head_name):
+        params = list(model.get_submodule(name).parameters())
+        if params and not any(id(p) in held for p in params):
+            raise LearnDropError(f"the optimizer holds no parameter of {name}: build it over model.parameters() "
+                                 "(or learndrop.param_groups(model)) after the model is made", field="model")
+
+
+def unit_groups(model: UnitNetwork, optimizer: torch.optim.Optimizer) -> bool:
+    """Whether every unit has a param group of its own, named after it (``param_groups``): what scaling each
+    unit's learning rate needs (FreezeOut, annealing)."""
+    named = {g.get("name"): {id(p) for p in g["params"]} for g in optimizer.param_groups}
+    for name, unit in model.units():
+        params = {id(p) for p in unit.parameters()}
+        if params and named.get(name) != params:
+            return False
+    return True
 
 
 def set_train_mode(model: UnitNetwork, dropped: int, frozen: Sequence[str] = ()) -> None:

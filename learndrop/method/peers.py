@@ -83,6 +83,7 @@ class FreezeOut(BasePolicy):
     """FreezeOut: each unit's lr is annealed to 0 at its own ``t_i``; it drops at the first check from then."""
 
     name = "freezeout"
+    observes = frozenset({"progress"})
 
     def lr_scales(self, state: PolicyState, progress: float, config: PolicyConfig) -> list[float]:
         times = freezeout_times(len(state.units), config)
@@ -155,6 +156,7 @@ class Schedule(BasePolicy):
     """A fixed linear schedule: unit i drops at a set share of training, whatever it learns."""
 
     name = "schedule"
+    observes = frozenset({"progress"})
 
     def step(self, state: PolicyState, observations: Observations, config: PolicyConfig
              ) -> tuple[PolicyState, Decision]:

@@ -226,7 +226,7 @@ class Policy(Protocol):
     config give the same answer."""
 
     name: str
-    observes: frozenset[str]  # what the controller measures for it beyond d and progress: {"grad_norm"}
+    observes: frozenset[str]  # beyond d: "grad_norm" (measured for it), "progress" (it acts on the share done)
 
     def step(self, state: PolicyState, observations: Observations, config: PolicyConfig
              ) -> tuple[PolicyState, Decision]: ...

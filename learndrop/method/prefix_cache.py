@@ -10,11 +10,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol, runtime_checkable
 
 import torch
 
 from .. import events as ev
+from ..errors import LearnDropError
 from ..models import UnitNetwork
 from .cache import ActivationCache, Transform, cache_cost, choose_views
 from .dropping import set_train_mode
@@ -22,7 +23,31 @@ from .dropping import set_train_mode
 BUILD_BATCH = 512  # images per no-grad pass when the cache is built
 GPU_SHARE = 0.5  # on a GPU, the cache takes at most this share of the memory free when it is built
 
-Pending = tuple[type[ev.Event], dict[str, Any]]  # an event for the caller's emitter: its class and fields
+
+
+@runtime_checkable
+class InMemoryData(Protocol):
+    """A training set held in memory, which the activation cache can compute the prefix's output for:
+    ``labels`` (N,), its length, and ``get(idx, generator)`` -> (normalised inputs, labels) of the rows ``idx``
+    (augmented with ``generator`` when it augments; ``generator`` None: never augmented). ``ImageBatches`` is
+    one (``learndrop.data.loader``)."""
+
+    labels: torch.Tensor
+
+    def __len__(self) -> int: ...
+
+    def get(self, idx: torch.Tensor, generator: torch.Generator | None = None
+            ) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+def check_data(data: object) -> InMemoryData:
+    """``data`` as the cache needs it, or a ``LearnDropError`` naming what it lacks."""
+    missing = [name for name in ("labels", "__len__", "get") if not hasattr(data, name)]
+    if missing:
+        raise LearnDropError(f"LearnDrop(data=...) serves batches from a training set in memory: a "
+                             f"{type(data).__name__} has no {', '.join(missing)} (the protocol: "
+                             "learndrop.method.prefix_cache.InMemoryData)", field="data")
+    return data  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -37,7 +62,7 @@ class CacheSettings:
 
 @dataclass(frozen=True)
 class CacheUpdate:
-    events: list[Pending]  # cache_built or cache_skipped
+    events: list[ev.Event]  # cache_built or cache_skipped, unstamped
     fwd_flops: int  # what building it cost (already counted in ``LearnDrop.flops``)
     seconds: float
 
@@ -45,22 +70,22 @@ class CacheUpdate:
 class PrefixCache:
     """The activation cache of ``model``'s dropped prefix over ``data`` (``ImageBatches``), and its history.
 
-    ``unit_fwd``: per-image forward FLOPs of each unit (what building costs).
+    ``unit_fwd``: per-image forward FLOPs of each unit (what building costs), asked for when a build is counted.
     """
 
-    def __init__(self, model: UnitNetwork, data: Any, settings: CacheSettings, unit_fwd: Sequence[int],
-                 refused: int = -1):
-        self.model, self.data, self.settings, self.unit_fwd = model, data, settings, list(unit_fwd)
+    def __init__(self, model: UnitNetwork, data: InMemoryData | None, settings: CacheSettings,
+                 unit_fwd: Callable[[], Sequence[int]], refused: int = -1):
+        self.model, self.data, self.settings, self.unit_fwd = model, data, settings, unit_fwd
         self.store: ActivationCache | None = None
         self.ops: list[list] = []  # ["new", views] | ["add", units, chunk] | ["extend", units]
         self.refused = refused  # prefix length for which it was refused (over its cap)
-        self.rows: torch.Tensor | None = None  # the rows ``update`` last saw (identity: the loop's chunk tensor)
+        self.rows: torch.Tensor | None = None  # the rows ``update`` last saw
         self.active = False  # the next batches come from it
 
     def update(self, rows: torch.Tensor, dropped: int, epochs_left: int, chunk: int,
                train_mode: Callable[[], None]) -> CacheUpdate | None:
         """Fill or extend the cache when the prefix (``dropped`` units) or the training rows changed."""
-        if rows is self.rows or self.data is None:
+        if self.data is None or (self.rows is not None and (rows is self.rows or torch.equal(rows, self.rows))):
             return None
         self.rows, update = rows, None
         if (dropped and self.settings.enabled and self.refused != dropped
@@ -105,7 +130,7 @@ class PrefixCache:
             return self._skipped(k, min(sizes), "the device ran out of memory while building it")
         if added:
             self.ops.append(["add", k, chunk])
-        cost = cache_cost(self.unit_fwd, old_units, k, extended, added, self.store.views)
+        cost = cache_cost(self.unit_fwd(), old_units, k, extended, added, self.store.views)
         return self._built(cost, time.perf_counter() - start, extended, added)
 
     def _cap(self, device: torch.device) -> tuple[float, str]:
@@ -121,12 +146,12 @@ class PrefixCache:
     def _skipped(self, k: int, needed: int, why: str) -> CacheUpdate:
         self.store, self.refused = None, k
         reason = f"{why}; the prefix is recomputed every step under no_grad"
-        return CacheUpdate([(ev.CacheSkipped, dict(bytes_needed=needed, reason=reason))], 0, 0.0)
+        return CacheUpdate([ev.CacheSkipped(bytes_needed=needed, reason=reason)], 0, 0.0)
 
     def rebuild(self, ops: Sequence[list], chunks: Sequence[torch.Tensor], frozen: Sequence[str]) -> CacheUpdate:
         """Build the cache again the way ``ops`` built it (``chunks``: the training rows of each chunk)."""
         start = time.perf_counter()
-        device = self.data.images.device
+        device = self.data.labels.device
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.settings.amp):
             cost = self._replay(ops, chunks, frozen)
         self.ops = [list(op) for op in ops]
@@ -142,17 +167,17 @@ class PrefixCache:
             set_train_mode(self.model, op[1], frozen)
             old = self.store.units
             if op[0] == "extend":
-                cost += cache_cost(self.unit_fwd, old, op[1], self.store.extend(self.model, op[1], BUILD_BATCH), 0,
+                cost += cache_cost(self.unit_fwd(), old, op[1], self.store.extend(self.model, op[1], BUILD_BATCH), 0,
                                    self.store.views)
             else:
-                cost += cache_cost(self.unit_fwd, 0, op[1], 0,
+                cost += cache_cost(self.unit_fwd(), 0, op[1], 0,
                                    self.store.add(self.model, self.data, chunks[op[2]], op[1], BUILD_BATCH),
                                    self.store.views)
         return cost
 
     def _built(self, cost: int, seconds: float, extended: int, added: int) -> CacheUpdate:
         store = self.store
-        event = dict(units=store.units, extended_rows=extended, added_rows=added, rows=store.rows,
-                     bytes=store.nbytes, seconds=round(seconds, 4), dtype=str(store.dtype).replace("torch.", ""),
-                     fwd_flops=cost)
-        return CacheUpdate([(ev.CacheBuilt, event)], cost, seconds)
+        event = ev.CacheBuilt(units=store.units, extended_rows=extended, added_rows=added, rows=store.rows,
+                              bytes=store.nbytes, seconds=round(seconds, 4),
+                              dtype=str(store.dtype).replace("torch.", ""), fwd_flops=cost)
+        return CacheUpdate([event], cost, seconds)

@@ -28,6 +28,7 @@ class UnitNetwork(nn.Module):
         self.head_name = head_name
         self.normalization: str | None = None
         self.source_keys: dict[str, str] = {}
+        self.grouped: frozenset[str] = frozenset()  # units that group several modules of the source model
         self._check_cover()
 
     # --- structure -------------------------------------------------------------------------------
@@ -40,6 +41,12 @@ class UnitNetwork(nn.Module):
     def units(self) -> Iterator[tuple[str, nn.Module]]:
         for name in self.unit_names:
             yield name, self.get_submodule(name)
+
+    def call_modules(self, name: str) -> list[nn.Module]:
+        """The modules a forward calls for unit ``name``: the unit, or the members of a grouped one (the source
+        model's own forward calls them one by one, not the group)."""
+        unit = self.get_submodule(name)
+        return list(unit.children()) if name in self.grouped else [unit]
 
     def _check_cover(self) -> None:
         owners: dict[int, str] = {}

@@ -95,6 +95,7 @@ def units(model: nn.Module, unit_specs: Sequence[UnitSpec], head: HeadSpec, *,
     if example is not None:
         _check_forward(model, net, example)
     net.source_keys = _source_keys(model, net)
+    net.grouped = frozenset(name for spec, name in zip(unit_specs, unit_names) if not isinstance(spec, str))
     return net
 
 

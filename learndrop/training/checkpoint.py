@@ -74,6 +74,6 @@ def restore(ck: dict, ld: LearnDrop, augment_gen: torch.Generator, chunks: list[
     rebuilt = ld.load_state_dict(ck["method"], chunks)
     torch.set_rng_state(ck["rng"]["torch"])
     augment_gen.set_state(ck["rng"]["ranks"][world.rank] if world.size > 1 else ck["rng"]["augment"])
-    for cls, fields in getattr(rebuilt, "events", ()):
-        emit(cls, **fields)
+    for event in getattr(rebuilt, "events", ()):
+        emit.send(event)
     return start_epoch, rebuilt

@@ -60,14 +60,11 @@ class EpochMeters:
     flops_at_start: tuple[int, int, int] = (0, 0, 0)  # the controller's forward, backward, probe FLOPs then
 
     @classmethod
-    def start(cls, device: torch.device, ld: LearnDrop, carry: CacheUpdate | None = None, first: bool = False
-              ) -> EpochMeters:
-        """``first``: a new run's first epoch, which also counts what the controller ran when it was made
-        (the probe batch's first pass)."""
+    def start(cls, device: torch.device, ld: LearnDrop, carry: CacheUpdate | None = None) -> EpochMeters:
         zero = torch.zeros((), device=device)
         return cls(zero.clone(), torch.zeros((), device=device, dtype=torch.long), zero.clone(),
                    extra_s=carry.seconds if carry else 0.0, extra_fwd=carry.fwd_flops if carry else 0,
-                   flops_at_start=(0, 0, 0) if first else (ld.flops.fwd, ld.flops.bwd, ld.flops.probe))
+                   flops_at_start=(ld.flops.fwd, ld.flops.bwd, ld.flops.probe))
 
     def add(self, loss: torch.Tensor, out: torch.Tensor, y: torch.Tensor) -> None:
         b = len(y)
@@ -130,6 +127,7 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
     total_epochs = config.epochs * len(chunks)
     total_steps = sum(math.ceil(len(c) / batch_size) for c in chunks) * config.epochs
     ld = LearnDrop(model, optimizer, config.policy, train_data.images.shape[1:], data=train_batches,
+                   total_steps=total_steps,
                    cache=cache_settings(config, train_data.flip, use_amp), peak_lr=config.lr,
                    reference_peaks=setup.peaks_in_unit_order(), wrap=world.wrap if world.size > 1 else None,
                    probe=probe_of(val_batches) if val_batches is not None else None)
@@ -151,8 +149,7 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
                      classes=sorted(set(train_data.labels[chunk].tolist())))
             emit(ev.EpochStarted, lr=lr_at(config, emit.step, total_steps))
             ld.train_mode()
-            meters = EpochMeters.start(device, ld, carry, first=checkpoint is None and epoch == 0)
-            carry = None
+            meters, carry = EpochMeters.start(device, ld, carry), None
             data_timer, (batches, check_steps) = SpanTimer(device), _epoch_plan(config, chunk, epoch, device, world)
             epoch_start = time.perf_counter()
             for i, idx in enumerate(batches):
@@ -162,8 +159,8 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
                 ld.set_lr(lr, emit.step / total_steps)  # every group; a policy may scale a unit's (FreezeOut)
 
                 # cache: filled or extended at the first step after the prefix or the data grew
-                for cls, fields in getattr(ld.update_cache(chunk, total_epochs - epoch, chunk_index), "events", ()):
-                    emit(cls, **fields)
+                for event in getattr(ld.update_cache(chunk, total_epochs - epoch, chunk_index), "events", ()):
+                    emit.send(event)
 
                 # data: the cached prefix output, or normalised (augmented) images
                 data_timer.start()
@@ -180,7 +177,7 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
                 loss.backward()
                 optimizer.step()
                 emit.step += 1
-                ld.after_step(len(idx), lr)
+                ld.step()
                 meters.add(loss, out, y)
 
                 # check: score the units still training, let the policy decide, drop the prefix
@@ -259,8 +256,8 @@ def _check(ld: LearnDrop, control: TrainingControl, emit: ev.Emitter, meters: Ep
     synchronize(device)
     t_check = time.perf_counter()
     world.sync_buffers(ld.model)
-    for cls, fields in ld.check(control.policy(), progress).events:
-        emit(cls, **fields)
+    for event in ld.check(control.policy(), progress).events:
+        emit.send(event)
     world.agree("to drop and freeze", (ld.dropped, ld.frozen))
     synchronize(device)
     meters.instrument_s += time.perf_counter() - t_check

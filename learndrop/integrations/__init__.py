@@ -1,0 +1,1 @@
+"""Learn&Drop inside other training frameworks: ``integrations.lightning`` (the ``lightning`` extra)."""
