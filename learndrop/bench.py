@@ -63,6 +63,15 @@ SCENARIOS: dict[str, dict[str, list[Pair]]] = {
             Pair("ResNet-20 / MNIST (30k)", dict(model="resnet20", dataset="mnist", epochs=4, subset=30_000,
                                                  augment=False)),
         ],
+        # three pairs a setting is chosen on two of and judged on the third (bench --frontier --leave-one-out)
+        "heldout": [
+            Pair("VGG-11 x0.25 / CIFAR-10 (10k)", dict(model="vgg11", width=0.25, dataset=CIFAR, epochs=8,
+                                                       subset=10_000, val_split=2_000)),
+            Pair("ResNet-20 / CIFAR-10 (10k)", dict(model="resnet20", dataset=CIFAR, epochs=8, subset=10_000,
+                                                    val_split=2_000)),
+            Pair("VGG-11 x0.25 / MNIST (10k)", dict(model="vgg11", width=0.25, dataset="mnist", epochs=4,
+                                                    subset=10_000, val_split=2_000, augment=False)),
+        ],
         "quick": [
             Pair("VGG-11 x0.25 / CIFAR-10 (5k)", dict(model="vgg11", width=0.25, dataset=CIFAR, epochs=6,
                                                       subset=5_000)),

@@ -281,7 +281,7 @@ def cmd_bench(a: argparse.Namespace) -> int:
         given["classes"] = parse_classes(given["classes"])
     where = dict(repeats=a.repeats, data_root=data_root, policy=policy, runs_dir=runs_dir and Path(runs_dir),
                  out_dir=Path(a.results_dir) if a.results_dir else RESULTS_DIR)
-    if a.frontier or a.seeds is not None or a.variants is not None:  # the same pairs, against fewer epochs
+    if a.frontier or a.seeds is not None or a.variants is not None or a.leave_one_out:  # against fewer epochs
         from .frontier import runner
 
         bench = runner(a, given, where)
@@ -330,7 +330,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", default=None, metavar="LIST", help="with --frontier: every run once per seed, e.g. "
                    "0,1 (default: --seed's)")
     p.add_argument("--variants", default=None, metavar="SETTINGS", help="with --frontier: Learn&Drop's variants, "
-                   "e.g. 'tau=0.3;measure=function,anneal=2' (default: BENCHMARKS.md's two; '' none)")
+                   "e.g. 'tau=0.3;measure=function,anneal=2' (default: BENCHMARKS.md's; '' none)")
+    p.add_argument("--leave-one-out", action="store_true", help="with --frontier: the held-out scratch pairs "
+                   "(VGG-11 and ResNet-20 on CIFAR-10, VGG-11 on MNIST; with --model/--dataset yours too), then each "
+                   "policy's setting chosen on the other pairs' validation margins, its test margin on each")
     _train_args(p)  # the same options as train, absent unless given
     _given_only(p, _train_defaults(), BENCH_HELP)
     p.set_defaults(func=cmd_bench)

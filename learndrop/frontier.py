@@ -40,6 +40,8 @@ from .report.frontier import (
     time_efficiency,
     variant_of,
 )
+from .report.leave_one_out import leave_one_out
+from .report.leave_one_out import to_markdown as leave_one_out_markdown
 from .runs.store import RunStore, check_writable_dir
 
 DEFAULT_VARIANTS = "measure=function,tau=0.05;measure=function,tau=0.05,anneal=2"  # what BENCHMARKS.md measured
@@ -214,7 +216,18 @@ def to_markdown(report: dict[str, Any], pngs: Sequence[dict[str, str]], header: 
         lines += [""] + [f"![test accuracy against training {axis}]({name})" for axis, name in png.items()]
         if not png:
             lines.append("(no figure: kaleido could not render one here)")
+    if len(report["pairs"]) > 1:
+        lines += ["", *held_out_section(report["pairs"])]
     return "\n".join(lines) + "\n"
+
+
+def held_out_section(pairs: Sequence[dict[str, Any]]) -> list[str]:
+    """The leave-one-pair-out table of ``report.leave_one_out``, with what it means."""
+    return ["## Leave one pair out", "",
+            "Per policy and held-out pair: the setting with the best mean validation margin (training FLOPs) on "
+            "the *other* pairs, and its test margin on the held-out pair in points, over the frontier of training "
+            "FLOPs (over the frontier of seconds in brackets); then the worst and the mean of those.", "",
+            *leave_one_out_markdown(leave_one_out(pairs))]
 
 
 def write_png(pair: dict[str, Any], path: Path, axis: str = SECONDS) -> bool:
@@ -295,7 +308,7 @@ def runner(a: Any, given: dict[str, Any], where: dict[str, Any]) -> Callable[...
     --repeats gives way to --seeds, --seed is the one seed when --seeds is not given (``given`` and ``where``
     are changed in place)."""
     if not a.frontier:
-        raise LearnDropError("--seeds and --variants apply to bench --frontier only")
+        raise LearnDropError("--seeds, --variants and --leave-one-out apply to bench --frontier only")
     if where.pop("repeats", 1) != 1:
         raise LearnDropError("--repeats does not apply to bench --frontier: give --seeds")
     if a.seeds is not None and "seed" in given:
@@ -303,9 +316,30 @@ def runner(a: Any, given: dict[str, Any], where: dict[str, Any]) -> Callable[...
     seeds = parse_seeds(a.seeds) if a.seeds is not None else [given.get("seed", 0)]
     given.pop("seed", None)
     variants = parse_variants(DEFAULT_VARIANTS if a.variants is None else a.variants)
-    return lambda *args, **kw: run_frontier(*args, seeds=seeds, variants=variants, **kw)
+    if a.leave_one_out and (a.scenario not in (None, "scratch") or a.quick or a.only):
+        raise LearnDropError("--leave-one-out trains the held-out scratch pairs (and yours, with --model/--dataset): "
+                             "no --scenario, --quick or --only")
+
+    def frontier_of(scenario: str = "scratch", *args: Any, pairs: Sequence[Pair] | None = None,
+                    **kw: Any) -> dict[str, Any]:
+        if a.leave_one_out:
+            scenario, pairs = "scratch", [*SCENARIOS["scratch"]["heldout"], *(pairs or [])]
+        return run_frontier(scenario, *args, pairs=pairs, seeds=seeds, variants=variants, **kw)
+
+    return frontier_of
+
+
+def main(argv: Sequence[str]) -> None:
+    """``python -m learndrop.frontier FILE.json ...``: each report's .md and PNGs written again; with
+    ``--leave-one-out``, the held-out table over every pair of the files given, printed."""
+    files = [Path(name) for name in argv if name != "--leave-one-out"]
+    if "--leave-one-out" in argv:
+        pairs = [pair for f in files for pair in json.loads(f.read_text())["pairs"]]
+        print("\n".join(held_out_section(pairs)))
+        return
+    for path in files:
+        write_report(json.loads(path.read_text()), path)
 
 
 if __name__ == "__main__":
-    for name in sys.argv[1:]:
-        write_report(json.loads(Path(name).read_text()), Path(name))
+    main(sys.argv[1:])
