@@ -9,7 +9,6 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from tqdm import tqdm
 
 from . import events as ev
@@ -17,7 +16,7 @@ from .config import POLICIES, PolicyConfig, RunConfig, parse_classes
 from .data.datasets import list_datasets
 from .errors import LearnDropError
 from .models import list_models, model_info
-from .runs.files import is_no_space
+from .runs.files import no_space_line
 from .runs.store import RunStore, default_runs_dir
 
 EXIT_USAGE = 2
@@ -199,41 +198,15 @@ def format_summary(s: dict) -> str:
 
 
 def cmd_runs(a: argparse.Namespace) -> int:
-    store = RunStore(a.runs_dir)
-    rows = store.summaries()
-    if not rows:
-        print(f"no runs in {store.root}")
-        return 0
-    df = pd.DataFrame(rows)[["run_id", "status", "model", "dataset", "policy", "epochs_done", "test_acc",
-                             "train_time_s", "fwd_flops_reduction_pct"]]
-    df["dropped"] = [len(r["dropped"]) for r in rows]
-    print(df.to_string(index=False))
-    for r in rows:  # a folder that cannot be read is listed, and what is wrong with it said
-        if r["status"] == "damaged":
-            print(f"{r['run_id']} is damaged: {r['error']}")
-    return 0
+    from .listing import cmd_runs as runs  # the recorded runs, a damaged one said so
+
+    return runs(a)
 
 
 def cmd_show(a: argparse.Namespace) -> int:
-    from .report.tables import drops_frame, epochs_frame
+    from .listing import cmd_show as show
 
-    store = RunStore(a.runs_dir)
-    if (problem := store.problem(a.run_id)) is not None:  # validates the id; a clear error for a missing run
-        raise LearnDropError(f"run {a.run_id} is damaged: {problem}")
-    loaded = store.events(a.run_id)
-    if loaded.skipped:
-        print(f"warning: skipped {loaded.skipped} unreadable line(s) in {a.run_id}/events.jsonl", file=sys.stderr)
-    print(format_summary(store.summary(a.run_id)))
-    epochs = epochs_frame(loaded.events)
-    if len(epochs):
-        accs = ["val_acc", "test_acc"] if epochs["val_acc"].notna().any() else ["test_acc"]
-        table = epochs[["epoch_number", "train_loss", *accs, "epoch_time_s", "active_units"]].copy()
-        table["fwd FLOPs %"] = (100 * epochs["fwd_flops"] / epochs["baseline_fwd_flops"]).round(1)
-        print()
-        print(table.rename(columns={"epoch_number": "epoch"}).to_string(index=False))
-    for _, drop in drops_frame(loaded.events).iterrows():
-        print(f"epoch {drop['epoch'] + 1}: {drop['reason']}")
-    return 0
+    return show(a)
 
 
 def cmd_models(a: argparse.Namespace) -> int:
@@ -355,11 +328,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:  # a full disk while a run is recorded: one line (the run keeps what was written)
-        if not is_no_space(exc):
+        if (line := no_space_line(exc)) is None:
             raise
-        where = f" (writing {exc.filename})" if exc.filename else ""
-        print(f"error: no space left on device{where}; free some space (a run with a checkpoint goes on with "
-              "--resume)", file=sys.stderr)
+        print(line, file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

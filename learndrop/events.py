@@ -203,7 +203,8 @@ def to_json(event: Event) -> str:
 # the entries of the list fields that pages read field by field, and their fields' types
 _ENTRIES: dict[tuple[type[Event], str], dict[str, Any]] = {
     (LayerScores, "scores"): {"unit": str, "state": str, "d": float | None, "s": float | None, "c": float | None},
-    (RunStarted, "units"): {"name": str, "params": int, "fwd_flops": float, "bwd_flops": float},
+    # older recordings may lack a unit's counts (None: absent), never hold them as text
+    (RunStarted, "units"): {"name": str, "params": int | None, "fwd_flops": float | None, "bwd_flops": float | None},
 }
 
 

@@ -16,7 +16,7 @@ ALLOWED = {
     "data": {"errors", "data"},
     "method": {"config", "events", "errors", "models", "method"},
     "training": {"config", "events", "errors", "status", "models", "data", "method", "training", "report.summary",
-                 "runs.store"},
+                 "runs.store", "runs.files"},  # the run folder's whole-file writes (checkpoints: all or nothing)
     "report": {"config", "events", "errors", "method.policy", "method.cache", "report", "status"},
     "runs": {"config", "events", "errors", "status", "models", "data", "method", "training", "report", "runs"},
 }

@@ -51,4 +51,12 @@ def is_no_space(exc: BaseException) -> bool:
     return False
 
 
-__all__ = ["is_no_space", "save_tensors", "write_atomic", "write_json"]
+def no_space_line(exc: BaseException) -> str | None:
+    """The CLI's one line for a full disk (``exc`` or its cause), else None."""
+    if not is_no_space(exc):
+        return None
+    where = f" (writing {exc.filename})" if isinstance(exc, OSError) and exc.filename else ""
+    return f"error: no space left on device{where}; free some space (a run with a checkpoint goes on with --resume)"
+
+
+__all__ = ["is_no_space", "no_space_line", "save_tensors", "write_atomic", "write_json"]
