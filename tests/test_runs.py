@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 
 import pytest
 import torch
@@ -25,7 +26,7 @@ def test_run_folder_and_round_trip(store):
     assert "process.json" not in files  # removed when the run finished
     loaded = store.events(run_id)
     assert loaded.skipped == 0 and loaded.events == seen  # frozen dataclasses compare by value
-    assert store.config(run_id) == config
+    assert store.config(run_id) == dataclasses.replace(config, normalize="dataset")  # "auto" recorded as resolved
     summary = store.summary(run_id)
     for key in ("run_id", "status", "policy", "model", "dataset", "epochs_done", "test_acc", "train_time_s",
                 "eval_time_s", "fwd_flops", "bwd_flops", "baseline_fwd_flops", "baseline_bwd_flops",
