@@ -23,7 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
-from learndrop.bench import RESULTS_DIR, machine  # noqa: E402
+from learndrop.bench.pairs import RESULTS_DIR  # noqa: E402
+from learndrop.bench.running import machine  # noqa: E402
 from learndrop.runs.store import RunStore  # noqa: E402
 
 DEFAULT_TRAIN = ["--epochs", "4", "--checks-per-epoch", "2"]  # the offline demo (shapes, the tiny CNN), 4 epochs

@@ -27,7 +27,9 @@ sys.path[:0] = [str(ROOT)]
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from learndrop.bench import RESULTS_DIR, bench, machine  # noqa: E402
+from learndrop.bench.pairs import RESULTS_DIR  # noqa: E402
+from learndrop.bench.running import machine  # noqa: E402
+from learndrop.bench.side_by_side import bench  # noqa: E402
 from learndrop.config import PolicyConfig, RunConfig  # noqa: E402
 from learndrop.data.loader import ImageBatches, Normalizer, to_device  # noqa: E402
 from learndrop.method.controller import CacheSettings, LearnDrop  # noqa: E402

@@ -39,7 +39,7 @@ class RunStarted(Event):
     input_shape: list[int]  # C, H, W
     total_steps: int = 0  # all steps of the run (0 in recordings that predate it)
     data_notes: list[str] = field(default_factory=list)  # what loading the data had to fix
-    reference_peaks: dict[str, float] = field(default_factory=dict)  # fine-tuning: peaks carried over (policy.py)
+    inherited_peaks: dict[str, float] = field(default_factory=dict)  # fine-tuning: the source run's peaks
     val_size: int = 0  # images held out from the training set as the validation split (config val_split)
     normalization: dict[str, Any] = field(default_factory=dict)  # name, mean, std (0..1 units) of the inputs
 
@@ -229,6 +229,8 @@ def from_dict(data: dict[str, Any]) -> Event:
     if cls is None:
         raise ValueError("unknown event type")
     names = {f.name for f in dataclasses.fields(cls)}
+    if cls is RunStarted and "reference_peaks" in data:  # recorded before "inherited peaks" was the one name
+        data.setdefault("inherited_peaks", data.pop("reference_peaks"))
     if cls in (EpochEnded, ChunkEnded) and "test_acc" not in data:  # recorded before the validation split:
         data["test_acc"], data["val_acc"] = data.get("val_acc"), None  # their val_* were the test split's
         data["test_loss"], data["val_loss"] = data.get("val_loss"), None

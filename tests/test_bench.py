@@ -9,8 +9,10 @@ import sys
 import pytest
 from helpers import FORCED, ROOT
 
-from learndrop import bench
-from learndrop.bench import Measured, Pair, PairResult, check_targets, metrics, to_markdown
+from learndrop.bench import side_by_side as bench
+from learndrop.bench.pairs import Pair
+from learndrop.bench.running import Measured
+from learndrop.bench.side_by_side import PairResult, check_targets, metrics, to_markdown
 from learndrop.cli import main
 from learndrop.config import PolicyConfig
 

@@ -54,7 +54,7 @@ def test_bench_repeats_0_is_refused(tmp_path, capsys):
 def test_a_data_parallel_run_that_cannot_start_is_refused_before_torchrun_starts(nproc, tmp_path, capsys,
                                                                                  monkeypatch):
     """Before: --nproc 3 with the default batch of 128 printed torchrun's banner and the error three times."""
-    monkeypatch.setattr("learndrop.launch.launch", lambda *a: pytest.fail("torchrun's launcher started"))
+    monkeypatch.setattr("learndrop.cli.train.launch", lambda *a: pytest.fail("torchrun's launcher started"))
     err = _refused(["train", "--runs-dir", str(tmp_path / "runs"), "--nproc", nproc], capsys)
     assert "--nproc must be from 1 to" in err or "does not split evenly among 3 processes" in err
     assert not (tmp_path / "runs").exists()

@@ -13,8 +13,8 @@ from helpers import ROOT, fast_config
 import learndrop
 from learndrop import events as ev
 from learndrop.data.loader import ImageBatches, Normalizer, epoch_batches
-from learndrop.training.prepare import prepare
 from learndrop.training.loop import train
+from learndrop.training.prepare import prepare
 
 CPU = torch.device("cpu")
 # Recorded by the loop as it was before the controller existed (commit b85a236), with the function

@@ -7,7 +7,6 @@ a run in the dashboard's worker thread. ``benchmarks/gpu_smoke.py`` runs these a
 
 from __future__ import annotations
 
-
 import pytest
 import torch
 from helpers import FORCED, fast_config

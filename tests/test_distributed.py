@@ -70,7 +70,7 @@ def test_config_refuses_a_batch_that_does_not_split_and_streaming():
 
 def test_the_server_launches_a_new_run_from_its_config_and_a_resume_by_id(tmp_path, store):
     from learndrop.cli import build_parser
-    from learndrop.launch import _config_file
+    from learndrop.cli.train import _config_file
     from learndrop.runs.processes import command
 
     config = RunConfig(model="vgg11", width=0.25, momentum=0.5, world_size=2,

@@ -11,8 +11,9 @@ from helpers import ROOT
 from streamlit.testing.v1 import AppTest
 
 from learndrop import config as cfg
-from learndrop import frontier as runner
-from learndrop.bench import Pair
+from learndrop.bench import frontier as runner
+from learndrop.bench import report
+from learndrop.bench.pairs import Pair
 from learndrop.cli import main
 from learndrop.config import PolicyConfig
 from learndrop.errors import LearnDropError
@@ -181,9 +182,9 @@ def test_a_fine_tuning_frontier_pre_trains_once_and_every_run_starts_from_it(tmp
     monkeypatch.setattr(cfg, "POLICIES", ("learndrop", "none"))
     pair = Pair("tiny / shapes 0-1 -> 2-3", {**TINY.config, "classes": (2, 3), "subset": 512, "batch_size": 32},
                 pretrain={"classes": (0, 1), "epochs": 1})
-    report = runner.run_frontier("custom", pairs=[pair], variants=[], seeds=[0], out_dir=tmp_path / "results",
+    result = runner.run_frontier("custom", pairs=[pair], variants=[], seeds=[0], out_dir=tmp_path / "results",
                                  runs_dir=tmp_path / "runs", log=lambda _: None)
-    (got,) = report["pairs"]
+    (got,) = result["pairs"]
     assert got["scenario"] == "finetune"  # what it does (it pre-trains, then fine-tunes), not "custom"
     assert [(r["policy"], r["epochs"]) for r in got["runs"]] == [("none", 1), ("none", 2), ("learndrop", 2)]
     starts = {json.loads((tmp_path / "runs" / r["run_id"] / "config.json").read_text())["init_from"]
@@ -254,7 +255,7 @@ def test_the_report_lists_the_frontier_first_then_each_policy_with_its_default_f
     interleaved = [base(2, 10.0, 0.6), run("learndrop", "tau=0.3"), run("freeze-first-k", "k=2"), base(4, 20.0, 0.8),
                    run("learndrop", "default"), run("freeze-first-k", "default"), base(6, 30.0, 0.75),
                    base(6, 29.0, 0.76, seed=1), run("learndrop", "default", seed=1), base(2, 11.0, 0.6, seed=1)]
-    rows = [(r[0], r[1], r[2], r[3]) for r in runner.pair_rows(interleaved)]
+    rows = [(r[0], r[1], r[2], r[3]) for r in report.pair_rows(interleaved)]
     assert rows == [("none", "default", "2", "2"), ("none", "default", "4", "1"), ("none", "default", "6", "2"),
                     ("learndrop", "default", "6", "2"), ("learndrop", "tau=0.3", "6", "1"),
                     ("freeze-first-k", "default", "6", "1"), ("freeze-first-k", "k=2", "6", "1")]
@@ -296,7 +297,7 @@ def test_a_run_that_computes_what_the_full_budget_computes_has_a_flops_margin_of
     assert margin(frontier(runs[:3], axis=FLOPS), no_drop.flops, no_drop.test_acc).points == 0.0
     assert margin(frontier(runs[:3]), no_drop.time_s, no_drop.test_acc).points == pytest.approx(1.2)
     # 0.80 - (0.76 + 0.04 * 7 / 10) = 0.012: the seconds axis flatters it
-    rows = runner.pair_rows(runs)
+    rows = report.pair_rows(runs)
     assert rows[-1][7:9] == ["+0.00 pts", "+1.20 pts"]  # margin on FLOPs, margin on seconds
     assert time_efficiency(no_drop, groups(runs)[2]) is None  # no FLOPs saved: no efficiency to speak of
     picks = pick_on_validation(runs)
@@ -312,11 +313,10 @@ def test_time_efficiency_is_the_share_of_seconds_saved_per_share_of_flops_saved(
 
 
 def test_a_report_without_flops_keeps_its_seconds_and_says_so(tmp_path):
-    report = {"header": {"command": "x", "started": "now", "machine": {"processor": "p", "cpus": 2, "torch": "t",
-                                                                       "cuda": None}},
-              "pairs": [{"label": "old", "scenario": "scratch", "runs": [base(2, 10.0, 0.6), base(4, 20.0, 0.8),
-                  {**base(4, 15.0, 0.75), "policy": "learndrop"}]}]}
-    md = runner.to_markdown(report, [{}], report["header"])
+    header = {"command": "x", "started": "now", "machine": {"processor": "p", "cpus": 2, "torch": "t", "cuda": None}}
+    runs = [base(2, 10.0, 0.6), base(4, 20.0, 0.8), {**base(4, 15.0, 0.75), "policy": "learndrop"}]
+    old = {"header": header, "pairs": [{"label": "old", "scenario": "scratch", "runs": runs}]}
+    md = report.to_markdown(old, [{}], header)
     assert "| learndrop | default | 4 | 1 | 15.0 | n/a | 75.00 | n/a | +5.00 pts | n/a |" in md  # 0.75 - 0.70
     assert "seconds only" in md
 

@@ -12,12 +12,11 @@ import torch
 from helpers import FORCED, ROOT, SHARED_DATA, fast_config
 
 from learndrop import events as ev
-from learndrop.bench import PeakMemory
+from learndrop.bench.running import PeakMemory
 from learndrop.method.cache import ActivationCache
 from learndrop.runs.recorder import RunRecorder
 from learndrop.training.device import SpanTimer
 from learndrop.training.loop import train
-
 
 
 def test_running_out_of_memory_while_building_the_cache_is_a_cache_skipped_not_a_failure(monkeypatch):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from learndrop import frontier as runner
+from learndrop.bench import report
 from learndrop.report.leave_one_out import leave_one_out, to_markdown
 
 
@@ -42,7 +42,7 @@ def test_each_pair_is_judged_with_the_setting_the_other_pairs_chose():
 
 def test_the_report_has_a_held_out_table_when_it_has_pairs_enough():
     header = {"command": "x", "started": "now", "machine": {"processor": "p", "cpus": 2, "torch": "t", "cuda": None}}
-    md = runner.to_markdown({"header": header, "pairs": [{**p, "scenario": "scratch"} for p in PAIRS]},
+    md = report.to_markdown({"header": header, "pairs": [{**p, "scenario": "scratch"} for p in PAIRS]},
                             [{}] * 3, header)
     assert "## Leave one pair out" in md
     assert "| learndrop | +2.00 (seconds: +2.00) `careful` | +2.00 (seconds: +2.00) `careful` | " \

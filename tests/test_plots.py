@@ -10,11 +10,18 @@ import pytest
 from fake_run import fake_config, fake_events
 
 from learndrop import events as ev
+from learndrop.config import PolicyConfig
 from learndrop.report import plots, tables
 from learndrop.report.compare import compare_table, export_json, find_baseline, flops_speedup, run_label, time_speedup
-from learndrop.config import PolicyConfig
+from learndrop.report.replay import (
+    DataChunk,
+    data_chunks,
+    estimate_fwd_flops,
+    intervals,
+    recorded_schedule_flops,
+    replay_run,
+)
 from learndrop.report.view import RunView, progress_status
-from learndrop.report.replay import DataChunk, data_chunks, estimate_fwd_flops, intervals, recorded_schedule_flops, replay_run
 
 
 def make_view(units=6, epochs=8, checks=2, finished=True, policy="learndrop") -> RunView:

@@ -8,8 +8,8 @@ from helpers import fast_config
 
 from learndrop.errors import LearnDropError
 from learndrop.runs.queue import RunQueue
-from learndrop.status import ENDED, LIVE, TRAINING, RunState
 from learndrop.runs.store import RunStore
+from learndrop.status import ENDED, LIVE, TRAINING, RunState
 
 
 @pytest.fixture

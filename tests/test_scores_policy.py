@@ -116,15 +116,15 @@ def test_replay_is_the_live_decision():
     assert replay(["a", "b", "c"], rows, cfg) == live
 
 
-def test_reference_peaks_measure_a_fine_tuned_unit_against_how_fast_it_once_learned():
+def test_inherited_peaks_measure_a_fine_tuned_unit_against_how_fast_it_once_learned():
     cfg = PolicyConfig(tau=0.4, warmup=1)
     rows = [[0.10, 0.10, 0.10], [0.06, 0.06, 0.06], [0.05, 0.05, 0.05]]
     own = replay(["a", "b", "c"], rows, cfg)
     assert not any(d.drops for d in own)  # against its own peak (0.10), 0.06 is s = 0.6
-    inherited = replay(["a", "b", "c"], rows, cfg, reference=[0.5, 0.5, 0.08])
+    inherited = replay(["a", "b", "c"], rows, cfg, inherited=[0.5, 0.5, 0.08])
     assert inherited[0].scores[0].s == pytest.approx(0.2)  # 0.10 / 0.5
     assert inherited[0].drops == ()  # still no drop during warm-up
     assert [x.unit for x in inherited[1].drops] == ["a", "b"]  # s = 0.06 / 0.5 = 0.12; c is the last unit
     assert inherited[1].scores[2].s == pytest.approx(0.6)  # own peak 0.10 > reference 0.08 wins
     with pytest.raises(ValueError):
-        initial_state(["a", "b"], reference=[1.0])
+        initial_state(["a", "b"], inherited=[1.0])

@@ -9,15 +9,16 @@ import torch
 from helpers import FORCED, fast_config
 
 from learndrop import events as ev
-from learndrop.report import tables
 from learndrop.config import PolicyConfig
-from learndrop.errors import LearnDropError
 from learndrop.data.loader import ImageBatches, stream_chunks
-from learndrop.runs.recorder import RunRecorder
-from learndrop.training.prepare import prepare
-from learndrop.report.summary import summarize
-from learndrop.training.loop import train
+from learndrop.errors import LearnDropError
+from learndrop.report import tables
 from learndrop.report.replay import data_chunks, recorded_schedule_flops, replay_run
+from learndrop.runs.finetune import prepare_run
+from learndrop.runs.recorder import RunRecorder
+from learndrop.summary import summarize
+from learndrop.training.loop import train
+from learndrop.training.prepare import prepare
 
 
 def test_stream_chunks_by_order_and_by_class():
@@ -82,7 +83,7 @@ def test_init_from_loads_the_backbone_and_replaces_the_head(store):
     run_id = RunRecorder(store).start(source)["run_id"]
     saved = store.model_state(run_id)
     target = fast_config(epochs=1, classes=(5, 6, 7), init_from=run_id)
-    model = prepare(target, store).model
+    model = prepare_run(target, store).model
     state = model.state_dict()
     backbone = [k for k in saved if not k.startswith("head.")]
     assert backbone and all(torch.equal(state[k], saved[k]) for k in backbone)
@@ -93,9 +94,9 @@ def test_init_from_a_different_architecture_is_refused(store):
     source = fast_config(epochs=1)
     run_id = RunRecorder(store).start(source)["run_id"]
     with pytest.raises(LearnDropError, match="this one asks for vgg11"):
-        prepare(fast_config(model="vgg11", width=0.25, init_from=run_id), store)
+        prepare_run(fast_config(model="vgg11", width=0.25, init_from=run_id), store)
     with pytest.raises(LearnDropError, match="no run"):
-        prepare(fast_config(init_from="20990101-000000-nothing-here"), store)
+        prepare_run(fast_config(init_from="20990101-000000-nothing-here"), store)
 
 
 def test_fine_tuning_inherits_each_units_peak_from_the_source_run_scaled_to_this_run(store):
@@ -112,26 +113,26 @@ def test_fine_tuning_inherits_each_units_peak_from_the_source_run_scaled_to_this
     # half the learning rate and twice the checks per epoch: the change per check scales with lr x steps
     target = fast_config(epochs=1, classes=(5, 6, 7, 8, 9), init_from=run_id, lr=source.lr / 2,
                          checks_per_epoch=source.checks_per_epoch * 2)
-    setup = prepare(target, store)
+    setup = prepare_run(target, store)
     steps = -(-len(setup.train_data) // target.batch_size) / target.checks_per_epoch
     scale = 0.5 * steps / (started.steps_per_epoch / source.checks_per_epoch)
     assert scale < 0.5
-    assert setup.reference_peaks == pytest.approx({u: p * scale for u, p in peak.items()})
+    assert setup.inherited_peaks == pytest.approx({u: p * scale for u, p in peak.items()})
     events = []
     train(target, [events.append], setup=setup)
     first = next(e for e in events if isinstance(e, ev.LayerScores))
-    assert next(e for e in events if isinstance(e, ev.RunStarted)).reference_peaks == setup.reference_peaks
+    assert next(e for e in events if isinstance(e, ev.RunStarted)).inherited_peaks == setup.inherited_peaks
     for u in first.scores:  # s is measured against the larger of the inherited and the own peak
-        assert u["s"] == pytest.approx(u["d"] / max(u["d"], setup.reference_peaks[u["unit"]]))
+        assert u["s"] == pytest.approx(u["d"] / max(u["d"], setup.inherited_peaks[u["unit"]]))
 
     # the Threshold explorer replays it through the same policy, with the same inherited peaks
     recorded = tables.scores_frame(events)
     started = next(e for e in events if isinstance(e, ev.RunStarted))
     args = (started.units, data_chunks(started, tables.chunks_frame(events)), True)
-    same = replay_run(recorded, tables.checks_frame(events), target.policy, *args, started.reference_peaks)
+    same = replay_run(recorded, tables.checks_frame(events), target.policy, *args, started.inherited_peaks)
     assert same.scores["s"].tolist() == pytest.approx(recorded["s"].tolist(), nan_ok=True)  # NaN once dropped
 
     no_inherit = replace(target, policy=replace(target.policy, inherit_peaks=False))
-    assert prepare(no_inherit, store).reference_peaks == {}
+    assert prepare_run(no_inherit, store).inherited_peaks == {}
     other_measure = replace(target, policy=replace(target.policy, measure="params"))
-    assert prepare(other_measure, store).reference_peaks == {}  # d measured differently: not comparable
+    assert prepare_run(other_measure, store).inherited_peaks == {}  # d measured differently: not comparable

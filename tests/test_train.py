@@ -9,10 +9,10 @@ from helpers import FORCED, fast_config
 
 from learndrop import events as ev
 from learndrop.config import PolicyConfig
-from learndrop.training.control import TrainingControl
 from learndrop.errors import LearnDropError
 from learndrop.runs.recorder import RunRecorder
 from learndrop.runs.store import RunStore
+from learndrop.training.control import TrainingControl
 from learndrop.training.loop import lr_at, prepare, train
 
 

@@ -127,7 +127,7 @@ def test_candidates_behind_a_training_unit_are_frozen_then_drop_when_the_frontie
                          policy=PolicyConfig(tau=0.02, kappa=10.0, warmup=1, freeze_candidates=True))
     setup = _setup(config)
     model = setup.model
-    setup.reference_peaks = {n: 1e6 if n in ("features.2", "features.3") else 0.0 for n in model.unit_names}
+    setup.inherited_peaks = {n: 1e6 if n in ("features.2", "features.3") else 0.0 for n in model.unit_names}
     control = TrainingControl(config.policy)
     at_freeze, at_check_3 = {}, {}
 

@@ -14,7 +14,7 @@ from learndrop.cli import main
 from learndrop.config import PolicyConfig
 from learndrop.errors import LearnDropError
 from learndrop.report import tables
-from learndrop.report.summary import summarize
+from learndrop.summary import summarize
 from learndrop.training.loop import train
 from learndrop.training.prepare import prepare
 

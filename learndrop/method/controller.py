@@ -64,7 +64,7 @@ class LearnDrop:
     FLOPs measurement (default: the first batch's). ``total_steps``: the run's optimizer steps, for the
     policies that act on the share of training done (the schedule, FreezeOut, annealing). ``probe`` (images,
     labels: a validation batch) serves ``measure="function"`` and the rewind gate. ``data`` (in memory, with
-    ``cache``): serve the batches and cache the dropped prefix's output. ``reference_peaks``: per-unit peaks
+    ``cache``): serve the batches and cache the dropped prefix's output. ``inherited_peaks``: per-unit peaks
     carried over from an earlier run (fine-tuning); ``peak_lr``: the learning rate the change is normalised by
     (default: the optimizer's at construction); ``wrap`` puts the trainable suffix under a data-parallel wrapper
     (``DistributedDataParallel``), anew after every drop (``training.world``).
@@ -73,7 +73,7 @@ class LearnDrop:
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, policy: PolicyConfig | None = None,
                  input_shape: Sequence[int] | None = None, *, total_steps: int | None = None,
                  probe: Probe | tuple[torch.Tensor, torch.Tensor] | None = None, data: Any = None,
-                 cache: CacheSettings | None = None, reference_peaks: Sequence[float] | None = None,
+                 cache: CacheSettings | None = None, inherited_peaks: Sequence[float] | None = None,
                  peak_lr: float | None = None, wrap: Callable[[nn.Module], nn.Module] | None = None):
         self.model = as_unit_network(model)
         self.optimizer = optimizer
@@ -88,7 +88,7 @@ class LearnDrop:
             input_shape = self.data.get(torch.arange(1))[0].shape[1:]
         self.input_shape = tuple(int(v) for v in input_shape) if input_shape is not None else None
         self.cache_settings = cache or CacheSettings(enabled=self.data is not None)
-        self.state = initial_state(self.names, reference_peaks)
+        self.state = initial_state(self.names, inherited_peaks)
         self.flops = FlopCount()
         self._full: StepFlops | None = None  # the full network's per-image FLOPs, once the input shape is known
         self._step: StepFlops | None = None  # the network's as it trains now (None: measure again)

@@ -58,7 +58,7 @@ class PolicyState:
     streak: tuple[int, ...] = ()  # per unit, consecutive checks that met the rule
     dropped: int = 0  # length of the dropped prefix
     frozen: tuple[int, ...] = ()  # indices frozen behind the frontier (freeze_candidates)
-    reference: tuple[float, ...] = ()  # per unit, a peak carried over from an earlier run (fine-tuning)
+    inherited: tuple[float, ...] = ()  # per unit, its peak in the run it was fine-tuned from (inherited peaks)
     last_g: tuple[float, ...] = ()  # per unit, its gradient norm at the last check (AutoFreeze)
     anneal: tuple[tuple[float, ...], ...] = ()  # per unit: () or (check, progress, end progress) of its annealing
 
@@ -69,7 +69,7 @@ class PolicyState:
     def from_dict(cls, data: dict[str, Any]) -> PolicyState:
         """The inverse of ``to_dict`` (a checkpoint stores lists where the state has tuples)."""
         return cls(tuple(data["units"]), data["check"], tuple(tuple(h) for h in data["history"]),
-                   tuple(data["streak"]), data["dropped"], tuple(data["frozen"]), tuple(data.get("reference", ())),
+                   tuple(data["streak"]), data["dropped"], tuple(data["frozen"]), tuple(data.get("inherited", data.get("reference", ()))),
                    tuple(data.get("last_g", ())), tuple(tuple(a) for a in data.get("anneal", ())))
 
 
@@ -93,14 +93,14 @@ class Observations:
     rewind: tuple[float | None, ...] | None = None  # the rewind test's relative probe-loss change, where made
 
 
-def initial_state(units: Sequence[str], reference: Sequence[float] | None = None) -> PolicyState:
-    """``reference``: per unit, the peak change it reached while it learned in an earlier run, in this
+def initial_state(units: Sequence[str], inherited: Sequence[float] | None = None) -> PolicyState:
+    """``inherited``: per unit, the peak change it reached while it learned in an earlier run, in this
     run's units (fine-tuning from a recorded run); a unit's peak is then the larger of that and its own."""
     n = len(units)
-    if reference is not None and len(reference) != n:
-        raise ValueError(f"{len(reference)} reference peaks for {n} units")
+    if inherited is not None and len(inherited) != n:
+        raise ValueError(f"{len(inherited)} inherited peaks for {n} units")
     return PolicyState(tuple(units), 0, tuple(() for _ in range(n)), (0,) * n, 0, (),
-                       tuple(float(r) for r in reference) if reference is not None else ())
+                       tuple(float(r) for r in inherited) if inherited is not None else ())
 
 
 def step(state: PolicyState, d: Sequence[float | None], cfg: PolicyConfig, allow_drop: bool = True,
@@ -210,7 +210,7 @@ def score(state: PolicyState, d: Sequence[float | None], cfg: PolicyConfig
         if i < state.dropped or i in state.frozen or d[i] is None:
             continue
         history[i] = (*history[i], float(d[i]))
-        peak = max(max(history[i]), state.reference[i]) if state.reference else max(history[i])
+        peak = max(max(history[i]), state.inherited[i]) if state.inherited else max(history[i])
         s_now[i] = change_score(history[i][-1], peak)
         c_now[i] = continuation_score(history[i], cfg.window)
     return history, s_now, c_now
@@ -277,17 +277,17 @@ class Baseline(BasePolicy):
 
 
 def replay(units: Sequence[str], d_rows: Sequence[Sequence[float | None]], cfg: PolicyConfig,
-           reference: Sequence[float] | None = None,
+           inherited: Sequence[float] | None = None,
            rewind_rows: Sequence[Sequence[float | None]] | None = None) -> list[Decision]:
     """Run a recorded history of changes through ``step`` with other thresholds (and the run's
-    ``reference`` peaks, when it was fine-tuned from a recorded run).
+    ``inherited`` peaks, when it was fine-tuned from a recorded run).
 
     A unit that the recorded run dropped has no changes after its drop (``None``); the replay treats it
     as still meeting the rule from then on, since a dropped unit's parameters no longer move. The rewind
     gate uses the tests the run made (``rewind_rows``); a test it never made cannot be made now, and
     counts as passed. Annealing is replayed in checks (a candidate drops ``anneal`` checks later).
     """
-    state, decisions = initial_state(units, reference), []
+    state, decisions = initial_state(units, inherited), []
     for t, row in enumerate(d_rows):
         recorded = rewind_rows[t] if rewind_rows is not None and t < len(rewind_rows) else [None] * len(units)
         tests = [0.0 if r is None else r for r in recorded]

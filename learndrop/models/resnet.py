@@ -10,8 +10,8 @@ from torch import nn
 from torchvision.models import resnet as tv_resnet
 
 from ._registry import register_model, scaled
-from .weights import load_torchvision
 from .network import UnitNetwork, pooled_head
+from .weights import load_torchvision
 
 SMALL_INPUT = 64  # px: at or below this, use the CIFAR-style stem
 

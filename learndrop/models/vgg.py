@@ -12,8 +12,8 @@ from torch import nn
 from torchvision.models import vgg as tv_vgg
 
 from ._registry import register_model, scaled
-from .weights import load_torchvision
 from .network import UnitNetwork, pooled_head
+from .weights import load_torchvision
 
 TINY_CFG: list[int | str] = [16, "M", 32, "M", 32, 64, "M", 64, 64, "M"]
 

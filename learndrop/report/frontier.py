@@ -17,10 +17,10 @@ of the same work, so choices are made on the FLOPs margin and the seconds margin
 from __future__ import annotations
 
 import math
-from itertools import pairwise
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from itertools import pairwise
 from statistics import mean
 from typing import Any
 

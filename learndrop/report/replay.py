@@ -28,7 +28,7 @@ from .. import events as ev
 from ..config import PolicyConfig
 from ..method.cache import cache_cost
 from ..method.policy import Decision, replay
-from .summary import reduction_pct
+from ..summary import reduction_pct
 from .tables import DROP_COLUMNS, SCORE_COLUMNS
 
 
@@ -123,14 +123,14 @@ def estimate_fwd_flops(unit_fwd: Sequence[int], head_fwd: int, prefix: Sequence[
 
 def replay_run(scores: pd.DataFrame, checks: pd.DataFrame, policy: PolicyConfig, units: Sequence[dict],
                data: Sequence[DataChunk], cached: bool,
-               reference_peaks: Mapping[str, float] | None = None) -> WhatIf:
+               inherited_peaks: Mapping[str, float] | None = None) -> WhatIf:
     """Replay a run's recorded changes under ``policy``; ``units`` as in run_started (the head last),
-    ``data`` as ``data_chunks`` gives it, ``reference_peaks`` as in run_started (the peaks a fine-tuned run
+    ``data`` as ``data_chunks`` gives it, ``inherited_peaks`` as in run_started (the peaks a fine-tuned run
     inherited; empty for the others)."""
     names = [u["name"] for u in units[:-1]]
     check_ids, rows = d_rows(scores, names)
     rewind = d_rows(scores, names, "rewind")[1] if "rewind" in scores and scores["rewind"].notna().any() else None
-    decisions = replay(names, rows, policy, [reference_peaks[n] for n in names] if reference_peaks else None, rewind)
+    decisions = replay(names, rows, policy, [inherited_peaks[n] for n in names] if inherited_peaks else None, rewind)
     epoch_of = dict(zip(checks["check"], checks["epoch"])) if not checks.empty else {}
     step_of = dict(zip(checks["check"], checks["step"])) if not checks.empty else {}
     score_rows, drop_rows = _frames(decisions, check_ids, epoch_of, step_of)

@@ -18,8 +18,8 @@ import pandas as pd
 
 from .. import events as ev
 from ..status import RunState
+from ..summary import summarize
 from . import tables
-from .summary import summarize
 
 # table name -> (the event types it reads, the builder from tables.py)
 TABLES: dict[str, tuple[tuple[str, ...], Callable[[Iterable[ev.Event]], pd.DataFrame]]] = {

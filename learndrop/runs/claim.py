@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LearnDropError
-from .files import write_json
+from ..files import write_json
 
 LOCK_FILE = "train.lock"
 HOLDER_FILE = "process.json"

@@ -15,8 +15,8 @@ from typing import Any
 
 from ..config import RunConfig
 from ..errors import LearnDropError, first_line
-from ..report.summary import SUMMARY_VERSION, summarize
 from ..status import RunState
+from ..summary import SUMMARY_VERSION, summarize
 
 NO_EVENTS = "events.jsonl is missing: what it trained is not recorded"
 SUMMARY_KEYS = frozenset(summarize([]))  # what a summary holds; one without them all is recomputed

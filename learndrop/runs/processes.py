@@ -18,8 +18,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import learndrop
-
 from .. import events as ev
 from ..config import RunConfig
 from ..errors import LearnDropError
@@ -49,7 +47,7 @@ def train_in_processes(store: RunStore, run_id: str, config: RunConfig | None, s
     """Train a new run of ``config`` (or continue ``run_id``) to its end, handing each event rank 0 writes to
     ``append_events(events, restarted)``; SIGTERM once ``stop_requested()``. ``LearnDropError`` with the
     launcher's last words when it failed before the run recorded how it ended."""
-    root = str(Path(learndrop.__file__).resolve().parent.parent)  # the children import this very package
+    root = str(Path(__file__).resolve().parents[2])  # the children import this very package (learndrop/runs/..)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
     follower = EventFollower(store.path(run_id) / "events.jsonl")
     finished = False

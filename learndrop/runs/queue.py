@@ -149,7 +149,7 @@ class RunQueue:
                 running += 1
 
     def _work(self, run: LiveRun) -> None:
-        from ..training.prepare import prepare  # torch-heavy; imported in the worker
+        from .finetune import prepare_run  # torch-heavy; imported in the worker
         from .recorder import RunRecorder
 
         def kept(history: list[ev.Event]) -> None:
@@ -159,7 +159,7 @@ class RunQueue:
         try:
             if run.config.world_size > 1:  # data-parallel: torchrun's launcher as a child process
                 return self._in_processes(run)
-            setup = prepare(run.config, self.store)  # the store: where init_from runs are looked up
+            setup = prepare_run(run.config, self.store)  # the store: where init_from runs are looked up
             recorder, sinks = RunRecorder(self.store), [run.append]
             if run.tensorboard is not None:
                 from ..report.tensorboard import TensorBoardSink

@@ -19,14 +19,15 @@ import torch
 from .. import events as ev
 from ..config import RunConfig
 from ..errors import LearnDropError
+from ..files import save_tensors
 from ..status import RunState
 from ..training.checkpoint import load_checkpoint, save_checkpoint
 from ..training.control import TrainingControl
 from ..training.loop import train
-from ..training.prepare import Setup, prepare
+from ..training.prepare import Setup
 from ..training.world import World
+from .finetune import prepare_run
 from .inside import InsideRecorder
-from .files import save_tensors
 from .store import RunStore, RunWriter, read_events
 
 
@@ -38,7 +39,7 @@ class RunRecorder:
               run_id: str | None = None, setup: Setup | None = None, world: World | None = None) -> dict[str, Any]:
         """Train a new run (``run_id``: a chosen id, else a fresh one) and return its summary; ``world``: rank 0
         of a data-parallel run, whose other processes call ``train`` themselves."""
-        setup = setup or prepare(config, self.store)  # bad input fails here, before a run folder exists
+        setup = setup or prepare_run(config, self.store)  # bad input fails here, before a run folder exists
         config = dataclasses.replace(config, normalize=setup.normalization.name)  # recorded as resolved
         writer = self.store.create(config, run_id)
         try:
@@ -61,7 +62,7 @@ class RunRecorder:
             if device is not None:
                 config = dataclasses.replace(config, device=device)
                 config.validate()
-            setup = setup or prepare(config, self.store)  # the data again, and a model the checkpoint overwrites
+            setup = setup or prepare_run(config, self.store)  # the data again, and a model the checkpoint overwrites
             checkpoint, history, writer = self.open_for_resume(run_id)
         except LearnDropError as exc:
             world.broadcast(str(exc))  # the other processes stop with the same error

@@ -21,11 +21,11 @@ import torch
 from .. import events as ev
 from ..config import RunConfig
 from ..errors import LearnDropError, first_line
-from ..report.summary import summarize
+from ..files import write_atomic, write_json
 from ..status import RunState
+from ..summary import summarize
 from . import damage
 from .claim import RunClaim, is_held, take
-from .files import write_atomic, write_json
 from .writable import check_writable_dir
 
 RUNS_DIR_ENV = "LEARNDROP_RUNS_DIR"

@@ -16,8 +16,8 @@ import torch
 
 from .. import events as ev
 from ..errors import LearnDropError, first_line
+from ..files import save_tensors
 from ..method.controller import CacheUpdate, LearnDrop
-from ..runs.files import save_tensors
 from .world import World
 
 FILENAME = "checkpoint.pt"
@@ -27,7 +27,7 @@ V1_METHOD = ("policy", "policy_state", "optimizer", "cache_ops", "cache_refused"
 
 
 def save_checkpoint(run_dir: Path, payload: dict[str, Any]) -> None:
-    """Atomic; a full disk is an ``OSError`` (ENOSPC) and leaves no checkpoint.pt.tmp (``runs.files``)."""
+    """Atomic; a full disk is an ``OSError`` (ENOSPC) and leaves no checkpoint.pt.tmp (``learndrop.files``)."""
     save_tensors(run_dir / FILENAME, {"version": VERSION, **payload})
 
 

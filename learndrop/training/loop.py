@@ -26,8 +26,8 @@ from ..method.cache import augmented_views
 from ..method.controller import CacheSettings, CacheUpdate, LearnDrop
 from ..method.dropping import param_groups
 from ..method.probe import probe_of
-from ..report.summary import summarize
 from ..status import RunState
+from ..summary import summarize
 from .checkpoint import epoch_checkpoint, restore
 from .control import TrainingControl
 from .device import SpanTimer, configure, synchronize
@@ -129,7 +129,7 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
     ld = LearnDrop(model, optimizer, config.policy, train_data.images.shape[1:], data=train_batches,
                    total_steps=total_steps,
                    cache=cache_settings(config, train_data.flip, use_amp), peak_lr=config.lr,
-                   reference_peaks=setup.peaks_in_unit_order(), wrap=world.wrap if world.size > 1 else None,
+                   inherited_peaks=setup.peaks_in_unit_order(), wrap=world.wrap if world.size > 1 else None,
                    probe=probe_of(val_batches) if val_batches is not None else None)
     start_epoch, carry = 0, None
     if checkpoint is None:
@@ -332,7 +332,7 @@ def _run_started(config: RunConfig, setup: Setup, ld: LearnDrop, chunks: list[to
                 data_notes=[*setup.train_data.notes, *setup.test_data.notes, *setup.notes],
                 normalization={"name": setup.normalization.name, "mean": [round(v, 6) for v in norm.mean],
                                "std": [round(v, 6) for v in norm.std]},
-                reference_peaks=setup.reference_peaks, val_size=len(setup.val_data or ()),
+                inherited_peaks=setup.inherited_peaks, val_size=len(setup.val_data or ()),
                 units=[{"name": n, "params": sum(p.numel() for p in model.get_submodule(n).parameters()),
                         "fwd_flops": full.fwd[n], "bwd_flops": full.bwd[n]} for n in (*ld.names, model.head_name)])
 

@@ -1,16 +1,15 @@
 """Everything a run needs before its first step: validated config, data in memory, the model (fresh,
-pretrained, or taken from an earlier run for fine-tuning, with the peaks its units reached there)."""
+pretrained, from a weights file, or taken from an earlier run for fine-tuning: ``training.finetune``) and the
+input normalisation its weights expect."""
 
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from .. import events as ev
 from ..config import RunConfig
 from ..data.datasets import ImageData, create_dataset
 from ..data.loader import Normalizer
@@ -19,8 +18,8 @@ from ..method.peers import get_policy
 from ..method.policy import initial_state
 from ..models import UnitNetwork, create_model
 from ..models.weights import NORMALIZATIONS, Normalization, load_weights
-from ..runs.store import RunStore
 from .device import resolve_device
+from .finetune import Source, inherited_peaks, load_backbone
 
 
 @dataclass
@@ -29,7 +28,7 @@ class Setup:
     train_data: ImageData
     test_data: ImageData
     model: UnitNetwork
-    reference_peaks: dict[str, float] = field(default_factory=dict)  # fine-tuning: see inherited_peaks
+    inherited_peaks: dict[str, float] = field(default_factory=dict)  # fine-tuning: the source run's (finetune.py)
     val_data: ImageData | None = None  # held out from the training images (config.val_split); None: none
     normalization: Normalization = NORMALIZATIONS["dataset"]  # what the starting weights expect
     notes: list[str] = field(default_factory=list)  # what loading the weights had to say
@@ -43,7 +42,7 @@ class Setup:
 
     def peaks_in_unit_order(self) -> list[float] | None:
         """The inherited peaks, one per unit in forward order; None when the run has its own only."""
-        return [self.reference_peaks[n] for n in self.model.unit_names] if self.reference_peaks else None
+        return [self.inherited_peaks[n] for n in self.model.unit_names] if self.inherited_peaks else None
 
 
 def seed_everything(seed: int) -> None:
@@ -52,12 +51,12 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def prepare(config: RunConfig, store: RunStore | None = None, data: tuple[ImageData, ImageData] | None = None
+def prepare(config: RunConfig, data: tuple[ImageData, ImageData] | None = None, source: Source | None = None
             ) -> Setup:
     """Validate the config, load the data and build the model; ``LearnDropError`` on bad input.
 
-    ``store`` is where ``config.init_from`` is looked up (default: the default runs folder); ``data``
-    reuses an already loaded (train, test) pair of ``config.dataset`` (the benchmark loads it once).
+    ``data`` reuses an already loaded (train, test) pair of ``config.dataset`` (the benchmark loads it once);
+    ``source``: the run ``config.init_from`` names, as the run store read it (``runs.finetune.prepare_run``).
     """
     config.validate()
     device = resolve_device(config.device)
@@ -88,16 +87,18 @@ def prepare(config: RunConfig, store: RunStore | None = None, data: tuple[ImageD
     peaks: dict[str, float] = {}
     notes = load_weights(model, config.weights) if config.weights else []
     if config.init_from:
-        store = store or RunStore()
-        load_backbone(model, config, store)
+        if source is None or source.run_id != config.init_from:
+            raise LearnDropError(f"--init-from {config.init_from}: the run is read from a runs folder "
+                                 "(runs.finetune.prepare_run)", field="init_from")
+        load_backbone(model, config, source)
         if config.policy.inherit_peaks:
-            peaks = inherited_peaks(store, config, model.unit_names, len(train_data) / config.stream)
+            peaks = inherited_peaks(source, config, list(model.unit_names), len(train_data) / config.stream)
     check_policy(config, model)
-    normalization = input_normalization(config, model, store)
+    normalization = input_normalization(config, model, source)
     return Setup(device, train_data, test_data, model, peaks, val_data, normalization, notes)
 
 
-def input_normalization(config: RunConfig, model: UnitNetwork, store: RunStore | None) -> Normalization:
+def input_normalization(config: RunConfig, model: UnitNetwork, source: Source | None) -> Normalization:
     """The normalisation ``config.normalize`` names, or for ``auto`` the one the starting weights were trained
     with: the pretrained network's own, ImageNet's for a weights file, the source run's for fine-tuning (the
     data's own where it recorded none), and the training set's own statistics from scratch."""
@@ -107,9 +108,9 @@ def input_normalization(config: RunConfig, model: UnitNetwork, store: RunStore |
         return NORMALIZATIONS[model.normalization]
     if config.weights:
         return NORMALIZATIONS["imagenet"]
-    if config.init_from and store is not None:
-        source = store.config(config.init_from).normalize
-        return NORMALIZATIONS[source if source != "auto" else "dataset"]
+    if source is not None:
+        recorded = source.config.normalize
+        return NORMALIZATIONS[recorded if recorded != "auto" else "dataset"]
     return NORMALIZATIONS["dataset"]
 
 
@@ -139,51 +140,3 @@ def split_validation(data: ImageData, n: int, batch_size: int) -> tuple[ImageDat
     val, train = order[:n].sort().values, order[n:].sort().values
     return (ImageData(data.images[train], data.labels[train], data.classes, data.flip, data.notes),
             ImageData(data.images[val], data.labels[val], data.classes, data.flip))  # notes: once, with train
-
-
-def load_backbone(model: UnitNetwork, config: RunConfig, store: RunStore) -> None:
-    """Fine-tuning: take every unit's weights from an earlier run; the head stays new (new classes)."""
-    source = store.config(config.init_from)
-    if (source.model, source.width) != (config.model, config.width):
-        raise LearnDropError(f"--init-from {config.init_from}: that run trained {source.model} at width "
-                             f"{source.width:g}, this one asks for {config.model} at width {config.width:g}",
-                             field="init_from")
-    state = store.model_state(config.init_from)
-    head = model.head_name + "."
-    backbone = {k: v for k, v in state.items() if not k.startswith(head)}
-    own = {k: v for k, v in model.state_dict().items() if not k.startswith(head)}
-    if set(backbone) != set(own) or any(backbone[k].shape != own[k].shape for k in own):
-        raise LearnDropError(f"--init-from {config.init_from}: its saved model does not fit this network "
-                             "(different input channels or image size?)", field="init_from")
-    model.load_state_dict(backbone, strict=False)
-
-
-def inherited_peaks(store: RunStore, config: RunConfig, units: list[str], images_per_epoch: float
-                    ) -> dict[str, float]:
-    """Fine-tuning: each unit's peak change in the run its weights come from, in this run's units.
-
-    A pretrained unit moves little from the first step, so measured against its own peak it never
-    looks converged; measured against the peak it reached while it learned, it does. The recorded
-    peak (change over one check, already per unit of learning rate where ``lr_normalized``) is scaled
-    by this run's learning rate and steps per check over that run's: early in training the change
-    grows linearly with both. Empty (own peaks only) where the runs measured d differently.
-    """
-    source = store.config(config.init_from)
-    if (source.policy.measure, source.policy.lr_normalized) != (config.policy.measure, config.policy.lr_normalized):
-        return {}
-    peaks: dict[str, float] = {}
-    started = None
-    for e in store.events(config.init_from).events:
-        if isinstance(e, ev.RunStarted):
-            started = e
-            peaks.update(e.reference_peaks)  # a run that was itself fine-tuned passes its reference on
-        elif isinstance(e, ev.LayerScores):
-            for u in e.scores:
-                if u["d"] is not None:
-                    peaks[u["unit"]] = max(peaks.get(u["unit"], 0.0), u["d"])
-    if started is None or not set(units) <= set(peaks):
-        return {}
-    source_steps = started.steps_per_epoch / source.checks_per_epoch
-    steps = math.ceil(images_per_epoch / config.batch_size) / config.checks_per_epoch
-    scale = (config.lr * steps) / (source.lr * source_steps)
-    return {u: peaks[u] * scale for u in units}

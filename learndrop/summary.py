@@ -1,4 +1,5 @@
-"""A run's summary, computed from its events: the same function for live and finished runs."""
+"""A run's summary, computed from its events: the same function for live and finished runs, beside the events
+it sums (every layer that records or reads runs uses it)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ from collections.abc import Iterable, Sequence
 from statistics import mean
 from typing import Any
 
-from .. import events as ev
-from ..status import RunState
+from . import events as ev
+from .status import RunState
 
 # 2: a drop's epoch is numbered from 1, as on the charts, the CLI and the benchmark (1: the events' 0-based index)
 # 3: val_acc, the final accuracy on the validation split (test_acc stays the test split's)

@@ -1,4 +1,4 @@
-"""``learndrop runs`` and ``learndrop show``: the recorded runs of a runs folder, and one of them; a damaged run
+"""``learndrop runs``, ``show``, ``models`` and ``datasets``: the recorded runs of a runs folder, and one of them; a damaged run
 folder is listed as damaged with what is wrong (``runs.damage``), never a traceback."""
 
 from __future__ import annotations
@@ -8,9 +8,11 @@ import sys
 
 import pandas as pd
 
-from .cli import format_summary
-from .errors import LearnDropError
-from .runs.store import RunStore
+from ..data.datasets import list_datasets
+from ..errors import LearnDropError
+from ..models import list_models, model_info
+from ..runs.store import RunStore
+from .console import format_summary
 
 
 def cmd_runs(a: argparse.Namespace) -> int:
@@ -30,7 +32,7 @@ def cmd_runs(a: argparse.Namespace) -> int:
 
 
 def cmd_show(a: argparse.Namespace) -> int:
-    from .report.tables import drops_frame, epochs_frame
+    from ..report.tables import drops_frame, epochs_frame
 
     store = RunStore(a.runs_dir)
     if (problem := store.problem(a.run_id)) is not None:  # validates the id; a clear error for a missing run
@@ -48,4 +50,21 @@ def cmd_show(a: argparse.Namespace) -> int:
         print(table.rename(columns={"epoch_number": "epoch"}).to_string(index=False))
     for _, drop in drops_frame(loaded.events).iterrows():
         print(f"epoch {drop['epoch'] + 1}: {drop['reason']}")
+    return 0
+
+
+def cmd_models(a: argparse.Namespace) -> int:
+    for name in list_models():
+        info = model_info(name)
+        extras = [x for x, ok in (("width", info.has_width), ("pretrained", info.has_pretrained)) if ok]
+        print(f"{name:<10} {info.description}" + (f"  [{', '.join(extras)}]" if extras else ""))
+    from ..models.zoo import listing
+
+    print(listing())  # torchvision:NAME families, timm:NAME classes
+    return 0
+
+
+def cmd_datasets(a: argparse.Namespace) -> int:
+    for info in list_datasets():
+        print(f"{info.name:<14} {info.description}" + ("  [--download]" if info.downloadable else ""))
     return 0

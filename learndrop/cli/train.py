@@ -18,13 +18,14 @@ import signal
 import sys
 from pathlib import Path
 
-from .cli import ProgressBar, _tensorboard, config_from_args, format_summary
-from .config import RunConfig
-from .errors import LearnDropError, first_line
-from .events import CheckpointRestored, Event
-from .runs.store import RunStore, validate_run_id
-from .training.control import TrainingControl
-from .training.world import World, is_peer_failure
+from ..config import RunConfig
+from ..errors import LearnDropError, first_line
+from ..events import CheckpointRestored, Event
+from ..runs.store import RunStore, validate_run_id
+from ..training.control import TrainingControl
+from ..training.world import World, is_peer_failure
+from .args import config_from_args
+from .console import ProgressBar, format_summary, tensorboard_sinks
 
 
 class Terminated(BaseException):
@@ -104,9 +105,9 @@ def _check_run(a: argparse.Namespace, store: RunStore, world_size: int, main: bo
 def _train(a: argparse.Namespace, world: World) -> int:
     if a.nproc > 1 and a.nproc != world.size:
         raise LearnDropError(f"--nproc {a.nproc}, but torchrun started {world.size} processes")
-    from .runs.recorder import RunRecorder  # torch-heavy imports only when training
-    from .training.device import resolve_device
-    from .training.prepare import prepare
+    from ..runs.finetune import prepare_run
+    from ..runs.recorder import RunRecorder  # torch-heavy imports only when training
+    from ..training.device import resolve_device
 
     store = RunStore(a.runs_dir)
     # before the data are loaded: bad input, an unusable runs folder or a taken id cost nothing (every process
@@ -118,7 +119,7 @@ def _train(a: argparse.Namespace, world: World) -> int:
     sigterm = Sigterm(control)
     signal.signal(signal.SIGTERM, sigterm)
     world.start(resolve_device(config.device))
-    sinks = [sigterm.started, ProgressBar(), *_tensorboard(a)] if world.main else [sigterm.started]
+    sinks = [sigterm.started, ProgressBar(), *tensorboard_sinks(a)] if world.main else [sigterm.started]
     try:
         if a.resume and world.main:
             sinks.insert(0, _announce(a.resume))
@@ -127,7 +128,7 @@ def _train(a: argparse.Namespace, world: World) -> int:
         elif a.resume:
             summary = _follow_resume(store, world, control, sinks)
         elif world.main:
-            setup = prepare(config, store)  # bad input fails here, before a run folder exists
+            setup = prepare_run(config, store)  # bad input fails here, before a run folder exists
             run_id = a.run_id or store.new_run_id(config)
             print(f"run {run_id} -> {store.path(run_id)}", file=sys.stderr)
             summary = RunRecorder(store).start(config, sinks, control, run_id=run_id, setup=setup, world=world)
@@ -135,9 +136,9 @@ def _train(a: argparse.Namespace, world: World) -> int:
                 print("stopped before the first training step: nothing was recorded", file=sys.stderr)
                 return 128 + signal.SIGTERM
         else:
-            from .training.loop import train
+            from ..training.loop import train
 
-            summary = train(config, sinks, control=control, setup=prepare(config, store), world=world)
+            summary = train(config, sinks, control=control, setup=prepare_run(config, store), world=world)
     except Exception as exc:  # another process died or stalled: one line (the run recorded why), no traceback
         if not is_peer_failure(exc):
             raise
@@ -171,14 +172,14 @@ def _announce(run_id: str):
 
 def _follow_resume(store: RunStore, world: World, control: TrainingControl, sinks: list) -> dict:
     """A process other than rank 0 continues the run from the checkpoint rank 0 opened (or fails as it did)."""
-    from .training.loop import train
-    from .training.prepare import prepare
+    from ..runs.finetune import prepare_run
+    from ..training.loop import train
 
     shared = world.broadcast(None)
     if isinstance(shared, str):
         raise LearnDropError(shared)
     config, checkpoint = shared
-    return train(config, sinks, control=control, setup=prepare(config, store), checkpoint=checkpoint, world=world)
+    return train(config, sinks, control=control, setup=prepare_run(config, store), checkpoint=checkpoint, world=world)
 
 
 def launch(nproc: int, argv: list[str]) -> int:
