@@ -54,7 +54,7 @@ started, summary = view.started, view.summary()
 # the cache also serves augmented runs (a fixed set of exact views per image): off only when turned off or too big
 cached = bool(view.config.get("cache", True)) and not view.of_type("cache_skipped")
 args = (started.units, data_chunks(started, chunks), cached)
-whatif = replay_run(scores, checks, policy, *args, started.reference_peaks)
+whatif = replay_run(scores, checks, policy, *args, started.inherited_peaks)
 estimate, full = recorded_schedule_flops(scores, checks, *args)
 
 m, quiet = st.columns(3), dict(delta_color="off", delta_arrow="off")
