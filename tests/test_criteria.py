@@ -101,7 +101,7 @@ def test_rewinding_puts_the_unit_back_as_it_was():
     with torch.no_grad():
         ld.model.unit(0)[0].weight.add_(0.5)
     moved = [p.clone() for p in ld.model.parameters()]
-    effects = probe.rewind_effects(ld.model, [0], ld._weights)
+    effects = probe.rewind_effects(ld.model, [0], ld._measure.rewind_points)
     assert effects[0] > 0
     assert all(torch.equal(a, b) for a, b in zip(moved, ld.model.parameters()))  # put back after the test
     assert not all(torch.equal(a, b) for a, b in zip(before, ld.model.parameters()))

@@ -11,7 +11,7 @@ from helpers import two_conv_net
 import learndrop
 from learndrop import events as ev
 from learndrop.config import PolicyConfig
-from learndrop.method.controller import MIN_LR_FACTOR
+from learndrop.method.measure import MIN_LR_FACTOR
 from learndrop.method.scores import relative_changes, snapshot
 
 SHAPE = (3, 8, 8)
@@ -142,7 +142,7 @@ def test_the_peak_lr_given_to_the_controller_is_the_reference():
 
 
 def test_the_normalisation_never_scales_d_up_more_than_100x():
-    assert MIN_LR_FACTOR == 0.01  # README: "never scaled up more than 100x"
+    assert MIN_LR_FACTOR == 0.01  # docs/method.md: "never scaled up more than 100x"
     net = two_conv_net()
     ld, optimizer = _controller(net, lr=0.1)
     before = _move(net, 4)

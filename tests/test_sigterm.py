@@ -18,7 +18,7 @@ from learndrop.runs.store import RunStore
 from learndrop.training.control import TrainingControl
 
 # the CLI, with each image's decoding slowed down as a slow disk would (about 40 s for the folder below)
-SLOW_LOAD = ("import sys, time; import learndrop.data.datasets as d; real = d._decode\n"
+SLOW_LOAD = ("import sys, time; import learndrop.data.decode as d; real = d._decode\n"
              "def slow(*a):\n    print('loading', flush=True); time.sleep(0.2); return real(*a)\n"
              "d._decode = slow; from learndrop.cli import main; sys.exit(main(sys.argv[1:]))")
 

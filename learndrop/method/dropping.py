@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
+from ..config import PolicyConfig
 from ..errors import LearnDropError
 from ..models import UnitNetwork
 
@@ -41,14 +43,27 @@ def freeze_units(model: UnitNetwork, optimizer: torch.optim.Optimizer, names: Se
     optimizer.param_groups[:] = [g for g in optimizer.param_groups if g["params"] or g.get("name") not in names]
 
 
-def check_optimizer(model: UnitNetwork, optimizer: torch.optim.Optimizer) -> None:
-    """Every unit's and the head's parameters must be in ``optimizer`` (in any of its groups)."""
+def check_optimizer(model: UnitNetwork, optimizer: torch.optim.Optimizer, policy: PolicyConfig) -> None:
+    """Every unit's and the head's parameters in ``optimizer`` (in any of its groups), and a group per unit where
+    ``policy`` scales each unit's learning rate; else one ``LearnDropError`` that says what to do."""
     held = {id(p) for group in optimizer.param_groups for p in group["params"]}
     for name in (*model.unit_names, model.head_name):
         params = list(model.get_submodule(name).parameters())
         if params and not any(id(p) in held for p in params):
             raise LearnDropError(f"the optimizer holds no parameter of {name}: build it over model.parameters() "
                                  "(or learndrop.param_groups(model)) after the model is made", field="model")
+    scales = policy.name == "freezeout" or (policy.name == "learndrop" and policy.anneal)
+    if scales and not unit_groups(model, optimizer):
+        raise LearnDropError(f"{policy.name} scales each unit's learning rate: build the optimizer over "
+                             "learndrop.param_groups(model) (one group per unit) and call ld.set_lr(lr, "
+                             "progress) before each step", field="policy")
+
+
+def head_group(model: UnitNetwork, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """The param group that holds the head's parameters: its learning rate is the run's (never scaled)."""
+    head = {id(p) for p in model.head_module().parameters()}
+    return next((g for g in optimizer.param_groups if any(id(p) in head for p in g["params"])),
+                optimizer.param_groups[-1])
 
 
 def unit_groups(model: UnitNetwork, optimizer: torch.optim.Optimizer) -> bool:
@@ -67,21 +82,6 @@ def set_train_mode(model: UnitNetwork, dropped: int, frozen: Sequence[str] = ())
     model.train()
     for name in (*model.unit_names[:dropped], *frozen):
         model.get_submodule(name).eval()
-
-
-class Suffix(nn.Module):
-    """Units ``[start, n)`` and the head of ``model`` (the very modules) as one: what a data-parallel wrapper
-    wraps, so that it holds only what may still train."""
-
-    def __init__(self, model: UnitNetwork, start: int):
-        super().__init__()
-        self.parts = nn.ModuleList([model.unit(k) for k in range(start, len(model.unit_names))]
-                                   + [model.head_module()])
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for part in self.parts:
-            x = part(x)
-        return x
 
 
 def trainable_parameters(model: nn.Module) -> int:

@@ -1,5 +1,9 @@
 """What the controller measures of each unit between two checks: its change ``d`` and its gradient norms.
 
+``d`` is the change per unit of learning rate (``lr_normalized``): divided by the interval's mean learning
+rate as a share of the peak, so a decaying schedule is not read as convergence (never scaled up more than
+``1 / MIN_LR_FACTOR`` times, at the end of a decay to 0).
+
 ``d`` is measured on what ``PolicyConfig.measure`` names: the unit's parameters (``params``), their
 filter directions where BatchNorm makes a conv scale-invariant (``directions``), or its function on the
 probe batch (``function``: 1 − linear CKA of its output then and now, ``method.probe``). The probe batch's
@@ -15,9 +19,11 @@ import torch
 from ..config import PolicyConfig
 from ..errors import LearnDropError
 from ..models import UnitNetwork
-from .probe import Probe
+from .probe import Probe, unit_weights
 from .probe import changes as function_changes
 from .scores import relative_changes, snapshot
+
+MIN_LR_FACTOR = 0.01  # the lr normalisation never scales d up more than 100x (the end of a decay to 0)
 
 
 class Measurement:
@@ -25,13 +31,20 @@ class Measurement:
 
     ``probe``: the fixed batch of ``measure="function"`` (None: refused when that measure is asked for);
     ``unit_fwd``: per-image forward FLOPs of each unit, once known (the probe passes' cost);
-    ``restore_mode``: puts the network back in its training modes after a probe pass (eval mode).
+    ``restore_mode``: puts the network back in its training modes after a probe pass (eval mode);
+    ``peak_lr``: the learning rate ``d`` is normalised by.
     """
 
-    def __init__(self, model: UnitNetwork, probe: Probe | None, restore_mode: Callable[[], None]):
-        self.model, self.probe, self.restore_mode = model, probe, restore_mode
+    def __init__(self, model: UnitNetwork, probe: Probe | None, restore_mode: Callable[[], None], peak_lr: float):
+        self.model = model
+        self.probe = probe
+        self.restore_mode = restore_mode
+        self.peak_lr = peak_lr
+        self._lr_sum = 0.0
+        self._lr_steps = 0
         self.previous: dict[int, torch.Tensor] = {}
-        self.probe_passes: list[int] = []  # units run by each probe pass since the caller last took them
+        self.rewind_points: dict[int, dict[str, torch.Tensor]] = {}  # per unit, its weights at the last check
+        self.probe_passes: list[tuple[list[str], int]] = []  # (modules run, passes) since the caller took them
         self._g_sum: torch.Tensor | None = None  # per unit, summed gradient norms since the last check (on device)
         self._g_steps = 0
         self._g_index: torch.Tensor | None = None  # the training units' indices, on the device
@@ -48,7 +61,7 @@ class Measurement:
         if config.measure == "function":
             grams = self.need_probe(config.measure).grams(self.model, indices)
             self.restore_mode()
-            self.probe_passes.append(max(indices, default=-1) + 1)
+            self.probe_passes.append((list(self.model.unit_names[:max(indices, default=-1) + 1]), 1))
             return grams
         units = [self.model.unit(k) for k in indices]
         return dict(zip(indices, snapshot(units, directions=config.measure == "directions")))
@@ -56,6 +69,25 @@ class Measurement:
     def start(self, config: PolicyConfig, indices: Sequence[int]) -> None:
         """Take every unit's first snapshot (at the start, or after a restore)."""
         self.previous = self.snapshot(config, indices)
+
+    def add_lr(self, lr: float) -> None:
+        """A step taken at learning rate ``lr``."""
+        self._lr_sum += lr
+        self._lr_steps += 1
+
+    def interval(self, config: PolicyConfig, active: Sequence[int], n_units: int
+                 ) -> tuple[list[float | None], float]:
+        """Every unit's ``d`` since the last check (None where not active) and ``lr_factor``, the interval's mean
+        learning rate as a share of the peak; the learning rates start again."""
+        measured = self.changes(config, active)
+        lr_factor = (self._lr_sum / max(1, self._lr_steps)) / self.peak_lr
+        self._lr_sum = 0.0
+        self._lr_steps = 0
+        scale = 1.0 / max(lr_factor, MIN_LR_FACTOR) if config.lr_normalized else 1.0
+        d: list[float | None] = [None] * n_units
+        for k in active:
+            d[k] = measured[k] * scale
+        return d, lr_factor
 
     def changes(self, config: PolicyConfig, active: Sequence[int]) -> dict[int, float]:
         """Each active unit's change ``d`` since the last check; the new snapshots kept."""
@@ -92,6 +124,18 @@ class Measurement:
     def reset_grad_norms(self) -> None:
         self._g_sum, self._g_steps = None, 0
 
-    def take_probe_passes(self) -> list[int]:
+    def keep_rewind_points(self, config: PolicyConfig, active: Sequence[int]) -> None:
+        """With the rewind gate, a copy of every unit still training, to put it back to at the next check."""
+        self.rewind_points = unit_weights(self.model, active) if config.rewind_eps > 0 else {}
+
+    def rewind(self, config: PolicyConfig, units: Sequence[int], n_units: int) -> tuple[float | None, ...]:
+        """The rewind gate's test of ``units``: the probe loss's relative change with each put back to its weights
+        of the last check (None for the others)."""
+        effects = self.need_probe(config.measure).rewind_effects(self.model, units, self.rewind_points)
+        self.restore_mode()
+        self.probe_passes.append(([*self.model.unit_names, self.model.head_name], 1 + len(units)))
+        return tuple(effects.get(k) for k in range(n_units))
+
+    def take_probe_passes(self) -> list[tuple[list[str], int]]:
         passes, self.probe_passes = self.probe_passes, []
         return passes
