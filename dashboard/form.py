@@ -11,17 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from learndrop.config import POLICIES, PolicyConfig, RunConfig
+from learndrop.config import THRESHOLDS, PolicyConfig, RunConfig
 from learndrop.config import parse_classes as parse_classes_text
 from learndrop.errors import LearnDropError
+from learndrop.method.registry import policy_names
 from learndrop.report.tables import format_classes
 from learndrop.runs.store import RunStore, validate_run_id
 
 DATASET_CHOICES = ("shapes", "mnist", "fashion-mnist", "cifar10", "imagenette", "folder")
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
-POLICY_CHOICES = POLICIES  # learndrop, none and the peers
+POLICY_CHOICES = policy_names()  # learndrop, none and the peers, as registered
 SCRATCH, PRETRAINED = "scratch", "pretrained"  # the "Start from" field's values besides a run id
 STREAM_BY_CHOICES = ("order", "class")
 # channels and side (px) of the built-in data sets, to check a fine-tuning source before queueing
@@ -44,7 +43,6 @@ PRESETS: dict[str, dict[str, Any]] = {
                              "epochs": 30, "lr": 0.1, "checks_per_epoch": 1},
     "Custom": {},  # keeps whatever the fields hold
 }
-THRESHOLDS = ("tau", "kappa", "warmup", "patience")
 
 # a setting an error names (``LearnDropError.field``) -> the form widget it is typed in, where the two differ
 _WIDGETS = {"pretrained": "init", "init_from": "init"}
@@ -72,7 +70,6 @@ def config_from_fields(fields: dict[str, Any], thresholds: dict[str, Any], store
                        classes=parse_classes(fields.get("classes")), stream=int(fields.get("stream", 1)),
                        stream_by=fields.get("stream_by", "order"), val_split=int(fields.get("val_split", 0)),
                        world_size=int(fields.get("world_size", 1)))
-    config.validate()
     check_setup(config, store)
     return config
 
@@ -87,11 +84,12 @@ def parse_classes(text: str | None) -> tuple[int, ...] | None:
 
 
 def check_setup(config: RunConfig, store: RunStore | None = None) -> None:
-    """The quick checks worth doing before queueing: the model exists, data and device are there, the
-    pretrained weights can be had, the fine-tuning source run fits."""
-    from learndrop.models import create_model, model_info  # the registry of models
+    """The quick checks worth doing before queueing: the library's preflight (values, policy, model, device,
+    processes), then the data there, the pretrained weights to be had, the fine-tuning source run fits."""
+    from learndrop.models import create_model  # the registry of models
+    from learndrop.training.preflight import preflight
 
-    model_info(config.model)
+    preflight(config)
     shape = _input_shape(config)
     if config.pretrained:  # builds the network once: torchvision loads (or downloads) the weights, or says why not
         create_model(config.model, 10, *(shape or (3, 32)), config.width, pretrained=True)
@@ -104,16 +102,6 @@ def check_setup(config: RunConfig, store: RunStore | None = None) -> None:
     elif config.dataset != "shapes" and not config.download and not Path(config.data_root).is_dir():
         raise LearnDropError(f"data root {config.data_root!r} does not exist; type the folder that holds "
                              f"{config.dataset}, or tick download", field="data_root")
-    if config.device == "cuda" and not torch.cuda.is_available():
-        raise LearnDropError("device cuda asked for, but no CUDA GPU is available here; choose auto or cpu",
-                             field="device")
-    if config.device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise LearnDropError("device mps asked for, but Apple's MPS backend is not available here", field="device")
-    gpus = torch.cuda.device_count() if config.device in ("auto", "cuda") else 0
-    if config.world_size > 1 and (config.device == "mps" or config.world_size > gpus > 0):
-        raise LearnDropError(f"{config.world_size} processes need a GPU each, and this machine has {gpus}; choose "
-                             "fewer, or the cpu" if gpus else "data-parallel runs train on CUDA or the cpu",
-                             field="world_size")
 
 
 def _input_shape(config: RunConfig) -> tuple[int, int] | None:
@@ -127,7 +115,8 @@ def _input_shape(config: RunConfig) -> tuple[int, int] | None:
 def _check_source(config: RunConfig, store: RunStore, shape: tuple[int, int] | None) -> None:
     """The run to fine-tune from exists, saved its model, and that model's backbone fits this network."""
     from learndrop.models import create_model
-    from learndrop.training.prepare import load_backbone
+    from learndrop.runs.finetune import source_of
+    from learndrop.training.finetune import load_backbone
 
     run_id = config.init_from
     try:
@@ -141,7 +130,7 @@ def _check_source(config: RunConfig, store: RunStore, shape: tuple[int, int] | N
             raise LearnDropError(f"run {run_id} trained {source.model} at width {source.width:g}; set Model and "
                                  "Width to those to fine-tune it")
         if shape is not None:  # same model: does its saved backbone fit these images?
-            load_backbone(create_model(config.model, 10, *shape, config.width), config, store)
+            load_backbone(create_model(config.model, 10, *shape, config.width), config, source_of(store, run_id))
     except LearnDropError as exc:
         raise LearnDropError("start from: " + str(exc).replace(f"--init-from {run_id}: ", f"run {run_id}: "),
                              field="init_from") from None

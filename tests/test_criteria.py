@@ -16,9 +16,9 @@ from learndrop.config import PolicyConfig
 from learndrop.errors import LearnDropError
 from learndrop.method.controller import LearnDrop
 from learndrop.method.dropping import param_groups
-from learndrop.method.peers import get_policy
 from learndrop.method.policy import CANDIDATE, DROPPED, Observations, initial_state, replay, step
 from learndrop.method.probe import Probe, centred_gram, cka
+from learndrop.method.registry import get_policy
 from learndrop.training.loop import train
 
 UNITS = ("u0", "u1", "u2", "u3")

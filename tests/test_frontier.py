@@ -10,13 +10,13 @@ from fake_run import write_fake_run
 from helpers import ROOT
 from streamlit.testing.v1 import AppTest
 
-from learndrop import config as cfg
 from learndrop.bench import frontier as runner
 from learndrop.bench import report
 from learndrop.bench.pairs import Pair
 from learndrop.cli import main
 from learndrop.config import PolicyConfig
 from learndrop.errors import LearnDropError
+from learndrop.method.registry import policy_names
 from learndrop.report.compare import same_setup
 from learndrop.report.frontier import (
     FLOPS,
@@ -118,7 +118,7 @@ TINY = Pair("tiny / shapes", {"model": "tiny", "width": 0.5, "dataset": "shapes"
 
 
 def test_the_plan_covers_every_budget_variant_peer_and_seed(monkeypatch):
-    monkeypatch.setattr(cfg, "POLICIES", (*cfg.POLICIES, "peer_x"))  # whatever is registered besides the two
+    monkeypatch.setattr(runner, "policy_names", lambda: (*policy_names(), "peer_x"))  # whatever is registered
     planned = runner.plan(Pair("t", {**TINY.config, "epochs": 6}), "data", PolicyConfig(),
                           [{"tau": 0.3}, {"tau": 0.4}], [0, 1])
     for seed in (0, 1):
@@ -127,7 +127,7 @@ def test_the_plan_covers_every_budget_variant_peer_and_seed(monkeypatch):
         assert ("default", "learndrop", 6) in mine and ("tau=0.3", "learndrop", 6) in mine
         assert ("default", "peer_x", 6) in mine
         assert len([m for m in mine if m[1] == "learndrop"]) == 2  # tau=0.4 is the default: once
-        assert {p for _, p, _ in mine} == {*cfg.POLICIES} - {"freeze-first-k"}  # partial fine-tuning: not from scratch
+        assert {p for _, p, _ in mine} == {*policy_names(), "peer_x"} - {"freeze-first-k"}  # partial fine-tuning: not from scratch
     # the machine's speed drifts during a measurement: the budgets are spread among the other runs, not run first,
     # and the second seed runs in the reverse order, so a slow spell does not fall on the frontier alone
     seed0 = [(v, c.policy.name, c.epochs) for v, c in planned if c.seed == 0]
@@ -143,7 +143,7 @@ def test_interleave_spreads_one_list_evenly_among_another():
 
 
 def test_a_tiny_frontier_from_the_cli(tmp_path, monkeypatch):
-    monkeypatch.setattr(cfg, "POLICIES", ("learndrop", "none"))  # the peers' own tests train them
+    monkeypatch.setattr(runner, "policy_names", lambda: ("learndrop", "none"))  # the peers' own tests train them
     results, runs = tmp_path / "results", tmp_path / "runs"
     pair = Pair(TINY.label, {**TINY.config, "epochs": 4})  # --epochs 2 overrides it
     monkeypatch.setitem(runner.SCENARIOS, "scratch", {"full": [pair], "quick": [pair, Pair("other", TINY.config)]})
@@ -179,7 +179,7 @@ def test_a_tiny_frontier_from_the_cli(tmp_path, monkeypatch):
 
 
 def test_a_fine_tuning_frontier_pre_trains_once_and_every_run_starts_from_it(tmp_path, monkeypatch):
-    monkeypatch.setattr(cfg, "POLICIES", ("learndrop", "none"))
+    monkeypatch.setattr(runner, "policy_names", lambda: ("learndrop", "none"))
     pair = Pair("tiny / shapes 0-1 -> 2-3", {**TINY.config, "classes": (2, 3), "subset": 512, "batch_size": 32},
                 pretrain={"classes": (0, 1), "epochs": 1})
     result = runner.run_frontier("custom", pairs=[pair], variants=[], seeds=[0], out_dir=tmp_path / "results",

@@ -10,12 +10,12 @@ import torch
 from helpers import fast_config
 
 import learndrop
-from learndrop import config as config_module
 from learndrop import events as ev
 from learndrop.config import PolicyConfig
 from learndrop.errors import LearnDropError
-from learndrop.method.peers import POLICIES, freezeout_times, get_policy, percentile, schedule_times
+from learndrop.method.peers import freezeout_times, percentile, schedule_times
 from learndrop.method.policy import DROPPED, TRAINING, Observations, initial_state, step
+from learndrop.method.registry import get_policy, policy_names, register_policy
 from learndrop.training.loop import train
 from learndrop.training.prepare import prepare
 
@@ -27,13 +27,15 @@ def _obs(progress=0.0, d=(0.1, 0.1, 0.1, 0.1), g=None):
     return Observations(tuple(d), progress, None if g is None else tuple(g))
 
 
-def test_the_registry_matches_the_names_config_validates():
-    assert tuple(POLICIES) == config_module.POLICIES
-    for name in config_module.POLICIES:
+def test_every_policy_is_registered_once_under_its_name_and_an_unknown_one_is_one_line():
+    assert policy_names() == ("learndrop", "none", "freezeout", "autofreeze", "schedule", "freeze-first-k")
+    for name in policy_names():
         assert get_policy(name).name == name
         PolicyConfig(name=name).validate()
-    with pytest.raises(ValueError, match="unknown policy"):
+    with pytest.raises(LearnDropError, match="unknown policy 'nope'; choose one of: learndrop, none"):
         get_policy("nope")
+    with pytest.raises(ValueError, match="a name of its own"):
+        register_policy(type("Again", (), {"name": "learndrop"}))
 
 
 @pytest.mark.parametrize(("field", "value"), [("freezeout_t0", 0.0), ("freezeout_t0", 1.5), ("freezeout_scale", "x"),
@@ -211,7 +213,8 @@ def test_a_whole_freeze_first_k_run_drops_exactly_k_units_untrained():
 
 
 def test_the_cli_sets_the_peers_settings_by_their_field_names_and_lists_every_policy():
-    from learndrop.cli import build_parser, config_from_args
+    from learndrop.cli import build_parser
+    from learndrop.cli.args import config_from_args
 
     parser = build_parser()
     args = parser.parse_args(["train", "--policy", "freezeout", "--freezeout-t0", "0.5", "--freezeout-scale", "linear",
@@ -222,7 +225,7 @@ def test_the_cli_sets_the_peers_settings_by_their_field_names_and_lists_every_po
                                                          schedule_start=0.2, schedule_end=0.9, k=3)
     train_parser = next(a for a in parser._subparsers._group_actions[0].choices.values() if a.prog.endswith("train"))
     help_text = " ".join(train_parser.format_help().split())
-    assert all(name in help_text for name in config_module.POLICIES)
+    assert all(name in help_text for name in policy_names())
 
 
 def test_a_peers_state_round_trips_through_a_checkpoint():

@@ -46,12 +46,13 @@ def test_prefix_rule_drops_only_from_the_front():
     cfg = PolicyConfig(tau=0.5, kappa=1.0, warmup=1, patience=1)
     rows = [[1.0, 1.0, 1.0, 1.0], [0.9, 0.1, 0.1, 0.1], [0.1, 0.05, 0.05, 0.05]]
     d = run(rows, cfg)
-    # check 2: u1..u3 meet the rule but u0 (s=0.9) still trains -> candidates, nothing dropped
+    # check 2: u1..u3 meet the rule but u0 (s=0.9) still trains -> candidates, nothing dropped; u3, the last
+    # before the head, always trains: it is never a candidate waiting for nothing
     assert d[1].drops == ()
-    assert [s.state for s in d[1].scores] == [TRAINING, CANDIDATE, CANDIDATE, CANDIDATE]
+    assert [s.state for s in d[1].scores] == [TRAINING, CANDIDATE, CANDIDATE, TRAINING]
     # check 3: u0 meets it -> the frontier advances over u0, u1, u2; u3 (last before the head) stays
     assert [x.unit for x in d[2].drops] == ["u0", "u1", "u2"]
-    assert [s.state for s in d[2].scores] == [DROPPED, DROPPED, DROPPED, CANDIDATE]
+    assert [s.state for s in d[2].scores] == [DROPPED, DROPPED, DROPPED, TRAINING]
     assert "u0 dropped: change 0.10 of its peak" in d[2].drops[0].reason
 
 

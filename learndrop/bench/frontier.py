@@ -4,7 +4,7 @@ For each pair of a scenario (``bench``'s pairs, or one custom pair), every seed:
 at each budget of ``report.frontier.budgets`` (1/4, 1/3, 1/2, 2/3 and all of the pair's epochs), each a
 run of its own with its own complete learning-rate schedule; then, at the pair's epochs, Learn&Drop with
 its default settings and each variant (``--variants "tau=0.3,warmup=3;tau=0.5"``), and one run of every
-other policy registered in ``config.POLICIES``
+other registered policy (``method.registry``)
 (in fine-tuning, freeze-first-k for every k up to the linear probe). All of a pair's runs are made in one go, in this process:
 a seed's budgets interleaved among its other runs, every other seed in reverse (a machine's speed drifts).
 Results: ``frontier-<timestamp>.json`` (``{"pairs": [{"label", "scenario", "runs": [...]}]}``, every run with
@@ -21,12 +21,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .. import config as cfg
 from ..config import PolicyConfig, RunConfig
 from ..errors import LearnDropError
-from ..models import create_model, model_info
+from ..method.registry import policy_names
+from ..models import create_model
 from ..report.frontier import budgets, variant_of
 from ..runs.store import RunStore, check_writable_dir
+from ..training.preflight import preflight
 from .pairs import RESULTS_DIR, SCENARIOS, Pair, choose_pairs, default_root, pair_config
 from .report import write_report
 from .running import load_data, machine, pretrain, train_one
@@ -85,7 +86,7 @@ def plan(pair: Pair, root: str, policy: PolicyConfig, variants: Sequence[dict[st
     pairs also get freeze-first-k for every k up to the linear probe (every unit frozen, the head alone)."""
     full = pair_config(pair, root, PolicyConfig(name="none"), overrides)
     finetune = scenario_of(pair, "") == "finetune"  # freeze-first-k is partial fine-tuning: no peer from scratch
-    peers = [p for p in cfg.POLICIES if p not in ("none", "learndrop") and (finetune or p != "freeze-first-k")]
+    peers = [p for p in policy_names() if p not in ("none", "learndrop") and (finetune or p != "freeze-first-k")]
     if "freeze-first-k" in peers:
         variants = [*variants, *({"name": "freeze-first-k", "k": k} for k in range(2, unit_count(full) + 1))]
     policies = [(variant_of(dataclasses.asdict(policy), dataclasses.asdict(PolicyConfig())), policy)]
@@ -101,8 +102,7 @@ def plan(pair: Pair, root: str, policy: PolicyConfig, variants: Sequence[dict[st
                            [(v, dataclasses.replace(full, policy=p, seed=seed)) for v, p in policies])
         runs += order[::-1] if i % 2 else order  # and every other seed runs in reverse: drift weighs on both alike
     for _, config in runs:
-        config.validate()
-        model_info(config.model)
+        preflight(config)
     return runs
 
 

@@ -21,9 +21,9 @@ from statistics import mean
 from typing import Any
 
 from ..config import PolicyConfig
-from ..models import model_info
 from ..runs.store import RunStore, check_writable_dir
 from ..summary import mean_acc
+from ..training.preflight import preflight
 from .pairs import COMMON, RESULTS_DIR, SCENARIOS, Pair, choose_pairs, default_root, pair_config
 from .running import Measured, load_data, machine, pretrain, train_one
 
@@ -44,8 +44,7 @@ def validate(pairs: Sequence[Pair], root: str, policy: PolicyConfig, overrides: 
     for pair in pairs:
         for name in ("none", policy.name):
             config = pair_config(pair, root, dataclasses.replace(policy, name=name), overrides)
-            config.validate()
-            model_info(config.model)
+            preflight(config)
 
 
 def run_pair(pair: Pair, root: str, repeats: int, store: RunStore, policy: PolicyConfig,

@@ -7,8 +7,9 @@ from collections.abc import Collection, Mapping
 from dataclasses import fields
 from typing import Any
 
-from ..config import POLICIES, PolicyConfig, RunConfig, parse_classes
+from ..config import PolicyConfig, RunConfig, parse_classes
 from ..errors import LearnDropError
+from ..method.registry import policy_names
 from ..models import list_models
 
 EXIT_USAGE = 2
@@ -57,7 +58,7 @@ def train_args(p: argparse.ArgumentParser) -> None:
                    help="constant, cosine, onecycle or wsd (default %(default)s)")
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
     p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
-    p.add_argument("--policy", default=dp.name, help=f"{', '.join(POLICIES)}: Learn&Drop, the baseline (full "
+    p.add_argument("--policy", default=dp.name, help=f"{', '.join(policy_names())}: Learn&Drop, the baseline (full "
                    "training) or a peer on the same drop mechanics (README: Policies; default %(default)s)")
     p.add_argument("--tau", type=float, default=dp.tau, help="change-score threshold (default %(default)s)")
     p.add_argument("--kappa", type=float, default=dp.kappa, help="continuation threshold (default %(default)s)")

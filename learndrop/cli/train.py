@@ -23,6 +23,7 @@ from ..errors import LearnDropError, first_line
 from ..events import CheckpointRestored, Event
 from ..runs.store import RunStore, validate_run_id
 from ..training.control import TrainingControl
+from ..training.preflight import preflight
 from ..training.world import World, is_peer_failure
 from .args import config_from_args
 from .console import ProgressBar, format_summary, tensorboard_sinks
@@ -96,7 +97,7 @@ def _check_run(a: argparse.Namespace, store: RunStore, world_size: int, main: bo
     config = dataclasses.replace(_config_file(a.config) if a.config else config_from_args(a), world_size=world_size)
     if a.device != "auto":  # --device overrides --config's
         config = dataclasses.replace(config, device=a.device)
-    config.validate()
+    preflight(config)
     if main and a.run_id is not None and store.path(a.run_id).exists():
         raise LearnDropError(f"run id {a.run_id!r} is taken: {str(store.path(a.run_id))!r} exists")
     return config

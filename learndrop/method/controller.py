@@ -37,10 +37,10 @@ from .dropping import check_optimizer, freeze_units, head_group, set_train_mode,
 from .flops import FlopCount, StepFlops
 from .hooks import ForwardHooks
 from .measure import Measurement
-from .peers import get_policy
 from .policy import Decision, Drop, Observations, PolicyState, initial_state
 from .prefix_cache import BUILD_BATCH, CacheSettings, CacheUpdate, check_data
 from .probe import Probe, probe_of
+from .registry import get_policy
 
 __all__ = ["BUILD_BATCH", "CacheSettings", "CacheUpdate", "CheckResult", "FlopCount", "LearnDrop"]
 

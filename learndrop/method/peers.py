@@ -1,5 +1,5 @@
 """The peers of Learn&Drop as policies, on the same drop mechanics (prefix freeze, optimizer surgery,
-cache), so that a comparison isolates the criterion; and the registry of every policy.
+cache), so that a comparison isolates the criterion; each registered (``method.registry``).
 
 - ``freezeout`` (Brock et al. 2017, github.com/ajbrock/FreezeOut): unit i's learning rate is
   cosine-annealed from ``lr / t_i`` (``freezeout_scale_lr``) to 0 at its own time
@@ -27,20 +27,8 @@ from dataclasses import replace
 from typing import Any
 
 from ..config import PolicyConfig
-from .policy import (
-    DROPPED,
-    TRAINING,
-    Baseline,
-    BasePolicy,
-    Decision,
-    Drop,
-    LearnDropPolicy,
-    Observations,
-    Policy,
-    PolicyState,
-    UnitScore,
-    score,
-)
+from .policy import DROPPED, TRAINING, Decision, Drop, Observations, PolicyState, UnitScore, score
+from .registry import BasePolicy, register_policy
 
 SCALES = {"linear": 1, "squared": 2, "cubic": 3}  # FreezeOut's how_scale: t_i's power
 
@@ -79,6 +67,7 @@ def freezeout_scale(t_i: float, progress: float, scale_lr: bool) -> float:
     return (1 / t_i if scale_lr else 1.0) * 0.5 * (1 + math.cos(math.pi * progress / t_i))
 
 
+@register_policy
 class FreezeOut(BasePolicy):
     """FreezeOut: each unit's lr is annealed to 0 at its own ``t_i``; it drops at the first check from then."""
 
@@ -116,6 +105,7 @@ def change_rate(previous: float, current: float) -> float:
     return math.inf if current > 0 else 0.0
 
 
+@register_policy
 class AutoFreeze(BasePolicy):
     """AutoFreeze: freeze up to the first unit whose gradient-norm change rate is at or above the median."""
 
@@ -152,6 +142,7 @@ def schedule_times(n: int, cfg: PolicyConfig) -> list[float]:
     return [cfg.schedule_start + (cfg.schedule_end - cfg.schedule_start) * (i + 1) / m for i in range(m)]
 
 
+@register_policy
 class Schedule(BasePolicy):
     """A fixed linear schedule: unit i drops at a set share of training, whatever it learns."""
 
@@ -168,6 +159,7 @@ class Schedule(BasePolicy):
                                    f"{len(times)} at {_pct(times[i])} of training (now {_pct(p)})"), observed)
 
 
+@register_policy
 class FreezeFirstK(BasePolicy):
     """Partial fine-tuning: the first ``k`` units are dropped before any training; the rest all train. With
     ``k`` = every unit, only the head trains: the linear probe (the cheapest fine-tuning, with the cache)."""
@@ -205,14 +197,3 @@ def _leading(flags: Sequence[bool] | Any) -> list[bool]:
             break
         out.append(flag)
     return out
-
-
-POLICIES: dict[str, Policy] = {p.name: p for p in (LearnDropPolicy(), Baseline(), FreezeOut(), AutoFreeze(),
-                                                   Schedule(), FreezeFirstK())}
-
-
-def get_policy(name: str) -> Policy:
-    try:
-        return POLICIES[name]
-    except KeyError:
-        raise ValueError(f"unknown policy {name!r}; choose one of: {', '.join(POLICIES)}") from None

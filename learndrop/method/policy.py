@@ -4,8 +4,8 @@ A policy sees, at each check, what the controller observed of every unit still t
 Learn&Drop, its change ``d`` since the last check) and returns its new state and a ``Decision``: every
 unit's scores and state, the units the frontier advances over (dropped) and those frozen behind it. The
 mechanics of dropping (freeze, optimizer surgery, cache) are the controller's, the same for every policy,
-so a comparison between policies isolates the criterion. ``POLICIES`` holds the registered ones; a new
-criterion is one more class with ``name`` and ``step`` (the peers, ``method/peers``, hold the registry).
+so a comparison between policies isolates the criterion. A policy is a class registered with
+``method.registry.register_policy``: Learn&Drop's (``method.learn_drop``) and its peers (``method.peers``).
 
 What a policy sees is explicit (``Observations``): every unit's change ``d`` (always measured, so the
 record keeps it), the share of the run's optimizer steps done (``progress``) and, when the policy lists
@@ -13,18 +13,18 @@ record keeps it), the share of the run's optimizer steps done (``progress``) and
 scale each unit's learning rate (``lr_scales``, a pure function of its state and the progress) and drop
 units before any training (``start``).
 
-Learn&Drop's rule (``step``): unit l is a candidate when the check is past ``warmup``, its change score
-``s = d / peak(d) <= tau`` and its continuation score ``c = d(t) / d(t - window) <= kappa``, for
-``patience`` checks in a row; only candidates at the frontier drop, and the last unit before the head
-always trains. ``replay`` folds ``step`` over a recorded history (the threshold explorer).
+Learn&Drop's ``step``: the paper's ``rule`` (unit l is a candidate when the check is past ``warmup``, its
+change score ``s = d / peak(d) <= tau`` and its continuation score ``c = d(t) / d(t - window) <= kappa``,
+for ``patience`` checks in a row), then the prefix rule (``frontier_chain``: only candidates at the frontier
+drop, and the last unit before the head always trains) and the frontier's ``advance`` through its gates
+(rewinding, annealing). ``replay`` folds ``step`` over a recorded history (the threshold explorer).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Protocol
+from typing import Any
 
 from ..config import PolicyConfig
 from .scores import change_score, continuation_score
@@ -112,63 +112,96 @@ def step(state: PolicyState, d: Sequence[float | None], cfg: PolicyConfig, allow
     where the controller made one (``Decision.untested`` lists the units it still has to test).
     """
     t = state.check + 1
-    n = len(state.units)
     history, s_now, c_now = score(state, d, cfg)
-    streak, met = list(state.streak), [False] * n
-    for i in range(n):
-        if s_now[i] is None:
-            continue
-        rule = t > cfg.warmup and s_now[i] <= cfg.tau and c_now[i] is not None and c_now[i] <= cfg.kappa
-        streak[i] = streak[i] + 1 if rule else 0
-        met[i] = streak[i] >= cfg.patience
-
-    # prefix rule: only the frontier drops; it advances over consecutive candidates (and frozen units).
-    # The last unit before the head always keeps training. A candidate first passes the rewind gate (if
-    # any), then, with ``anneal``, has its learning rate annealed to 0 for that many checks before it drops.
-    annealing = list(state.anneal) or [()] * n
-    observed: list[dict[str, Any]] = [{} for _ in range(n)]
-    dropped, drops, untested = state.dropped, [], []
-    chain = []
-    i = dropped
-    while allow_drop and i < n - 1 and (met[i] or annealing[i] or i in state.frozen):
-        chain.append(i)
-        i += 1
-    gated = {i for i in chain if cfg.rewind_eps > 0 and not annealing[i] and i not in state.frozen}
-    for i in chain:
-        if i in gated:
-            r = rewind[i] if rewind is not None else None
-            if r is None:
-                untested.append(i)
-            else:
-                observed[i]["rewind"] = round(float(r), 6)
-    for i in chain:
-        if i in gated and not (rewind is not None and rewind[i] is not None and rewind[i] <= cfg.rewind_eps):
-            break
-        if cfg.anneal and i not in state.frozen:
-            if not annealing[i]:
-                annealing[i] = (t, progress, progress + cfg.anneal * progress / t)
-            observed[i]["anneal_from"] = int(annealing[i][0])
-            if t - annealing[i][0] < cfg.anneal or dropped != i:
-                continue
-        if dropped != i:
-            break
-        reason = _reason(state.units[i], s_now[i], c_now[i], cfg, frozen=i in state.frozen)
-        if annealing[i]:
-            reason = (f"{state.units[i]} dropped: a candidate since check {int(annealing[i][0])}, its learning rate "
-                      f"annealed to 0 over {cfg.anneal} checks")
-        if "rewind" in observed[i]:
-            reason += f"; rewinding its last interval changed the probe loss by {100 * observed[i]['rewind']:.2g} %"
-        drops.append(Drop(state.units[i], i, s_now[i], c_now[i], reason))
-        dropped += 1
-
-    frozen = set(i for i in state.frozen if i >= dropped)
+    streak, met = rule(state, s_now, c_now, cfg, t)
+    annealing = list(state.anneal) or [()] * len(state.units)
+    chain = frontier_chain(state, met, annealing) if allow_drop else []
+    moved = advance(state, chain, cfg, t, progress, rewind, annealing, s_now, c_now)
+    frozen = {i for i in state.frozen if i >= moved.dropped}
     newly_frozen = []
-    if allow_drop and cfg.freeze_candidates:
-        for i in range(dropped + 1, n - 1):
+    if allow_drop and cfg.freeze_candidates:  # candidates behind a unit still training: frozen, not dropped
+        for i in range(moved.dropped + 1, len(state.units) - 1):
             if met[i] and i not in frozen and not annealing[i]:
                 frozen.add(i)
                 newly_frozen.append(state.units[i])
+    scores = _unit_scores(state, d, s_now, c_now, met, annealing, moved.dropped, frozen)
+    new_state = replace(state, check=t, history=tuple(history), streak=tuple(streak), dropped=moved.dropped,
+                        frozen=tuple(sorted(frozen)), anneal=tuple(annealing) if cfg.anneal else state.anneal)
+    observed = tuple(moved.observed) if any(moved.observed) else ()
+    return new_state, Decision(t, scores, tuple(moved.drops), tuple(newly_frozen), observed, tuple(moved.untested))
 
+
+def rule(state: PolicyState, s_now: Sequence[float | None], c_now: Sequence[float | None], cfg: PolicyConfig,
+         t: int) -> tuple[list[int], list[bool]]:
+    """The paper's rule: a unit is a candidate once the check is past ``warmup``, ``s <= tau`` and
+    ``c <= kappa``, for ``patience`` checks in a row. Per unit: its streak, and whether it is a candidate (the
+    last unit before the head never is: it always trains)."""
+    streak, met = list(state.streak), [False] * len(state.units)
+    for i in range(len(state.units)):
+        if s_now[i] is None:
+            continue
+        holds = t > cfg.warmup and s_now[i] <= cfg.tau and c_now[i] is not None and c_now[i] <= cfg.kappa
+        streak[i] = streak[i] + 1 if holds else 0
+        met[i] = streak[i] >= cfg.patience and i < len(state.units) - 1
+    return streak, met
+
+
+def frontier_chain(state: PolicyState, met: Sequence[bool], annealing: Sequence[tuple]) -> list[int]:
+    """The prefix rule: the units the frontier could advance over now, consecutive from it: candidates, units
+    annealing, units frozen earlier (never the last unit before the head)."""
+    chain, i = [], state.dropped
+    while i < len(state.units) - 1 and (met[i] or annealing[i] or i in state.frozen):
+        chain.append(i)
+        i += 1
+    return chain
+
+
+@dataclass
+class Advance:
+    """How far the frontier moved at a check, and what the gates on the way saw."""
+
+    dropped: int
+    drops: list[Drop]
+    untested: list[int]  # units the rewind gate has still to test (the controller tests them, then asks again)
+    observed: list[dict[str, Any]]  # per unit: its rewind test, when its annealing began
+
+
+def advance(state: PolicyState, chain: Sequence[int], cfg: PolicyConfig, t: int, progress: float,
+            rewind: Sequence[float | None] | None, annealing: list[tuple], s_now: Sequence[float | None],
+            c_now: Sequence[float | None]) -> Advance:
+    """The frontier's advance over ``chain``: a candidate first passes the rewind gate (if any), then, with
+    ``anneal``, has its learning rate annealed to 0 for that many checks (``annealing`` is updated)."""
+    moved = Advance(state.dropped, [], [], [{} for _ in state.units])
+    gated = [i for i in chain if cfg.rewind_eps > 0 and not annealing[i] and i not in state.frozen]
+    for i in gated:
+        if rewind is None or rewind[i] is None:
+            moved.untested.append(i)
+        else:
+            moved.observed[i]["rewind"] = round(float(rewind[i]), 6)
+    for i in chain:
+        if i in gated and not (rewind is not None and rewind[i] is not None and rewind[i] <= cfg.rewind_eps):
+            break  # the rewind gate: its last interval still mattered to the loss (or it is not tested yet)
+        if cfg.anneal and i not in state.frozen and not _annealed(i, annealing, t, progress, cfg, moved):
+            continue  # the anneal gate: its learning rate still on its way to 0 (or a unit before it is)
+        if moved.dropped != i:
+            break
+        moved.drops.append(Drop(state.units[i], i, s_now[i], c_now[i], _drop_reason(state, i, s_now, c_now, cfg,
+                                                                                  annealing, moved.observed)))
+        moved.dropped += 1
+    return moved
+
+
+def _annealed(i: int, annealing: list[tuple], t: int, progress: float, cfg: PolicyConfig, moved: Advance) -> bool:
+    """Start unit i's annealing if it has not begun; whether it is over and the unit is at the frontier."""
+    if not annealing[i]:
+        annealing[i] = (t, progress, progress + cfg.anneal * progress / t)
+    moved.observed[i]["anneal_from"] = int(annealing[i][0])
+    return t - annealing[i][0] >= cfg.anneal and moved.dropped == i
+
+
+def _unit_scores(state: PolicyState, d: Sequence[float | None], s_now: Sequence[float | None],
+                 c_now: Sequence[float | None], met: Sequence[bool], annealing: Sequence[tuple], dropped: int,
+                 frozen: set[int]) -> tuple[UnitScore, ...]:
     scores = []
     for i, name in enumerate(state.units):
         if i < dropped:
@@ -178,25 +211,7 @@ def step(state: PolicyState, d: Sequence[float | None], cfg: PolicyConfig, allow
         else:
             kind = CANDIDATE if met[i] or annealing[i] else TRAINING
         scores.append(UnitScore(name, None if d[i] is None else float(d[i]), s_now[i], c_now[i], kind))
-    new_state = replace(state, check=t, history=tuple(history), streak=tuple(streak), dropped=dropped,
-                        frozen=tuple(sorted(frozen)), anneal=tuple(annealing) if cfg.anneal else state.anneal)
-    return new_state, Decision(t, tuple(scores), tuple(drops), tuple(newly_frozen),
-                               tuple(observed) if any(observed) else (), tuple(untested))
-
-
-def anneal_scales(state: PolicyState, progress: float) -> list[float] | None:
-    """Per unit, its learning-rate multiplier while annealing: a cosine from 1 at the check it became a
-    candidate to 0 at the end of its window; 1 for every other unit; None when none anneals."""
-    if not any(state.anneal):
-        return None
-    out = []
-    for i, a in enumerate(state.anneal):
-        if not a or i < state.dropped or a[2] <= a[1]:
-            out.append(1.0)
-            continue
-        x = min(1.0, max(0.0, (progress - a[1]) / (a[2] - a[1])))
-        out.append(0.5 * (1.0 + math.cos(math.pi * x)))
-    return out
+    return tuple(scores)
 
 
 def score(state: PolicyState, d: Sequence[float | None], cfg: PolicyConfig
@@ -214,66 +229,6 @@ def score(state: PolicyState, d: Sequence[float | None], cfg: PolicyConfig
         s_now[i] = change_score(history[i][-1], peak)
         c_now[i] = continuation_score(history[i], cfg.window)
     return history, s_now, c_now
-
-
-def changes(observations: Observations | Sequence[float | None]) -> Sequence[float | None]:
-    """The per-unit changes ``d`` (a plain sequence is taken as them)."""
-    return observations.d if isinstance(observations, Observations) else observations
-
-
-class Policy(Protocol):
-    """A drop criterion. ``step``, ``start`` and ``lr_scales`` are pure: the same state, observations and
-    config give the same answer."""
-
-    name: str
-    observes: frozenset[str]  # beyond d: "grad_norm" (measured for it), "progress" (it acts on the share done)
-
-    def step(self, state: PolicyState, observations: Observations, config: PolicyConfig
-             ) -> tuple[PolicyState, Decision]: ...
-
-    def start(self, state: PolicyState, config: PolicyConfig) -> tuple[PolicyState, tuple[Drop, ...]]:
-        """Drops before any training (freeze-first-k); none for the others."""
-
-    def lr_scales(self, state: PolicyState, progress: float, config: PolicyConfig) -> list[float] | None:
-        """Per unit, its learning-rate multiplier at ``progress`` (the head's is 1); None: all 1."""
-
-
-class BasePolicy:
-    """What a policy does unless it says otherwise: observes d only, no drop at the start, lr as given."""
-
-    name = ""
-    observes: frozenset[str] = frozenset()
-
-    def start(self, state: PolicyState, config: PolicyConfig) -> tuple[PolicyState, tuple[Drop, ...]]:
-        return state, ()
-
-    def lr_scales(self, state: PolicyState, progress: float, config: PolicyConfig) -> list[float] | None:
-        return None
-
-
-class LearnDropPolicy(BasePolicy):
-    """Learn&Drop: drop the frontier once its change has fallen to ``tau`` of its peak and is not rising."""
-
-    name = "learndrop"
-
-    def step(self, state: PolicyState, observations: Observations | Sequence[float | None], config: PolicyConfig
-             ) -> tuple[PolicyState, Decision]:
-        if isinstance(observations, Observations):
-            return step(state, observations.d, config, progress=observations.progress, rewind=observations.rewind)
-        return step(state, observations, config)
-
-    def lr_scales(self, state: PolicyState, progress: float, config: PolicyConfig) -> list[float] | None:
-        return anneal_scales(state, progress) if config.anneal else None
-
-
-class Baseline(BasePolicy):
-    """The full training (policy ``none``): scores and candidates are recorded, nothing is dropped."""
-
-    name = "none"
-
-    def step(self, state: PolicyState, observations: Observations | Sequence[float | None], config: PolicyConfig
-             ) -> tuple[PolicyState, Decision]:
-        return step(state, changes(observations), config, allow_drop=False)
 
 
 def replay(units: Sequence[str], d_rows: Sequence[Sequence[float | None]], cfg: PolicyConfig,
@@ -306,10 +261,20 @@ def _fill_dropped(state: PolicyState, row: Sequence[float | None]) -> list[float
     return out
 
 
-def _reason(unit: str, s: float | None, c: float | None, cfg: PolicyConfig, frozen: bool) -> str:
-    if frozen or s is None or c is None:
-        return f"{unit} dropped: frozen earlier as a candidate, now at the front of the network"
-    slowing = "still slowing down" if c < 1 else "no longer speeding up"
-    wait = f" for {cfg.patience} checks" if cfg.patience > 1 else ""
-    return (f"{unit} dropped: change {s:.2f} of its peak (tau {cfg.tau:g}), continuation {c:.2f} "
-            f"(kappa {cfg.kappa:g}), {slowing}{wait}")
+def _drop_reason(state: PolicyState, i: int, s_now: Sequence[float | None], c_now: Sequence[float | None],
+                 cfg: PolicyConfig, annealing: Sequence[tuple], observed: Sequence[dict[str, Any]]) -> str:
+    """Why unit i drops, as a sentence."""
+    unit, s, c = state.units[i], s_now[i], c_now[i]
+    if annealing[i]:
+        reason = (f"{unit} dropped: a candidate since check {int(annealing[i][0])}, its learning rate annealed to 0 "
+                  f"over {cfg.anneal} checks")
+    elif i in state.frozen or s is None or c is None:
+        reason = f"{unit} dropped: frozen earlier as a candidate, now at the front of the network"
+    else:
+        slowing = "still slowing down" if c < 1 else "no longer speeding up"
+        wait = f" for {cfg.patience} checks" if cfg.patience > 1 else ""
+        reason = (f"{unit} dropped: change {s:.2f} of its peak (tau {cfg.tau:g}), continuation {c:.2f} "
+                  f"(kappa {cfg.kappa:g}), {slowing}{wait}")
+    if "rewind" in observed[i]:
+        reason += f"; rewinding its last interval changed the probe loss by {100 * observed[i]['rewind']:.2g} %"
+    return reason

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 from .. import events as ev
+from ..config import THRESHOLDS
 
 # test_*: the test split (reported only); val_*: the validation split held out from the training images (None: none)
 EPOCH_COLUMNS = ["epoch", "step", "time_s", "train_loss", "train_acc", "test_loss", "test_acc", "val_loss", "val_acc",
@@ -80,7 +81,7 @@ def units_frame(events: Iterable[ev.Event]) -> pd.DataFrame:
     return pd.DataFrame(columns=["name", "params", "fwd_flops", "bwd_flops"])
 
 
-CHECK_COLUMNS = ["check", "epoch", "step", "time_s", "tau", "kappa", "warmup", "patience", "training", "candidates",
+CHECK_COLUMNS = ["check", "epoch", "step", "time_s", *THRESHOLDS, "training", "candidates",
                  "frozen", "dropped"]
 
 
@@ -91,7 +92,7 @@ def checks_frame(events: Iterable[ev.Event]) -> pd.DataFrame:
         if isinstance(e, ev.LayerScores):
             states = [s["state"] for s in e.scores]
             rows.append({"check": e.check, "epoch": e.epoch, "step": e.step, "time_s": e.time_s,
-                         **{k: e.thresholds.get(k) for k in ("tau", "kappa", "warmup", "patience")},
+                         **{k: e.thresholds.get(k) for k in THRESHOLDS},
                          "training": states.count("training"), "candidates": states.count("candidate"),
                          "frozen": states.count("frozen"), "dropped": states.count("dropped")})
     return pd.DataFrame(rows, columns=CHECK_COLUMNS)

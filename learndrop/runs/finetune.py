@@ -6,6 +6,7 @@ from .. import events as ev
 from ..config import RunConfig
 from ..data.datasets import ImageData
 from ..training.finetune import Source
+from ..training.preflight import preflight
 from ..training.prepare import Setup, prepare
 from .store import RunStore
 
@@ -29,6 +30,6 @@ def prepare_run(config: RunConfig, store: RunStore | None = None,
                 data: tuple[ImageData, ImageData] | None = None) -> Setup:
     """``training.prepare`` with, for a fine-tuning (``config.init_from``), its source run read from ``store``
     (default: the default runs folder)."""
-    config.validate()  # every value checked before the source run is read
+    preflight(config)  # every check that needs no data, before the source run is read
     source = source_of(store or RunStore(), config.init_from) if config.init_from else None
     return prepare(config, data, source)

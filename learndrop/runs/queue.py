@@ -26,6 +26,7 @@ from ..config import PolicyConfig, RunConfig
 from ..errors import LearnDropError
 from ..status import ENDED, LIVE, RunState
 from ..training.control import TrainingControl
+from ..training.preflight import preflight
 from .store import RunStore, check_writable_dir, validate_run_id
 
 
@@ -91,7 +92,7 @@ class RunQueue:
         run and its baseline show side by side). ``LearnDropError`` naming the folder and why when runs, or
         that log, cannot be written there.
         """
-        config.validate()
+        preflight(config)
         self.store.check_writable()  # a runs folder it cannot write in refuses here, before any data are loaded
         if tensorboard:
             try:

@@ -6,7 +6,7 @@ import dataclasses
 import threading
 import time
 
-from ..config import PolicyConfig
+from ..config import THRESHOLDS, PolicyConfig
 
 
 class TrainingControl:
@@ -58,7 +58,7 @@ class TrainingControl:
 
     def set_thresholds(self, **changes: float | int) -> PolicyConfig:
         """Change tau, kappa, warmup or patience; validated, then read by the loop at its next check."""
-        unknown = set(changes) - {"tau", "kappa", "warmup", "patience"}
+        unknown = set(changes) - set(THRESHOLDS)
         if unknown:
             raise ValueError(f"not a live threshold: {', '.join(sorted(unknown))}")
         with self._lock:

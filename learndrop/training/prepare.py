@@ -14,12 +14,13 @@ from ..config import RunConfig
 from ..data.datasets import ImageData, create_dataset
 from ..data.loader import Normalizer
 from ..errors import LearnDropError
-from ..method.peers import get_policy
 from ..method.policy import initial_state
+from ..method.registry import get_policy
 from ..models import UnitNetwork, create_model
 from ..models.weights import NORMALIZATIONS, Normalization, load_weights
 from .device import resolve_device
 from .finetune import Source, inherited_peaks, load_backbone
+from .preflight import preflight
 
 
 @dataclass
@@ -58,7 +59,7 @@ def prepare(config: RunConfig, data: tuple[ImageData, ImageData] | None = None, 
     ``data`` reuses an already loaded (train, test) pair of ``config.dataset`` (the benchmark loads it once);
     ``source``: the run ``config.init_from`` names, as the run store read it (``runs.finetune.prepare_run``).
     """
-    config.validate()
+    preflight(config)  # every check that needs no data, before the data load
     device = resolve_device(config.device)
     if data is None:
         train_data = create_dataset(config.dataset, config.data_root, True, config.download, config.image_size,

@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from ...config import THRESHOLDS
+
 MAX_COLUMNS = 300  # checks drawn in a heatmap
 MAX_POINTS = 200  # points per line
 HEIGHT = 340  # px
@@ -74,7 +76,7 @@ def _threshold_changes(checks: pd.DataFrame) -> list[tuple[int, str]]:
     out = []
     if checks.empty:
         return out
-    cols = ["tau", "kappa", "warmup", "patience"]
+    cols = list(THRESHOLDS)
     prev = None
     for row in checks[["check", *cols]].itertuples(index=False):
         now = dict(zip(cols, row[1:]))
