@@ -13,6 +13,7 @@ from .errors import LearnDropError
 
 FREEZEOUT_SCALES = ("linear", "squared", "cubic")
 MEASURES = ("params", "directions", "function")
+PEAKS = ("own", "network")
 LR_SCHEDULES = ("constant", "cosine", "onecycle", "wsd")
 CACHE_DTYPES = ("float16", "float32")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -41,6 +42,9 @@ class PolicyConfig:
     # batch's loss by less than this share (0.01: 1 %); 0: no gate
     rewind_eps: float = 0.0
     anneal: int = 0  # checks over which a candidate's own learning rate is annealed to 0 before it drops; 0: at once
+    # what s = d / peak divides by: own (the unit's own peak change so far, the paper's) | network (the largest
+    # change any unit still training made at this check)
+    peak: str = "own"
     # the peers (README: "Policies"); each default is its source's
     # FreezeOut: share of training, in (0, 1], where the first unit's t_i lies before scaling (FreezeOut's --t_0)
     freezeout_t0: float = 0.8
@@ -54,6 +58,7 @@ class PolicyConfig:
     k: int = 1  # freeze-first-k: units dropped before any training, >= 0 (partial fine-tuning's usual first few)
 
     def validate(self) -> None:
+        _choice("peak", self.peak, PEAKS)
         if self.measure not in MEASURES:
             raise LearnDropError(f"unknown measure {self.measure!r}; choose one of: {', '.join(MEASURES)}",
                                  field="measure")

@@ -129,3 +129,15 @@ def test_inherited_peaks_measure_a_fine_tuned_unit_against_how_fast_it_once_lear
     assert inherited[1].scores[2].s == pytest.approx(0.6)  # own peak 0.10 > reference 0.08 wins
     with pytest.raises(ValueError):
         initial_state(["a", "b"], inherited=[1.0])
+
+
+def test_a_change_score_against_the_network_needs_no_history_of_the_unit():
+    """peak="network": s is d over the largest d of any unit still training at this check: a downloaded network's
+    front barely moves next to its deep units from the first check on (here at check 2, c ignored)."""
+    cfg = PolicyConfig(peak="network", tau=0.3, kappa=1e9, warmup=1)
+    rows = [[0.02, 0.1, 0.5, 1.0], [0.01, 0.05, 0.4, 0.5]]  # at check 2, s = 0.02, 0.1, 0.8, 1.0 (0.5 the largest)
+    decisions = run(rows, cfg)
+    assert [round(s.s, 3) for s in decisions[1].scores] == [0.02, 0.1, 0.8, 1.0]
+    assert [x.unit for x in decisions[1].drops] == ["u0", "u1"]
+    own = run(rows, PolicyConfig(tau=0.3, kappa=1e9, warmup=1))  # against its own peak: 0.5, 0.5, 0.8, 0.5
+    assert own[1].drops == ()

@@ -69,6 +69,8 @@ def train_args(p: argparse.ArgumentParser) -> None:
                    "of the unit's output on a validation probe batch; default %(default)s)")
     p.add_argument("--rewind-eps", type=float, default=dp.rewind_eps, help="rewind gate: drop only if rewinding "
                    "the unit to the last check changes the probe loss by less than this share (0: off)")
+    p.add_argument("--peak", default=dp.peak, help="what the change score divides d by: own (the unit's own peak "
+                   "so far) or network (the largest change of any unit at that check) (default %(default)s)")
     p.add_argument("--anneal", type=int, default=dp.anneal, help="checks to anneal a candidate's lr before it drops")
     p.add_argument("--lr-normalized", action=argparse.BooleanOptionalAction, default=dp.lr_normalized,
                    help="measure d per unit of learning rate (default %(default)s)")

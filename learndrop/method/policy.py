@@ -217,16 +217,23 @@ def _unit_scores(state: PolicyState, d: Sequence[float | None], s_now: Sequence[
 def score(state: PolicyState, d: Sequence[float | None], cfg: PolicyConfig
           ) -> tuple[list[tuple[float, ...]], list[float | None], list[float | None]]:
     """Every unit's history with ``d`` appended, its change score ``s`` and continuation score ``c``
-    (``None`` for units that are dropped, frozen or not measured). Every policy records them."""
+    (``None`` for units that are dropped, frozen or not measured). Every policy records them.
+
+    ``s`` is ``d`` over the unit's own peak (``cfg.peak == "own"``, the paper's: with the peak it inherited,
+    when fine-tuned from a recorded run), or over the largest ``d`` of any unit at this check (``"network"``:
+    how much the unit still changes next to the rest of the network, a scale every network has from its first
+    check, a downloaded one included)."""
     history = list(state.history)
     s_now: list[float | None] = [None] * len(state.units)
     c_now: list[float | None] = [None] * len(state.units)
+    now = [float(v) for i, v in enumerate(d) if v is not None and i >= state.dropped and i not in state.frozen]
+    network = max(now, default=0.0)
     for i in range(len(state.units)):
         if i < state.dropped or i in state.frozen or d[i] is None:
             continue
         history[i] = (*history[i], float(d[i]))
         peak = max(max(history[i]), state.inherited[i]) if state.inherited else max(history[i])
-        s_now[i] = change_score(history[i][-1], peak)
+        s_now[i] = change_score(history[i][-1], network if cfg.peak == "network" else peak)
         c_now[i] = continuation_score(history[i], cfg.window)
     return history, s_now, c_now
 
