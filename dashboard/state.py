@@ -107,6 +107,6 @@ def run_picker(current: str | None) -> None:
         st.rerun()
 
 
-def baseline_for(run_id: str) -> str | None:
+def comparable_baseline(run_id: str) -> str | None:
     """The run's linked baseline, else the newest stored run that fits as one."""
     return registry().find_baseline(run_id)

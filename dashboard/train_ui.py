@@ -59,7 +59,7 @@ def _resume_run(run_id: str) -> None:
 
 
 def controls(run_id: str | None) -> None:
-    """Start, Stop, Pause/Resume, Resume training (a stopped, failed or interrupted run with a checkpoint)
+    """Start, Stop, Pause/Unpause, Resume training (a stopped, failed or interrupted run with a checkpoint)
     and the four thresholds, which also steer a running run."""
     reg = state.registry()
     active = reg.active_of(run_id) if run_id else None
@@ -73,7 +73,7 @@ def controls(run_id: str | None) -> None:
         b1.button("Stop", key="stop", disabled=active is None, on_click=_steer, args=(reg.stop, active),
                   width="stretch")
         paused = active is not None and reg.is_paused(active)
-        b2.button("Resume" if paused else "Pause", key="pause", width="stretch",
+        b2.button("Unpause" if paused else "Pause", key="pause", width="stretch",
                   disabled=active is None or reg.status(active) not in TRAINING,
                   on_click=_steer, args=(reg.unpause if paused else reg.pause, active))
         ended = run_id is not None and active is None and reg.status(run_id) in RESUMABLE
@@ -142,7 +142,7 @@ def panel(run_id: str) -> None:
     if reg.status(run_id) is RunState.DAMAGED:
         return
     view = reg.view(run_id)
-    base_id = state.baseline_for(run_id)
+    base_id = state.comparable_baseline(run_id)
     base = reg.view(base_id) if base_id and reg.status(base_id) not in (None, RunState.NOT_STARTED) else None
     progress(view, f"{view.config.get('policy', {}).get('name', 'run')} · {reg.status(run_id)}")
     if base is not None and reg.is_live(base_id):

@@ -103,7 +103,7 @@ def kpis(view: RunView, baseline: RunView | None) -> None:
                            f"images): {100 * summary['val_acc']:.2f} %."))
     units, can = summary.get("units"), droppable(summary)
     cols[3].metric("Units dropped", f"{len(summary.get('dropped') or [])} of {can if can is not None else '—'}",
-                   help=f"Blocks of the feature extractor frozen at the front of the network, of those that can "
+                   help=f"Units of the feature extractor frozen at the front of the network, of those that can "
                         f"drop: {can} of its {units} units"
                         + ("; the last one before the head always trains, so the head has features to learn from."
                            if can is not None and units is not None and can < units else "."))

@@ -61,8 +61,8 @@ class Progress(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
-class LayerScores(Event):
-    type: ClassVar[str] = "layer_scores"
+class UnitScores(Event):
+    type: ClassVar[str] = "unit_scores"
     check: int  # 1-based
     scores: list[dict[str, Any]]  # per unit: unit, d, s, c, state (training|candidate|frozen|dropped)
     thresholds: dict[str, Any]
@@ -70,8 +70,8 @@ class LayerScores(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
-class LayerDropped(Event):
-    type: ClassVar[str] = "layer_dropped"
+class UnitDropped(Event):
+    type: ClassVar[str] = "unit_dropped"
     unit: str
     index: int
     check: int
@@ -81,8 +81,8 @@ class LayerDropped(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
-class LayerFrozen(Event):
-    type: ClassVar[str] = "layer_frozen"
+class UnitFrozen(Event):
+    type: ClassVar[str] = "unit_frozen"
     unit: str
     check: int
 
@@ -148,8 +148,8 @@ class RunPaused(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
-class RunResumed(Event):
-    type: ClassVar[str] = "run_resumed"
+class RunUnpaused(Event):
+    type: ClassVar[str] = "run_unpaused"
     paused_s: float
 
 
@@ -184,10 +184,14 @@ class RunFinished(Event):
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.type: cls for cls in (RunStarted, EpochStarted, Progress, LayerScores, LayerDropped, LayerFrozen,
+    cls.type: cls for cls in (RunStarted, EpochStarted, Progress, UnitScores, UnitDropped, UnitFrozen,
                               ThresholdsChanged, CacheBuilt, CacheSkipped, ChunkStarted, ChunkEnded,
-                              CheckpointRestored, RunPaused, RunResumed, EpochEnded, RunFinished)
+                              CheckpointRestored, RunPaused, RunUnpaused, EpochEnded, RunFinished)
 }
+
+# event types recorded under older names: the units were "layers", lifting a pause "resumed" a run
+RENAMED = {"layer_scores": "unit_scores", "layer_dropped": "unit_dropped", "layer_frozen": "unit_frozen",
+           "run_resumed": "run_unpaused"}
 
 Sink = Callable[[Event], None]
 
@@ -202,7 +206,7 @@ def to_json(event: Event) -> str:
 
 # the entries of the list fields that pages read field by field, and their fields' types
 _ENTRIES: dict[tuple[type[Event], str], dict[str, Any]] = {
-    (LayerScores, "scores"): {"unit": str, "state": str, "d": float | None, "s": float | None, "c": float | None},
+    (UnitScores, "scores"): {"unit": str, "state": str, "d": float | None, "s": float | None, "c": float | None},
     # older recordings may lack a unit's counts (None: absent), never hold them as text
     (RunStarted, "units"): {"name": str, "params": int | None, "fwd_flops": float | None, "bwd_flops": float | None},
 }
@@ -225,7 +229,8 @@ def from_dict(data: dict[str, Any]) -> Event:
     if not isinstance(data, dict):
         raise ValueError("an event is a JSON object")
     data = dict(data)
-    cls = EVENT_TYPES.get(data.pop("type", None))
+    kind = data.pop("type", None)
+    cls = EVENT_TYPES.get(RENAMED.get(kind, kind) if isinstance(kind, str) else kind)
     if cls is None:
         raise ValueError("unknown event type")
     names = {f.name for f in dataclasses.fields(cls)}

@@ -39,7 +39,7 @@ def summarize(events: Iterable[ev.Event]) -> dict[str, Any]:
             started = event
         elif isinstance(event, ev.EpochEnded):
             epochs.append(event)
-        elif isinstance(event, ev.LayerDropped):
+        elif isinstance(event, ev.UnitDropped):
             dropped.append({"unit": event.unit, "epoch": event.epoch + 1, "check": event.check})  # from 1
         elif isinstance(event, ev.RunFinished):
             finished = event

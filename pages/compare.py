@@ -19,7 +19,7 @@ if not run_ids:
     st.stop()
 
 current = state.selected()
-default = [r for r in (current, current and state.baseline_for(current)) if r in run_ids] or run_ids[:2]
+default = [r for r in (current, current and state.comparable_baseline(current)) if r in run_ids] or run_ids[:2]
 summaries = {r: registry.summary(r) for r in run_ids}
 chosen = st.multiselect("Runs", run_ids, default=default, format_func=lambda r: run_label(summaries[r]), key="runs")
 if not chosen:

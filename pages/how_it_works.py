@@ -15,10 +15,11 @@ candidates = [r for r in [state.selected(), *registry.run_ids()] if r and regist
 run_id = next((r for r in candidates if registry.summary(r).get("dropped")), candidates[0] if candidates else None)
 view = registry.view(run_id) if run_id else None
 st.markdown(
-    "Training a CNN spends most of its compute on the feature extractor, block after block. The blocks near the "
+    "Training a CNN spends most of its compute on the feature extractor, unit after unit (a **unit** is a block "
+    "of layers that trains and drops together: a conv with its BatchNorm, or a residual block). The units near the "
     "input usually settle first: after a while their weights hardly move, yet every step still runs them forward "
     "and backward. **Learn&Drop** (Cruciata et al., *Neural Computing & Applications*, 2024) measures how much each "
-    "block still changes and stops training the front blocks once they have stopped learning, so the network being "
+    "unit still changes and stops training the front units once they have stopped learning, so the network being "
     "trained gets smaller as training goes on. The exact formulas of the paper are not public; this project "
     "defines them as below." + (f" The figures come from the recorded run *{run_label(view.summary())}*." if view
                                 else ""))
@@ -27,13 +28,13 @@ if view is None or view.table("scores").empty:
 
 st.header("1 · Change score and continuation score")
 st.markdown(
-    "At every check each block still training is measured: its **change** `d` is how far all its weights moved "
+    "At every check each unit still training is measured: its **change** `d` is how far all its weights moved "
     "since the last check, relative to their size. The **change score** `s = d / (largest d so far)` says how fast "
-    "the block learns now compared with its own fastest moment: near 1 it is busy, near 0 it has settled, and one "
-    "threshold **tau** serves every block. The **continuation score** `c = d(t) / d(t − w)` compares the change "
-    "with the change a few checks ago: below 1 the block is slowing down, above 1 it is learning again. A block "
+    "the unit learns now compared with its own fastest moment: near 1 it is busy, near 0 it has settled, and one "
+    "threshold **tau** serves every unit. The **continuation score** `c = d(t) / d(t − w)` compares the change "
+    "with the change a few checks ago: below 1 the unit is slowing down, above 1 it is learning again. A unit "
     "becomes a drop candidate when `s ≤ tau` and `c ≤ kappa` after the warm-up, for `patience` checks in a row: "
-    "**tau** is how settled a block must be, **kappa** how far its change may still grow (1: not at all).")
+    "**tau** is how settled a unit must be, **kappa** how far its change may still grow (1: not at all).")
 if view is not None and not view.table("scores").empty:
     scores, drops = view.table("scores"), view.table("drops")
     names = view.unit_names()
@@ -46,20 +47,20 @@ if view is not None and not view.table("scores").empty:
 
 st.header("2 · Why only a prefix can be dropped")
 st.markdown(
-    "A block's input is the output of the blocks before it. Freezing a block while a block in front of it still "
+    "A unit's input is the output of the units before it. Freezing a unit while a unit in front of it still "
     "learns would feed it inputs that keep changing, so nothing could be reused and its frozen weights would go "
-    "stale. So only the **front** of the network drops, in order: a block that is ready behind a block still "
-    "learning stays a *candidate* (orange) until the blocks before it are dropped too. The dropped front blocks "
-    "are the **prefix**; the first block still training is the **frontier**. The head always trains, and so does "
-    "the last block before it, so that the head has features to learn from.")
+    "stale. So only the **front** of the network drops, in order: a unit that is ready behind a unit still "
+    "learning stays a *candidate* (orange) until the units before it are dropped too. The dropped front units "
+    "are the **prefix**; the first unit still training is the **frontier**. The head always trains, and so does "
+    "the last unit before it, so that the head has features to learn from.")
 if view is not None and not view.table("scores").empty:
-    widgets.chart("The network, check by check", "Blue blocks train, orange ones are candidates waiting for the "
+    widgets.chart("The network, check by check", "Blue units train, orange ones are candidates waiting for the "
                   "front, grey ones are dropped.", plots.active_network(view.table("scores"), view.table("drops")),
                   "prefix")
-st.markdown("Why the front settles first: the first blocks learn general features (edges, colours, simple "
-            "textures) that every later block builds on, and they find them early. See it happen:")
-st.page_link("pages/look_inside.py", label="Look inside: the filters and feature maps of each block, check by check, "
-             "and the front blocks turning grey as they drop", icon=":material/visibility:")
+st.markdown("Why the front settles first: the first units learn general features (edges, colours, simple "
+            "textures) that every later unit builds on, and they find them early. See it happen:")
+st.page_link("pages/look_inside.py", label="Look inside: the filters and feature maps of each unit, check by check, "
+             "and the front units turning grey as they drop", icon=":material/visibility:")
 
 st.header("3 · What the cache saves")
 built = view.of_type("cache_built") if view else []
@@ -67,7 +68,7 @@ st.markdown(
     "A dropped prefix gets no gradients, so its backward pass is saved at once. When the input images are not "
     "randomly augmented, the prefix also computes the same output for every image in every epoch: Learn&Drop "
     "computes that output **once** for the whole training set, keeps it (capped in size), and from then on each "
-    "step starts at the first block still training, so the prefix costs no forward FLOPs either. Evaluation and "
+    "step starts at the first unit still training, so the prefix costs no forward FLOPs either. Evaluation and "
     "the saved model always use the full network." + (
         f" In this run the cache last held the output of the first {built[-1].units} unit(s): "
         f"{built[-1].bytes / 2**20:.1f} MiB, built in {built[-1].seconds:.2f} s." if built else ""))

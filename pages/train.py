@@ -7,7 +7,7 @@ from learndrop.errors import LearnDropError
 
 state.require_app()
 st.title("Train")
-st.caption("Learn&Drop scores every block of the network at each check and stops training the front blocks "
+st.caption("Learn&Drop scores every unit of the network at each check and stops training the front units "
            "once they have stopped learning. Start the Quick demo and watch it happen.")
 
 run_id = state.selected()

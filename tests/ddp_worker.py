@@ -30,7 +30,7 @@ def main(out: str) -> None:
         events: list[ev.Event] = []
         summary = train(config, [events.append], setup=setup, world=world)
         torch.save({"state": {k: v.detach().cpu() for k, v in setup.model.state_dict().items()},
-                    "drops": [(e.unit, e.check) for e in events if isinstance(e, ev.LayerDropped)],
+                    "drops": [(e.unit, e.check) for e in events if isinstance(e, ev.UnitDropped)],
                     "caches": [(e.units, e.rows, e.bytes) for e in events if isinstance(e, ev.CacheBuilt)],
                     "train_size": len(setup.train_data), "summary": summary}, f"{out}/rank{world.rank}-{name}.pt")
     world.close()

@@ -73,10 +73,10 @@ def fake_events(run_id: str, config: RunConfig, units: int = 50, train_size: int
             d = [None if i < state.dropped else
                  (0.3 * math.exp(-check / (2 + 0.15 * i)) + 0.02 + 0.01 * rng.random()) for i in range(units)]
             state, decision = step(state, d, policy, allow_drop=policy.name == "learndrop")
-            yield ev.LayerScores(run_id=run_id, epoch=epoch, step=step_no, time_s=round(t, 3), check=check,
+            yield ev.UnitScores(run_id=run_id, epoch=epoch, step=step_no, time_s=round(t, 3), check=check,
                                  thresholds=policy.thresholds(), scores=[vars(s) for s in decision.scores])
             for drop in decision.drops:
-                yield ev.LayerDropped(run_id=run_id, epoch=epoch, step=step_no, time_s=round(t, 3), unit=drop.unit,
+                yield ev.UnitDropped(run_id=run_id, epoch=epoch, step=step_no, time_s=round(t, 3), unit=drop.unit,
                                       index=drop.index, check=check, s=drop.s, c=drop.c, reason=drop.reason)
         acc = 0.95 - 0.85 * math.exp(-(epoch + 1) / 3)
         val = acc - 0.01 if config.val_split else None  # the validation split's, where one is held out

@@ -164,7 +164,7 @@ def test_sliders_stop_and_pause_reach_the_live_run(live):
     at.slider(key="t_tau").set_value(0.6).run()
     at.slider(key="t_patience").set_value(3).run()
     assert registry.policy(live).tau == 0.6 and registry.policy(live).patience == 3
-    assert at.button(key="pause").label == "Resume"
+    assert at.button(key="pause").label == "Unpause"
     at.button(key="pause").click().run()
     assert not registry.is_paused(live)
     at.button(key="pause").click().run()

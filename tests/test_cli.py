@@ -119,7 +119,7 @@ def test_drop_epochs_agree_in_the_cli_summary_json_show_and_the_charts(tmp_path,
     in_summary = [(d["unit"], d["epoch"]) for d in summary["dropped"]]
     events = read_events(run_dir / "events.jsonl").events
     axis = dict(zip(epochs_frame(events)["epoch"], epochs_frame(events)["epoch_number"]))  # the charts' x
-    on_charts = [(e.unit, int(axis[e.epoch])) for e in events if isinstance(e, ev.LayerDropped)]
+    on_charts = [(e.unit, int(axis[e.epoch])) for e in events if isinstance(e, ev.UnitDropped)]
     (line,) = [x for x in result.stdout.splitlines() if x.startswith("dropped")]
     printed = [(unit, int(n)) for unit, n in re.findall(r"(\S+) \(epoch (\d+)\)", line)]
     assert printed == in_summary == on_charts

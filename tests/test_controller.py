@@ -39,7 +39,7 @@ def _record(config):
 def test_the_same_seed_gives_the_drops_flops_and_weights_recorded_before_the_refactor(case):
     pinned = PINNED[case]
     state, events = _record(fast_config(**pinned["config"]))
-    assert [[e.unit, e.check] for e in events if isinstance(e, ev.LayerDropped)] == pinned["drops"]
+    assert [[e.unit, e.check] for e in events if isinstance(e, ev.UnitDropped)] == pinned["drops"]
     assert [e.fwd_flops for e in events if isinstance(e, ev.EpochEnded)] == pinned["fwd_flops"]
     assert [e.bwd_flops for e in events if isinstance(e, ev.EpochEnded)] == pinned["bwd_flops"]
     assert [[e.units, e.rows, e.fwd_flops] for e in events if isinstance(e, ev.CacheBuilt)] == pinned["cache"]
@@ -54,7 +54,7 @@ def test_the_same_seed_gives_the_drops_flops_and_weights_recorded_before_the_ref
 def test_a_plain_pytorch_loop_driving_the_controller_matches_train():
     config = fast_config(epochs=4)  # two checks per epoch, forced drops and a cache
     reference, events = _record(config)
-    expected = [(e.unit, e.check) for e in events if isinstance(e, ev.LayerDropped)]
+    expected = [(e.unit, e.check) for e in events if isinstance(e, ev.UnitDropped)]
     assert expected, "the test wants drops"
 
     setup = prepare(config)  # the same seed: the same model and data
@@ -87,12 +87,12 @@ def test_a_plain_pytorch_loop_driving_the_controller_matches_train():
 
 def test_the_event_order_inside_a_check_is_scores_then_drops_then_the_cache():
     _, events = _record(fast_config(epochs=3))
-    kinds = [e.type for e in events if e.type in ("layer_scores", "layer_dropped", "cache_built")]
-    first_drop = kinds.index("layer_dropped")
-    assert kinds[first_drop - 1] == "layer_scores"  # the check's scores come first
+    kinds = [e.type for e in events if e.type in ("unit_scores", "unit_dropped", "cache_built")]
+    first_drop = kinds.index("unit_dropped")
+    assert kinds[first_drop - 1] == "unit_scores"  # the check's scores come first
     after = kinds[first_drop:]
-    assert after[:after.index("cache_built")] == ["layer_dropped"] * after.index("cache_built")
-    assert "layer_scores" not in after[:after.index("cache_built")]  # built before the next check
+    assert after[:after.index("cache_built")] == ["unit_dropped"] * after.index("cache_built")
+    assert "unit_scores" not in after[:after.index("cache_built")]  # built before the next check
 
 
 def test_state_dict_round_trips_through_torch_load_weights_only(tmp_path):

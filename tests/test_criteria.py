@@ -91,8 +91,8 @@ def test_the_controller_makes_the_rewind_tests_and_records_them():
     loose, _, _ = _controller(PolicyConfig(rewind_eps=0.99, **EAGER))
     kept, dropped = _make_candidate(strict), _make_candidate(loose)
     assert kept.decision.drops == () and [dr.unit for dr in dropped.decision.drops] == ["features.0"]
-    scores = next(e for e in kept.events if isinstance(e, ev.LayerScores)).scores
-    assert scores[0]["rewind"] > 1e-9  # the test that kept it, in layer_scores
+    scores = next(e for e in kept.events if isinstance(e, ev.UnitScores)).scores
+    assert scores[0]["rewind"] > 1e-9  # the test that kept it, in unit_scores
 
 
 def test_rewinding_puts_the_unit_back_as_it_was():
@@ -142,9 +142,9 @@ def test_a_run_with_every_criterion_trains_records_them_and_replays_them(tmp_pat
     policy = PolicyConfig(tau=1.0, kappa=1e9, warmup=1, measure="function", rewind_eps=0.5, anneal=1)
     events = []
     train(fast_config(policy=policy, val_split=64, epochs=4), [events.append])
-    scores = [e for e in events if isinstance(e, ev.LayerScores)]
+    scores = [e for e in events if isinstance(e, ev.UnitScores)]
     assert any("rewind" in s for e in scores for s in e.scores)
-    drops = [e for e in events if isinstance(e, ev.LayerDropped)]
+    drops = [e for e in events if isinstance(e, ev.UnitDropped)]
     assert drops, "every unit is a candidate: the frontier drops once its rewind test passes"
     annealing = [e.check for e in scores for s in e.scores if s["unit"] == drops[0].unit and "anneal_from" in s]
     assert annealing and min(annealing) < drops[0].check  # it annealed first

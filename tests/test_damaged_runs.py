@@ -28,7 +28,7 @@ def _null_flops(event: dict) -> dict:
 
 
 def _string_score(event: dict) -> dict:
-    if event["type"] == "layer_scores":
+    if event["type"] == "unit_scores":
         return {**event, "scores": [{**s, "s": "high"} for s in event["scores"]]}
     return event
 

@@ -38,10 +38,10 @@ def test_a_run_leaves_its_record_one_line_per_check(recorded):
     store, summary = recorded
     inside = read(store.path(summary["run_id"]))
     events = [json.loads(line) for line in (store.path(summary["run_id"]) / "events.jsonl").open()]
-    checks = [e["check"] for e in events if e["type"] == "layer_scores"]
+    checks = [e["check"] for e in events if e["type"] == "unit_scores"]
     assert inside.check_ids == checks
     assert inside.images.shape[0] == recording.IMAGES and inside.images.dtype == np.uint8
-    assert inside.units == [s["unit"] for s in next(e for e in events if e["type"] == "layer_scores")["scores"]]
+    assert inside.units == [s["unit"] for s in next(e for e in events if e["type"] == "unit_scores")["scores"]]
     filters, _ = inside.filters(checks[0])
     assert filters.shape[0] <= recording.FILTERS and filters.shape[1] == 3  # RGB tiles: the input has 3 channels
     for view in inside.at(checks[0]):
@@ -75,8 +75,8 @@ def test_recording_leaves_every_module_in_its_mode_and_the_weights_alone(small_n
     assert all(torch.equal(before[k], v) for k, v in small_net.state_dict().items())
 
 
-def _scores(check: int, units, dropped: int = 0) -> ev.LayerScores:
-    return ev.LayerScores(run_id="r", epoch=check - 1, step=check, time_s=float(check), check=check, thresholds={},
+def _scores(check: int, units, dropped: int = 0) -> ev.UnitScores:
+    return ev.UnitScores(run_id="r", epoch=check - 1, step=check, time_s=float(check), check=check, thresholds={},
                           scores=[{"unit": u, "state": "dropped" if i < dropped else "training"}
                                   for i, u in enumerate(units)])
 

@@ -117,7 +117,7 @@ def test_d_is_divided_by_the_intervals_mean_lr_as_a_share_of_the_peak():
     assert result.lr_factor == pytest.approx(0.375)  # (0.05 + 0.05 + 0.025 + 0.025) / 4 / 0.1
     for unit in UNITS:
         assert _d(result)[unit] == pytest.approx(raw[unit] / 0.375, rel=1e-5)
-    scores_event = next(e for e in result.events if isinstance(e, ev.LayerScores))
+    scores_event = next(e for e in result.events if isinstance(e, ev.UnitScores))
     assert scores_event.lr_factor == pytest.approx(0.375)
     assert [s["d"] for s in scores_event.scores] == [_d(result)[u] for u in UNITS]
 

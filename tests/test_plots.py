@@ -169,7 +169,7 @@ def test_event_log_and_checks_tables(small):
     log = small.table("log")
     assert list(log.columns) == tables.LOG_COLUMNS
     assert log["event"].iloc[0] == "run started" and log["event"].iloc[-1] == "run finished"
-    assert (log["event"] == "layer dropped").sum() == len(small.table("drops"))
+    assert (log["event"] == "unit dropped").sum() == len(small.table("drops"))
     checks = small.table("checks")
     assert len(checks) == 16 and (checks["training"] + checks["candidates"] + checks["dropped"] == 6).all()
 

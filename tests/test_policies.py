@@ -161,13 +161,13 @@ def _run(policy):
     initial = {k: v.clone() for k, v in setup.model.state_dict().items()}
     at_drop, events = {}, []
 
-    def sink(e):  # the sink sees layer_dropped after the drop itself: the weights as they were dropped
+    def sink(e):  # the sink sees unit_dropped after the drop itself: the weights as they were dropped
         events.append(e)
-        if isinstance(e, ev.LayerDropped):
+        if isinstance(e, ev.UnitDropped):
             at_drop[e.unit] = {k: v.clone() for k, v in setup.model.get_submodule(e.unit).state_dict().items()}
 
     train(config, [sink], setup=setup)
-    drops = [e for e in events if isinstance(e, ev.LayerDropped)]
+    drops = [e for e in events if isinstance(e, ev.UnitDropped)]
     assert [e.index for e in drops] == list(range(len(drops)))  # a prefix, in order
     for unit, weights in at_drop.items():
         final = setup.model.get_submodule(unit).state_dict()
@@ -189,7 +189,7 @@ def test_a_whole_run_under_a_timed_policy_drops_its_prefix_on_time(policy):
 def test_a_whole_autofreeze_run_freezes_up_to_the_first_unit_at_or_above_the_median():
     _, _, events, _ = _run(PolicyConfig(name="autofreeze"))
     dropped = 0
-    for e in (e for e in events if isinstance(e, ev.LayerScores)):
+    for e in (e for e in events if isinstance(e, ev.UnitScores)):
         rates = [u["g"] for u in e.scores[dropped:]]
         now = sum(u["state"] == DROPPED for u in e.scores)
         if None not in rates:  # from the second check on
@@ -199,7 +199,7 @@ def test_a_whole_autofreeze_run_freezes_up_to_the_first_unit_at_or_above_the_med
         else:
             assert now == dropped
         dropped = now
-    assert all(u["grad_norm"] is None or u["grad_norm"] > 0 for e in events if isinstance(e, ev.LayerScores)
+    assert all(u["grad_norm"] is None or u["grad_norm"] > 0 for e in events if isinstance(e, ev.UnitScores)
                for u in e.scores)
 
 
@@ -246,10 +246,10 @@ def test_freeze_first_k_resumes_with_the_same_optimizer_groups():
     assert first.dropped == 2 and [g["name"] for g in first.optimizer.param_groups][:1] == ["features.2"]
     assert not any(p.requires_grad for p in first.model.unit(0).parameters())
     pending = first.check(progress=0.5).events  # the drops before training are reported at the first check
-    assert [(e.unit, e.check) for e in pending if isinstance(e, ev.LayerDropped)] == [("features.0", 0),
+    assert [(e.unit, e.check) for e in pending if isinstance(e, ev.UnitDropped)] == [("features.0", 0),
                                                                                        ("features.1", 0)]
     second = controller()
     second.model.load_state_dict(first.model.state_dict())
     second.load_state_dict(first.state_dict())
     assert second.dropped == 2 and len(second.optimizer.param_groups) == len(first.optimizer.param_groups)
-    assert not any(isinstance(e, ev.LayerDropped) for e in second.check(progress=0.6).events)
+    assert not any(isinstance(e, ev.UnitDropped) for e in second.check(progress=0.6).events)

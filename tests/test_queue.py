@@ -23,7 +23,7 @@ def test_a_queued_run_and_its_baseline_wait_in_order(held):
     base = held.baseline_of(run_id)
     assert held.state(run_id) is RunState.QUEUED and held.state(base) is RunState.QUEUED
     assert held.state(run_id) in LIVE and held.state(run_id) not in TRAINING and held.is_live(run_id)
-    assert held.get(base).baseline_for == run_id and held.get(base).config.policy.name == "none"
+    assert held.get(base).compared_with == run_id and held.get(base).config.policy.name == "none"
     assert held.training_and_queued() == ([], [run_id, base])
     assert held.queued_behind(base) == [run_id] and held.queued_behind(run_id) == []
     assert held.live_run_ids() == [run_id, base] and held.active_of(base) == base

@@ -63,7 +63,7 @@ def test_many_readers_while_a_run_writes_lose_and_duplicate_nothing(registry):
 def test_baseline_is_queued_right_after_with_the_same_setup(registry):
     run_id = registry.submit(fast_config(epochs=2), with_baseline=True)
     base_id = registry.baseline_of(run_id)
-    assert base_id and registry.get(base_id).baseline_for == run_id
+    assert base_id and registry.get(base_id).compared_with == run_id
     assert registry.queued_behind(base_id) in ([run_id], [])  # waits for its Learn&Drop run
     assert registry.wait(run_id, 120) and registry.wait(base_id, 120)
     ld, base = registry.store.config(run_id), registry.store.config(base_id)

@@ -123,3 +123,17 @@ def test_empty_model_file_is_refused_naming_it(store):
 def test_run_ids_of_models_and_data_sets_whose_names_hold_other_characters(store, model, dataset, expected):
     run_id = store.new_run_id(fast_config(model=model, dataset=dataset))
     assert validate_run_id(run_id) == run_id and expected in run_id
+
+
+def test_events_recorded_under_their_older_names_are_read_as_today(tmp_path):
+    """The units were "layers" in older recordings, and lifting a pause "resumed" a run."""
+    lines = [{"type": "layer_dropped", "run_id": "r", "epoch": 1, "step": 9, "time_s": 1.0, "unit": "features.0",
+              "index": 0, "check": 2, "s": 0.1, "c": 0.9, "reason": "features.0 dropped"},
+             {"type": "run_resumed", "run_id": "r", "epoch": 1, "step": 9, "time_s": 2.0, "paused_s": 1.5},
+             {"type": "run_started", "run_id": "r", "epoch": 0, "step": 0, "time_s": 0.0, "config": {}, "units": [],
+              "device": "cpu", "train_size": 1, "test_size": 1, "classes": [], "steps_per_epoch": 1,
+              "input_shape": [3, 8, 8], "reference_peaks": {"features.0": 0.5}}]
+    dropped, unpaused, started = (ev.from_dict(line) for line in lines)
+    assert isinstance(dropped, ev.UnitDropped) and dropped.type == "unit_dropped" and dropped.unit == "features.0"
+    assert isinstance(unpaused, ev.RunUnpaused) and unpaused.paused_s == 1.5
+    assert started.inherited_peaks == {"features.0": 0.5}

@@ -62,7 +62,7 @@ def test_dropped_prefix_stays_dropped_and_the_cache_grows_by_the_new_chunk_only(
     events = []
     train(config, [events.append])
     chunks = stream_chunks(prepare(config).train_data.labels, 3)
-    drops = [e for e in events if isinstance(e, ev.LayerDropped)]
+    drops = [e for e in events if isinstance(e, ev.UnitDropped)]
     assert drops and all(d.epoch == 1 for d in drops)  # check 2 = end of epoch 2 (chunk 0)
     builds = [e for e in events if isinstance(e, ev.CacheBuilt)]
     # chunk 0's rows once, then chunk 1's rows only, then chunk 2's rows only; never extended again
@@ -106,7 +106,7 @@ def test_fine_tuning_inherits_each_units_peak_from_the_source_run_scaled_to_this
     started = next(e for e in recorded if isinstance(e, ev.RunStarted))
     peak = {}
     for e in recorded:
-        if isinstance(e, ev.LayerScores):
+        if isinstance(e, ev.UnitScores):
             for u in e.scores:
                 peak[u["unit"]] = max(peak.get(u["unit"], 0.0), u["d"])
 
@@ -120,7 +120,7 @@ def test_fine_tuning_inherits_each_units_peak_from_the_source_run_scaled_to_this
     assert setup.inherited_peaks == pytest.approx({u: p * scale for u, p in peak.items()})
     events = []
     train(target, [events.append], setup=setup)
-    first = next(e for e in events if isinstance(e, ev.LayerScores))
+    first = next(e for e in events if isinstance(e, ev.UnitScores))
     assert next(e for e in events if isinstance(e, ev.RunStarted)).inherited_peaks == setup.inherited_peaks
     for u in first.scores:  # s is measured against the larger of the inherited and the own peak
         assert u["s"] == pytest.approx(u["d"] / max(u["d"], setup.inherited_peaks[u["unit"]]))

@@ -116,5 +116,5 @@ def test_check_returns_typed_events_in_order():
         optimizer.step()
         ld.step()
         kinds.append([type(e) for e in ld.check().events])
-    assert kinds[0] == [ev.LayerScores]
-    assert kinds[1] == [ev.LayerScores] + [ev.LayerDropped] * (len(model.unit_names) - 1)
+    assert kinds[0] == [ev.UnitScores]
+    assert kinds[1] == [ev.UnitScores] + [ev.UnitDropped] * (len(model.unit_names) - 1)

@@ -15,7 +15,7 @@ event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.ev
 def test_a_tiny_run_logs_its_scores_drops_flops_and_accuracies_to_tensorboard(tmp_path):
     events: list[ev.Event] = []
     train(fast_config(epochs=3), [events.append, TensorBoardSink(tmp_path / "tb")])
-    drops = [e for e in events if isinstance(e, ev.LayerDropped)]
+    drops = [e for e in events if isinstance(e, ev.UnitDropped)]
     assert drops, "the eager policy drops"
 
     log = event_accumulator.EventAccumulator(str(tmp_path / "tb"), size_guidance={"scalars": 0, "tensors": 0})
@@ -23,7 +23,7 @@ def test_a_tiny_run_logs_its_scores_drops_flops_and_accuracies_to_tensorboard(tm
     scalars = set(log.Tags()["scalars"])
     units = events[0].units
     assert {f"change_score/{u['name']}" for u in units[:-1]} <= scalars  # every unit (not the head) was scored
-    checks = [e for e in events if isinstance(e, ev.LayerScores)]
+    checks = [e for e in events if isinstance(e, ev.UnitScores)]
     first = next(s["s"] for s in checks[0].scores if s["unit"] == units[0]["name"])
     assert log.Scalars(f"change_score/{units[0]['name']}")[0].value == pytest.approx(first)
     assert {"loss/train", "accuracy/train", "flops/forward", "flops/forward_saved_pct", "units/active"} <= scalars

@@ -30,11 +30,11 @@ def test_event_order_of_a_run():
     summary, seen = record(fast_config(epochs=2, checks_per_epoch=1))
     t = types(seen)
     assert t[0] == "run_started" and t[-1] == "run_finished" and seen[-1].status == "completed"
-    # each epoch: started, progress..., layer_scores (the check at its last step), ..., ended
+    # each epoch: started, progress..., unit_scores (the check at its last step), ..., ended
     for epoch in (0, 1):
         of_epoch = [e.type for e in seen if e.epoch == epoch and e.type not in ("run_started", "run_finished")]
         assert of_epoch[0] == "epoch_started" and of_epoch[-1] == "epoch_ended"
-        assert of_epoch.count("layer_scores") == 1 and "progress" in of_epoch
+        assert of_epoch.count("unit_scores") == 1 and "progress" in of_epoch
     assert [e.step for e in seen] == sorted(e.step for e in seen)
     assert summary["epochs_done"] == 2 and summary["status"] == "completed"
 
@@ -55,7 +55,7 @@ def test_run_finished_is_last_even_when_training_raises(monkeypatch):
 
 def test_drops_shrink_the_trained_network_and_its_flops():
     summary, seen = record(fast_config(epochs=4, checks_per_epoch=1))
-    drops = [e for e in seen if isinstance(e, ev.LayerDropped)]
+    drops = [e for e in seen if isinstance(e, ev.UnitDropped)]
     assert drops, "the forced test policy drops at check 2 (the second epoch's end)"
     assert [d.index for d in drops] == list(range(len(drops)))  # a prefix, in order
     epochs = [e for e in seen if isinstance(e, ev.EpochEnded)]
@@ -75,7 +75,7 @@ def test_cached_epoch_costs_only_the_suffix():
     epochs = [e for e in seen if isinstance(e, ev.EpochEnded)]
     drops_by_epoch = {}
     for e in seen:
-        if isinstance(e, ev.LayerDropped):
+        if isinstance(e, ev.UnitDropped):
             drops_by_epoch.setdefault(e.epoch, []).append(e.unit)
     # find an epoch that starts with a cached prefix and drops nothing new while it runs
     dropped: list[str] = []
@@ -112,13 +112,13 @@ def test_threshold_change_mid_run_is_recorded_and_used():
 
     def raise_tau_after_first_check(event):
         seen.append(event)
-        if isinstance(event, ev.LayerScores) and event.check == 2:
+        if isinstance(event, ev.UnitScores) and event.check == 2:
             control.set_thresholds(tau=1.0, kappa=1e9)  # every unit a candidate: drops come on any CPU
 
     train(fast_config(epochs=3, policy=control.policy()), [raise_tau_after_first_check], control=control)
     changed = [e for e in seen if isinstance(e, ev.ThresholdsChanged)]
     assert len(changed) == 1 and changed[0].old["tau"] == 0.01 and changed[0].new["tau"] == 1.0
-    first_drop = next(e for e in seen if isinstance(e, ev.LayerDropped))
+    first_drop = next(e for e in seen if isinstance(e, ev.UnitDropped))
     assert first_drop.step >= changed[0].step
 
 
@@ -133,8 +133,8 @@ def test_pause_blocks_training_until_resumed():
             threading.Timer(0.3, lambda: (resumed.set(), control.unpause())).start()
 
     train(fast_config(epochs=1), [pause_once], control=control)
-    assert "run_paused" in types(seen) and "run_resumed" in types(seen)
-    waited = next(e for e in seen if isinstance(e, ev.RunResumed)).paused_s
+    assert "run_paused" in types(seen) and "run_unpaused" in types(seen)
+    waited = next(e for e in seen if isinstance(e, ev.RunUnpaused)).paused_s
     epoch = next(e for e in seen if isinstance(e, ev.EpochEnded))
     assert waited >= 0.25 and epoch.epoch_time_s < epoch.time_s - waited + 1e-6
 
@@ -143,14 +143,14 @@ def test_baseline_and_learndrop_see_the_same_batches():
     """Same seed: the same initial weights and data order, so the first checks agree until a drop."""
     _, base = record(fast_config(epochs=1, policy=PolicyConfig(name="none")))
     _, ld = record(fast_config(epochs=1))
-    first = lambda evs: next(e for e in evs if isinstance(e, ev.LayerScores)).scores  # noqa: E731
+    first = lambda evs: next(e for e in evs if isinstance(e, ev.UnitScores)).scores  # noqa: E731
     assert [s["d"] for s in first(base)] == [s["d"] for s in first(ld)]
 
 
 def test_none_policy_never_drops():
     summary, seen = record(fast_config(epochs=3, policy=PolicyConfig(name="none", tau=1.0, kappa=100.0)))
     assert summary["dropped"] == [] and summary["fwd_flops_reduction_pct"] == 0.0
-    assert any(s["state"] == "candidate" for e in seen if isinstance(e, ev.LayerScores) for s in e.scores)
+    assert any(s["state"] == "candidate" for e in seen if isinstance(e, ev.UnitScores) for s in e.scores)
 
 
 def test_diverging_loss_fails_with_a_reason_and_keeps_the_last_good_model(tmp_path):

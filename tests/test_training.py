@@ -66,9 +66,9 @@ def cache_runs():
 def test_training_on_the_fp32_cache_is_the_same_run_as_recomputing_the_prefix(cache_runs):
     _, cached, w_cached = cache_runs["cached"]
     _, uncached, w_uncached = cache_runs["uncached"]
-    drops = [(e.unit, e.check) for e in _of(cached, ev.LayerDropped)]
+    drops = [(e.unit, e.check) for e in _of(cached, ev.UnitDropped)]
     assert drops == [(u, 2) for u in DROPPED]  # the test's premise: a prefix dropped mid-run
-    assert [(e.unit, e.check) for e in _of(uncached, ev.LayerDropped)] == drops
+    assert [(e.unit, e.check) for e in _of(uncached, ev.UnitDropped)] == drops
     built = _of(cached, ev.CacheBuilt)
     assert len(built) == 1 and built[0].units == 5 and built[0].dtype == "float32"
     assert built[0].rows == 512 and built[0].bytes == 1_048_576  # 512 images * 32 ch * 4 * 4 * 4 bytes
@@ -135,28 +135,28 @@ def test_candidates_behind_a_training_unit_are_frozen_then_drop_when_the_frontie
         return {k: v.detach().clone() for k, v in model.get_submodule(name).state_dict().items()}
 
     def watch(event):
-        if isinstance(event, ev.LayerFrozen):
+        if isinstance(event, ev.UnitFrozen):
             at_freeze[event.unit] = unit_state(event.unit)
-        if isinstance(event, ev.LayerScores) and event.check == 2:
+        if isinstance(event, ev.UnitScores) and event.check == 2:
             at_freeze["features.0"] = unit_state("features.0")
             control.set_thresholds(tau=1.0, kappa=100.0)
-        if isinstance(event, ev.LayerScores) and event.check == 3:
+        if isinstance(event, ev.UnitScores) and event.check == 3:
             at_check_3.update({n: unit_state(n) for n in model.unit_names})
 
     _, events, final = _run(config, control, setup, [watch])
-    frozen = _of(events, ev.LayerFrozen)
+    frozen = _of(events, ev.UnitFrozen)
     assert [(e.unit, e.check) for e in frozen] == [("features.2", 2), ("features.3", 2)]
-    scores_2 = next(e for e in _of(events, ev.LayerScores) if e.check == 2).scores
+    scores_2 = next(e for e in _of(events, ev.UnitScores) if e.check == 2).scores
     assert [s["state"] for s in scores_2[:4]] == ["training", "training", "frozen", "frozen"]
     # frozen: no longer scored, and bit-identical (weights and BN statistics) while the units in front
     # of them trained on through them
-    scores_3 = next(e for e in _of(events, ev.LayerScores) if e.check == 3).scores
+    scores_3 = next(e for e in _of(events, ev.UnitScores) if e.check == 3).scores
     assert [s["d"] is None for s in scores_3[:4]] == [False, False, True, True]
     for name in ("features.2", "features.3"):
         assert all(torch.equal(at_check_3[name][k], v) for k, v in at_freeze[name].items()), name
     assert not torch.equal(at_check_3["features.0"]["0.weight"], at_freeze["features.0"]["0.weight"])
     # check 3: the frontier advances over the front candidates and the frozen units behind them
-    drops = _of(events, ev.LayerDropped)
+    drops = _of(events, ev.UnitDropped)
     assert [(d.unit, d.check) for d in drops] == [(u, 3) for u in DROPPED]
     assert [("frozen earlier" in d.reason) for d in drops] == [False, False, True, True, False]
     # and they stay as they were frozen to the end of the run (the full model saved at the end)

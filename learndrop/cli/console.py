@@ -29,7 +29,7 @@ class ProgressBar:
         elif isinstance(event, ev.Progress):
             self.bar.update(event.step - self.bar.n)
             self.bar.set_postfix(epoch=event.epoch + 1, loss=f"{event.loss:.3f}", img_s=f"{event.images_per_s:.0f}")
-        elif isinstance(event, ev.LayerDropped):
+        elif isinstance(event, ev.UnitDropped):
             self.bar.write(f"  epoch {event.epoch + 1}: {event.reason}")
         elif isinstance(event, ev.CacheSkipped):
             self.bar.write(f"  cache skipped: {event.reason}")

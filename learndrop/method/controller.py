@@ -50,7 +50,7 @@ __all__ = ["BUILD_BATCH", "CacheSettings", "CacheUpdate", "CheckResult", "FlopCo
 class CheckResult:
     decision: Decision
     lr_factor: float  # the interval's mean learning rate as a share of the peak
-    events: list[ev.Event]  # thresholds_changed?, layer_scores, layer_dropped..., layer_frozen... (unstamped)
+    events: list[ev.Event]  # thresholds_changed?, unit_scores, unit_dropped..., unit_frozen... (unstamped)
 
     @property
     def drops(self) -> tuple[Drop, ...]:
@@ -218,11 +218,11 @@ class LearnDrop:
         self._count_probe_passes()
 
         observed = decision.observed or ({},) * len(decision.scores)
-        events.append(ev.LayerScores(check=decision.check, thresholds=self.config.thresholds(),
+        events.append(ev.UnitScores(check=decision.check, thresholds=self.config.thresholds(),
                                      lr_factor=round(lr_factor, 6),
                                      scores=[{**asdict(s), **o} for s, o in zip(decision.scores, observed)]))
         events += [_dropped_event(dr, decision.check) for dr in decision.drops]
-        events += [ev.LayerFrozen(unit=name, check=decision.check) for name in decision.frozen]
+        events += [ev.UnitFrozen(unit=name, check=decision.check) for name in decision.frozen]
         if decision.drops or decision.frozen:
             self._freeze([dr.unit for dr in decision.drops] + list(decision.frozen))
             self._path.prefix_changed()
@@ -271,7 +271,7 @@ class LearnDrop:
 
     # --- helpers ------------------------------------------------------------------------------------------
     def _start(self) -> list[ev.Event]:
-        """Apply the policy's drops before any training; their ``layer_dropped`` events (check 0)."""
+        """Apply the policy's drops before any training; their ``unit_dropped`` events (check 0)."""
         self.state, drops = self.policy.start(self.state, self.config)
         if not drops:
             return []
@@ -297,5 +297,5 @@ class LearnDrop:
             for names, passes in self._measure.take_probe_passes():
                 self.account.add_probe(names, len(self._measure.probe.y), passes)
 
-def _dropped_event(drop: Drop, check: int) -> ev.LayerDropped:
-    return ev.LayerDropped(unit=drop.unit, index=drop.index, check=check, s=drop.s, c=drop.c, reason=drop.reason)
+def _dropped_event(drop: Drop, check: int) -> ev.UnitDropped:
+    return ev.UnitDropped(unit=drop.unit, index=drop.index, check=check, s=drop.s, c=drop.c, reason=drop.reason)

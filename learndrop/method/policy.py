@@ -79,7 +79,7 @@ class Decision:
     scores: tuple[UnitScore, ...]
     drops: tuple[Drop, ...]  # the frontier's advance at this check, in order
     frozen: tuple[str, ...]  # units newly frozen at this check
-    observed: tuple[dict[str, Any], ...] = ()  # per unit, what else the policy observed (recorded in layer_scores)
+    observed: tuple[dict[str, Any], ...] = ()  # per unit, what else the policy observed (recorded in unit_scores)
     untested: tuple[int, ...] = ()  # units that would drop but for a rewind test not yet made (``rewind_eps``)
 
 

@@ -35,7 +35,7 @@ def scores_frame(events: Iterable[ev.Event]) -> pd.DataFrame:
     the rewind gate made one; otherwise empty)."""
     rows = []
     for e in events:
-        if isinstance(e, ev.LayerScores):
+        if isinstance(e, ev.UnitScores):
             for i, score in enumerate(e.scores):
                 rows.append({"check": e.check, "epoch": e.epoch, "step": e.step, "time_s": e.time_s,
                              "unit_index": i, **score})
@@ -43,7 +43,7 @@ def scores_frame(events: Iterable[ev.Event]) -> pd.DataFrame:
 
 
 def drops_frame(events: Iterable[ev.Event]) -> pd.DataFrame:
-    rows = [{k: getattr(e, k) for k in DROP_COLUMNS} for e in events if isinstance(e, ev.LayerDropped)]
+    rows = [{k: getattr(e, k) for k in DROP_COLUMNS} for e in events if isinstance(e, ev.UnitDropped)]
     return pd.DataFrame(rows, columns=DROP_COLUMNS)
 
 
@@ -89,7 +89,7 @@ def checks_frame(events: Iterable[ev.Event]) -> pd.DataFrame:
     """One row per check: the thresholds it used and how many units were in each state after it."""
     rows = []
     for e in events:
-        if isinstance(e, ev.LayerScores):
+        if isinstance(e, ev.UnitScores):
             states = [s["state"] for s in e.scores]
             rows.append({"check": e.check, "epoch": e.epoch, "step": e.step, "time_s": e.time_s,
                          **{k: e.thresholds.get(k) for k in THRESHOLDS},
@@ -126,8 +126,8 @@ def chunk_table(chunks: pd.DataFrame, epochs_per_chunk: int) -> pd.DataFrame:
                                        "test accuracy, classes seen (%)"])
 
 
-LOG_TYPES = ("run_started", "layer_dropped", "layer_frozen", "thresholds_changed", "cache_built", "cache_skipped",
-             "chunk_started", "chunk_ended", "checkpoint_restored", "run_paused", "run_resumed", "epoch_ended",
+LOG_TYPES = ("run_started", "unit_dropped", "unit_frozen", "thresholds_changed", "cache_built", "cache_skipped",
+             "chunk_started", "chunk_ended", "checkpoint_restored", "run_paused", "run_unpaused", "epoch_ended",
              "run_finished")
 LOG_COLUMNS = ["time_s", "epoch", "step", "event", "what"]
 
@@ -150,9 +150,9 @@ def _describe(e: ev.Event) -> str | None:
         return (f"{e.config.get('model')} on {e.config.get('dataset')}, {len(e.units) - 1} units, "
                 f"{e.train_size:,} training images" + (f" (+{get('val_size'):,} held out for validation)"
                                                         if get("val_size") else "") + f", device {e.device}")
-    if e.type == "layer_dropped":
+    if e.type == "unit_dropped":
         return e.reason
-    if e.type == "layer_frozen":
+    if e.type == "unit_frozen":
         return f"{e.unit} frozen: a candidate behind a unit that still trains"
     if e.type == "thresholds_changed":
         changed = [f"{k} {e.old.get(k)} → {v}" for k, v in e.new.items() if e.old.get(k) != v]
@@ -171,7 +171,7 @@ def _describe(e: ev.Event) -> str | None:
                 f"{get('previous_status', 'interrupted')}")
     if e.type == "run_paused":
         return "paused"
-    if e.type == "run_resumed":
+    if e.type == "run_unpaused":
         return f"resumed after {e.paused_s:.1f} s"
     if e.type == "epoch_ended":
         val = "" if get("val_acc") is None else f"validation accuracy {100 * e.val_acc:.2f} %, "

@@ -40,12 +40,12 @@ class TensorBoardSink:
         w = self.writer
         if isinstance(event, ev.EpochEnded):
             self._epoch(event)
-        elif isinstance(event, ev.LayerScores):
+        elif isinstance(event, ev.UnitScores):
             for score in event.scores:
                 for tag, key in (("change_score", "s"), ("change", "d"), ("continuation", "c")):
                     if score.get(key) is not None:
                         w.add_scalar(f"{tag}/{score['unit']}", score[key], event.check)
-        elif isinstance(event, ev.LayerDropped):
+        elif isinstance(event, ev.UnitDropped):
             w.add_text("drops", f"epoch {event.epoch + 1}, check {event.check}: {event.reason}", event.check)
         elif isinstance(event, ev.ThresholdsChanged):
             w.add_text("thresholds", f"epoch {event.epoch + 1}: {event.old} -> {event.new}", event.step)

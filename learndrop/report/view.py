@@ -24,15 +24,15 @@ from . import tables
 # table name -> (the event types it reads, the builder from tables.py)
 TABLES: dict[str, tuple[tuple[str, ...], Callable[[Iterable[ev.Event]], pd.DataFrame]]] = {
     "epochs": (("epoch_ended",), tables.epochs_frame),
-    "scores": (("layer_scores",), tables.scores_frame),
-    "checks": (("layer_scores",), tables.checks_frame),
-    "drops": (("layer_dropped",), tables.drops_frame),
+    "scores": (("unit_scores",), tables.scores_frame),
+    "checks": (("unit_scores",), tables.checks_frame),
+    "drops": (("unit_dropped",), tables.drops_frame),
     "progress": (("progress",), tables.progress_frame),
     "units": (("run_started",), tables.units_frame),
     "chunks": (("chunk_started", "chunk_ended"), tables.chunks_frame),
     "log": (tables.LOG_TYPES, tables.event_log_frame),
 }
-SUMMARY_TYPES = ("run_started", "epoch_ended", "layer_dropped", "run_finished", "cache_built")
+SUMMARY_TYPES = ("run_started", "epoch_ended", "unit_dropped", "run_finished", "cache_built")
 
 
 class RunView:

@@ -24,7 +24,8 @@ from ..status import LIVE, RESUMABLE, RunState
 from ..training.checkpoint import FILENAME as CHECKPOINT
 from .claim import holder_text
 from .follow import EventFollower
-from .queue import LiveRun, RunQueue
+from .live import LiveRun
+from .queue import RunQueue
 from .store import RunStore, validate_run_id
 
 MAX_VIEWS = 32  # runs whose views stay in memory (live runs always do)

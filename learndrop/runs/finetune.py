@@ -19,7 +19,7 @@ def source_of(store: RunStore, run_id: str) -> Source:
         if isinstance(e, ev.RunStarted):
             steps_per_epoch = e.steps_per_epoch
             peaks.update(e.inherited_peaks)  # a run that was itself fine-tuned passes its own on
-        elif isinstance(e, ev.LayerScores):
+        elif isinstance(e, ev.UnitScores):
             for u in e.scores:
                 if u["d"] is not None:
                     peaks[u["unit"]] = max(peaks.get(u["unit"], 0.0), u["d"])

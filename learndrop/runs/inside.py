@@ -1,6 +1,6 @@
 """Look inside: what each unit computes, recorded at every check into ``inside.jsonl`` beside the run.
 
-An event sink of the training: at each ``layer_scores`` (the end of a check, its drops done) it runs a few
+An event sink of the training: at each ``unit_scores`` (the end of a check, its drops done) it runs a few
 fixed test images through the network in eval mode and writes one JSON line: the first unit's filters
 (up to ``FILTERS``), and for each shown unit (up to ``MAX_UNITS``, spread over the network) its strongest
 feature maps per image (``MAPS`` channels, at most ``MAP_PX`` px a side), as uint8 in base64. A dropped
@@ -87,10 +87,10 @@ class InsideRecorder:
         if isinstance(event, ev.RunStarted) and not self.path.exists():
             self._write({"kind": "images", "labels": self.labels.tolist(), "classes": list(self.classes),
                          "units": [self.model.unit_names[k] for k in self.units], "images": encode(self.images)})
-        elif isinstance(event, ev.LayerScores):
+        elif isinstance(event, ev.UnitScores):
             self._record(event)
 
-    def _record(self, event: ev.LayerScores) -> None:
+    def _record(self, event: ev.UnitScores) -> None:
         t0 = time.perf_counter()
         states = {s["unit"]: s["state"] for s in event.scores}
         names = self.model.unit_names

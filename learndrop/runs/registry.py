@@ -16,7 +16,8 @@ from ..errors import LearnDropError
 from ..report.view import RunView
 from ..status import RunState
 from .catalogue import RunCatalogue
-from .queue import LiveRun, RunQueue, baseline_config
+from .live import LiveRun, baseline_config
+from .queue import RunQueue
 from .store import RunStore
 
 

@@ -239,7 +239,7 @@ def _obey(control: TrainingControl, emit: ev.Emitter, meters: EpochMeters, paral
         waited = control.wait_while_paused()
         meters.paused_s += waited
         meters.window_start += waited
-        emit(ev.RunResumed, paused_s=round(waited, 3))
+        emit(ev.RunUnpaused, paused_s=round(waited, 3))
         if control.stop_requested:
             raise StopRequested
 
