@@ -337,7 +337,7 @@ def test_fine_tune_a_finished_run_on_some_classes_streamed(runs):
     registry = state.registry()
     at = open_page()
     init = at.selectbox(key="f_init")
-    assert init.options[:2] == ["scratch (random weights)", "torchvision pretrained weights (ImageNet)"]
+    assert init.options[:2] == ["scratch (random weights)", "ImageNet weights (pretrained)"]
     label = next(o for o in init.options if source in o)
     assert "tiny on shapes" in label and "accuracy" in label and "%" in label  # model, data set, accuracy, id
     init.set_value(source)

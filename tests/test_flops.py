@@ -81,7 +81,7 @@ def test_a_grouped_convs_backward_counts_each_group_on_its_own_channels():
         return UnitNetwork({"body": body, "head": nn.Sequential(nn.Flatten(), nn.Linear(128, 2))}, ["body.0"])
 
     dense, depthwise = measure_step_flops(net(1), (8, 4, 4)), measure_step_flops(net(8), (8, 4, 4))
-    assert dense.fwd["body.0"] == 9_216  # 2 * (4*4 outputs) * (8*8 channel pairs) * 9
-    assert dense.bwd["body.0"] == 9_216  # the image needs no gradient: the weight gradient only, = forward
-    assert depthwise.fwd["body.0"] == 1_152  # 2 * 16 * (8 channels, each with its own) * 9
-    assert depthwise.bwd["body.0"] == 1_152  # its weight gradient: the same 2 * 16 * 8 * 9, not 8 x that
+    assert dense.fwd["body.0"] == 18_432  # 2 * (4*4 outputs) * (8*8 channel pairs) * 9
+    assert dense.bwd["body.0"] == 18_432  # the image needs no gradient: the weight gradient only, = forward
+    assert depthwise.fwd["body.0"] == 2_304  # 2 * 16 * (8 channels, each with its own) * 9
+    assert depthwise.bwd["body.0"] == 2_304  # its weight gradient: the same 2 * 16 * 8 * 9, not 8 x that

@@ -118,7 +118,13 @@ TINY = Pair("tiny / shapes", {"model": "tiny", "width": 0.5, "dataset": "shapes"
 
 
 def test_the_plan_covers_every_budget_variant_peer_and_seed(monkeypatch):
-    monkeypatch.setattr(runner, "policy_names", lambda: (*policy_names(), "peer_x"))  # whatever is registered
+    from learndrop.method import registry
+
+    class PeerX(registry.BasePolicy):  # a peer registered by a user: the frontier runs whatever is registered
+        name = "peer_x"
+
+    monkeypatch.setattr(registry, "_POLICIES", dict(registry._POLICIES))
+    registry.register_policy(PeerX)
     planned = runner.plan(Pair("t", {**TINY.config, "epochs": 6}), "data", PolicyConfig(),
                           [{"tau": 0.3}, {"tau": 0.4}], [0, 1])
     for seed in (0, 1):
