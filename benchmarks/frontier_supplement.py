@@ -5,6 +5,12 @@ they ran; their seconds do (the .md's FLOPs margins are the ones to read for the
 
     python benchmarks/frontier_supplement.py benchmarks/results/frontier-X.json --scenario transfer \\
         --seeds 0,1 --variants "measure=function,peak=network,tau=0.3,kappa=1000000"
+
+It also completes a measurement that was cut short: the runs of the plan not in the report yet (by policy,
+variant, epochs and seed), ``--policies`` naming which to train (``none`` for the frontier's budgets):
+
+    python benchmarks/frontier_supplement.py benchmarks/results/frontier-X.json --scenario transfer \\
+        --seeds 1 --policies none,learndrop,freeze-first-k
 """
 
 from __future__ import annotations
@@ -29,7 +35,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("report", type=Path)
     p.add_argument("--scenario", required=True)
     p.add_argument("--seeds", default="0,1")
-    p.add_argument("--variants", required=True)
+    p.add_argument("--variants", default="", help="Learn&Drop variants beyond the plan's default")
+    p.add_argument("--policies", default=None, help="comma-separated: train only these policies' runs")
     p.add_argument("--data-root", default=None)
     p.add_argument("--runs-dir", type=Path, default=Path("benchmarks") / "runs")
     a = p.parse_args(argv)
@@ -37,9 +44,12 @@ def main(argv: list[str] | None = None) -> None:
     root = a.data_root or default_root()
     for entry in report["pairs"]:
         (pair,) = [q for q in SCENARIOS[a.scenario]["full"] if entry["label"].startswith(q.label)]
-        done = {(r["policy"], r["variant"]) for r in entry["runs"]}
-        planned = [(v, c) for v, c in plan(pair, root, PolicyConfig(), parse_variants(a.variants), parse_seeds(a.seeds))
-                   if (c.policy.name, v) not in done]
+        done = {(r["policy"], r["variant"], r["epochs"], r["seed"]) for r in entry["runs"]}
+        wanted = set(a.policies.split(",")) if a.policies else None
+        variants = parse_variants(a.variants) if a.variants else []
+        planned = [(v, c) for v, c in plan(pair, root, PolicyConfig(), variants, parse_seeds(a.seeds))
+                   if (c.policy.name, v, c.epochs, c.seed) not in done
+                   and (wanted is None or c.policy.name in wanted)]
         print(f"{pair.label}: {len(planned)} runs")
         kept = list(entry["runs"])
 
