@@ -30,8 +30,8 @@ class FlopAccount:
         """Per-image FLOPs of one training step of the full network."""
         if self._full is None:
             if self.input_shape is None:
-                raise LearnDropError("the FLOPs are measured on the first batch: run a forward pass first, or "
-                                     "give LearnDrop input_shape=(C, H, W)")
+                raise LearnDropError("the FLOPs are measured on the first batch: run a forward pass first, "
+                                     "or give LearnDrop input_shape=(C, H, W)")
             self._full = measure_step_flops(self.model, self.input_shape)
         return self._full
 
@@ -40,12 +40,13 @@ class FlopAccount:
         """Per-image FLOPs of one training step of the network as it trains now."""
         if self._step is None:
             whole = not self._dropped and not self._frozen
-            self._step = self.full if whole else measure_step_flops(self.model, self.input_shape, self._dropped,
-                                                                    cached=self._cached)
+            self._step = self.full if whole else measure_step_flops(self.model, self.input_shape,
+                                                                    self._dropped, cached=self._cached)
         return self._step
 
     def network_changed(self, dropped: int, frozen: bool, cached: bool) -> None:
-        """The network trains ``dropped`` units fewer (and some frozen); ``cached``: its prefix from the cache."""
+        """The network trains ``dropped`` units fewer (and some frozen); ``cached``: its prefix from the
+        cache."""
         self._dropped = dropped
         self._frozen = frozen
         self._cached = cached

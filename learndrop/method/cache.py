@@ -67,7 +67,8 @@ class ActivationCache:
     def batch(self, idx: torch.Tensor, view: torch.Tensor | None = None) -> torch.Tensor:
         """Float32, NCHW shape, channels_last strides; ``view`` picks each row's view (default the first)."""
         idx = idx.to(self.features.device)
-        if view is not None and idx.device.type == "cuda":  # pinned: the copy does not wait for the GPU's queue
+        # pinned: the copy does not wait for the GPU's queue
+        if view is not None and idx.device.type == "cuda":
             view = view.pin_memory().to(idx.device, non_blocking=True)
         picked = self.features[idx, 0] if view is None else self.features[idx, view.to(idx.device)]
         return picked.float().permute(0, 3, 1, 2)
@@ -79,7 +80,8 @@ class ActivationCache:
             out = model.forward_units(sample[:1], 0, units)
         return out[0].numel() * n * views * torch.empty(0, dtype=dtype).element_size()
 
-    def _store(self, target: torch.Tensor | None, idx: torch.Tensor, outputs: list[torch.Tensor]) -> torch.Tensor:
+    def _store(self, target: torch.Tensor | None, idx: torch.Tensor,
+               outputs: list[torch.Tensor]) -> torch.Tensor:
         y = torch.stack([o.permute(0, 2, 3, 1).to(self.dtype) for o in outputs], dim=1)  # (B, views, H, W, C)
         if target is None:
             target = torch.empty((self.n, *y.shape[1:]), dtype=self.dtype, device=y.device)

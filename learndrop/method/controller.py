@@ -18,7 +18,7 @@ set held in memory, ``update_cache``, ``batch`` and ``forward`` serve the steps 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from typing import Any
 
 import torch
@@ -30,29 +30,18 @@ from ..errors import LearnDropError
 from ..models.cut import as_unit_network
 from .accounting import FlopAccount
 from .cache import ActivationCache
+from .check_result import CheckResult, dropped_event
 from .data_path import DataPath
 from .dropping import check_optimizer, freeze_units, head_group, set_train_mode, trainable_parameters
 from .flops import FlopCount, StepFlops
 from .hooks import ForwardHooks
 from .measure import Measurement
-from .policy import Decision, Drop, Observations, PolicyState, initial_state
+from .policy import Observations, PolicyState, initial_state
 from .prefix_cache import BUILD_BATCH, CacheSettings, CacheUpdate, check_data
 from .probe import Probe, probe_of
 from .registry import get_policy
 
 __all__ = ["BUILD_BATCH", "CacheSettings", "CacheUpdate", "CheckResult", "FlopCount", "LearnDrop"]
-
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    decision: Decision
-    lr_factor: float  # the interval's mean learning rate as a share of the peak
-    events: list[ev.Event]  # thresholds_changed?, unit_scores, unit_dropped..., unit_frozen... (unstamped)
-
-    @property
-    def drops(self) -> tuple[Drop, ...]:
-        return self.decision.drops
 
 
 class LearnDrop:
@@ -65,8 +54,8 @@ class LearnDrop:
     labels: a validation batch) serves ``measure="function"`` and the rewind gate. ``data`` (in memory, with
     ``cache``): serve the batches and cache the dropped prefix's output. ``inherited_peaks``: per-unit peaks
     carried over from an earlier run (fine-tuning); ``peak_lr``: the learning rate the change is normalised by
-    (default: the optimizer's at construction); ``wrap`` puts the trainable suffix under a data-parallel wrapper
-    (``DistributedDataParallel``), anew after every drop (``training.world``).
+    (default: the optimizer's at construction); ``wrap`` puts the trainable suffix under a data-parallel
+    wrapper (``DistributedDataParallel``), anew after every drop (``training.world``).
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, policy: PolicyConfig | None = None,
@@ -93,15 +82,18 @@ class LearnDrop:
         self._images = 0  # the last batch's size, as the head saw it
         self._progress = 0.0  # the share of the run's steps done, as ``set_lr`` or ``check`` last said
         self._told_progress = total_steps is not None  # whether anything ever said how far training is
-        self._hooks = ForwardHooks(self.model, self._saw_batch, None if input_shape else self.account.saw_input)
+        self._hooks = ForwardHooks(self.model, self._saw_batch,
+                                   None if input_shape else self.account.saw_input)
         self._wrap = wrap
         self._path = DataPath(self.model, self.data, self.cache_settings, self.account, self.train_mode, wrap)
         if isinstance(probe, tuple):
             probe = Probe(*probe)
         peak_lr = float(peak_lr if peak_lr is not None else self._head["lr"])
-        self._measure = Measurement(self.model, probe if probe is not None or data is None else probe_of(data),
+        self._measure = Measurement(self.model,
+                                    probe if probe is not None or data is None else probe_of(data),
                                     self.train_mode, peak_lr)
-        self._pending = self._start()  # drops before any training (freeze-first-k), reported at the first check
+        # drops before any training (freeze-first-k), reported at the first check
+        self._pending = self._start()
         self._measure.start(self.config, range(len(self.names)))
         self._measure.keep_rewind_points(self.config, self._active())
 
@@ -135,7 +127,8 @@ class LearnDrop:
 
     @property
     def full_flops(self) -> StepFlops:
-        """Per-image FLOPs of one training step of the full network (measured once the input shape is known)."""
+        """Per-image FLOPs of one training step of the full network (measured once the input shape is
+        known)."""
         return self.account.full
 
     @property
@@ -178,8 +171,10 @@ class LearnDrop:
         """
         return self._path.update(rows, self.dropped, self.state.frozen, epochs_left, chunk)
 
-    def batch(self, idx: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Inputs and labels of the batch ``idx``: the cached prefix output, or the data's (augmented) images."""
+    def batch(self, idx: torch.Tensor,
+              generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs and labels of the batch ``idx``: the cached prefix output, or the data's (augmented)
+        images."""
         return self._path.batch(idx, generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -198,14 +193,15 @@ class LearnDrop:
             self._progress = float(progress)
             self._told_progress = True
         if "progress" in self.policy.observes and not self._told_progress:
-            raise LearnDropError(f"the {self.config.name} policy acts on the share of training done: give LearnDrop "
-                                 "total_steps=... (or check(progress=...))", field="policy")
+            raise LearnDropError(f"the {self.config.name} policy acts on the share of training done: give "
+                                 "LearnDrop total_steps=... (or check(progress=...))", field="policy")
         events, self._pending = self._pending, []
         if policy is not None and policy != self.config:
             events.append(ev.ThresholdsChanged(old=self.config.thresholds(), new=policy.thresholds()))
             self.config, self.policy = policy, get_policy(policy.name)
         active = self._active()
-        d, lr_factor = self._measure.interval(self.config, active, len(self.names))  # per unit of learning rate
+        # per unit of learning rate
+        d, lr_factor = self._measure.interval(self.config, active, len(self.names))
         grad_norms = (self._measure.grad_norms(active, len(self.names)) if "grad_norm" in self.policy.observes
                       else None)
         observations = Observations(tuple(d), min(1.0, max(0.0, self._progress)), grad_norms)
@@ -220,7 +216,7 @@ class LearnDrop:
         events.append(ev.UnitScores(check=decision.check, thresholds=self.config.thresholds(),
                                      lr_factor=round(lr_factor, 6),
                                      scores=[{**asdict(s), **o} for s, o in zip(decision.scores, observed)]))
-        events += [_dropped_event(dr, decision.check) for dr in decision.drops]
+        events += [dropped_event(dr, decision.check) for dr in decision.drops]
         events += [ev.UnitFrozen(unit=name, check=decision.check) for name in decision.frozen]
         if decision.drops or decision.frozen:
             self._freeze([dr.unit for dr in decision.drops] + list(decision.frozen))
@@ -258,8 +254,8 @@ class LearnDrop:
             self.optimizer.load_state_dict(state["optimizer"])
         self.account.count = FlopCount(*state.get("flops", (0, 0, 0, 0, 0)))
         self.steps = state.get("steps", 0)
-        self._path = DataPath(self.model, self.data, self.cache_settings, self.account, self.train_mode, self._wrap,
-                              state["cache_refused"])
+        self._path = DataPath(self.model, self.data, self.cache_settings, self.account, self.train_mode,
+                              self._wrap, state["cache_refused"])
         self._pending = []
         self._measure.reset_grad_norms()
         self._measure.start(self.config, range(len(self.names)))
@@ -275,7 +271,7 @@ class LearnDrop:
         if not drops:
             return []
         self._freeze([dr.unit for dr in drops])
-        return [_dropped_event(dr, 0) for dr in drops]
+        return [dropped_event(dr, 0) for dr in drops]
 
     def _freeze(self, names: Sequence[str]) -> None:
         """Drop (or freeze) ``names``: out of the optimizer, no gradients, eval mode in every forward."""
@@ -291,10 +287,8 @@ class LearnDrop:
         self._images = images
 
     def _count_probe_passes(self) -> None:
-        """Count the probe batch's passes (function-space scores, rewind tests) once the FLOPs can be measured."""
+        """Count the probe batch's passes (function-space scores, rewind tests) once the FLOPs can be
+        measured."""
         if self.input_shape is not None:
             for names, passes in self._measure.take_probe_passes():
                 self.account.add_probe(names, len(self._measure.probe.y), passes)
-
-def _dropped_event(drop: Drop, check: int) -> ev.UnitDropped:
-    return ev.UnitDropped(unit=drop.unit, index=drop.index, check=check, s=drop.s, c=drop.c, reason=drop.reason)

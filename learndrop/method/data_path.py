@@ -1,5 +1,5 @@
-"""The opt-in path for a training set held in memory (``LearnDrop(data=...)``): the steps' batches, served from
-the activation cache once a prefix is dropped, and the forward pass of what they give.
+"""The opt-in path for a training set held in memory (``LearnDrop(data=...)``): the steps' batches, served
+from the activation cache once a prefix is dropped, and the forward pass of what they give.
 
 Without the cache the dropped prefix runs forward under ``no_grad`` on every batch (its FLOPs are not saved,
 its backward is); with it, the prefix's output for the whole training set is computed once and the steps
@@ -20,9 +20,9 @@ from .suffix import WrappedSuffix
 
 
 class DataPath:
-    def __init__(self, model: UnitNetwork, data: InMemoryData | None, settings: CacheSettings, account: FlopAccount,
-                 train_mode: Callable[[], None], wrap: Callable[[nn.Module], nn.Module] | None = None,
-                 refused: int = -1):
+    def __init__(self, model: UnitNetwork, data: InMemoryData | None, settings: CacheSettings,
+                 account: FlopAccount, train_mode: Callable[[], None],
+                 wrap: Callable[[nn.Module], nn.Module] | None = None, refused: int = -1):
         self.model = model
         self.data = data
         self.account = account
@@ -32,8 +32,10 @@ class DataPath:
 
     def update(self, rows: torch.Tensor, dropped: int, frozen: Sequence[int], epochs_left: int, chunk: int
                ) -> CacheUpdate | None:
-        """Fill or extend the cache when the prefix or the training rows changed (``LearnDrop.update_cache``)."""
-        return self._counted(self.cache.update(rows, dropped, epochs_left, chunk, self.train_mode), dropped, frozen)
+        """Fill or extend the cache when the prefix or the training rows changed
+        (``LearnDrop.update_cache``)."""
+        return self._counted(self.cache.update(rows, dropped, epochs_left, chunk, self.train_mode), dropped,
+                             frozen)
 
     def rebuild(self, ops: Sequence[list], chunks: Sequence[torch.Tensor] | None, dropped: int,
                 frozen: Sequence[int], frozen_names: Sequence[str]) -> CacheUpdate:
@@ -41,14 +43,15 @@ class DataPath:
         chunks = chunks or [torch.arange(len(self.data))]
         return self._counted(self.cache.rebuild(ops, chunks, frozen_names), dropped, frozen)
 
-    def batch(self, idx: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Inputs and labels of the batch ``idx``: the cached prefix output (one random view per image when the
-        cache holds several), or the data's images (augmented with ``generator``)."""
+    def batch(self, idx: torch.Tensor,
+              generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs and labels of the batch ``idx``: the cached prefix output (one random view per image when
+        the cache holds several), or the data's images (augmented with ``generator``)."""
         return self.cache.batch(idx, generator) if self.cache.active else self.data.get(idx, generator)
 
     def forward(self, x: torch.Tensor, dropped: int, frozen: Sequence[int]) -> torch.Tensor:
-        """Logits for what ``batch`` gave: the dropped prefix under no_grad (skipped when the input is its cached
-        output), then the suffix with autograd."""
+        """Logits for what ``batch`` gave: the dropped prefix under no_grad (skipped when the input is its
+        cached output), then the suffix with autograd."""
         if dropped and not self.cache.active:
             with torch.no_grad():
                 x = self.model.forward_units(x, 0, dropped)

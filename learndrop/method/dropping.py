@@ -1,4 +1,5 @@
-"""Scaling the network down: freeze a prefix, take it out of the optimizer, keep its BatchNorm in eval mode."""
+"""Scaling the network down: freeze a prefix, take it out of the optimizer, keep its BatchNorm in eval
+mode."""
 
 from __future__ import annotations
 
@@ -40,18 +41,20 @@ def freeze_units(model: UnitNetwork, optimizer: torch.optim.Optimizer, names: Se
         unit.eval()
     for group in optimizer.param_groups:
         group["params"] = [p for p in group["params"] if id(p) not in gone]
-    optimizer.param_groups[:] = [g for g in optimizer.param_groups if g["params"] or g.get("name") not in names]
+    optimizer.param_groups[:] = [g for g in optimizer.param_groups if g["params"]
+                                 or g.get("name") not in names]
 
 
 def check_optimizer(model: UnitNetwork, optimizer: torch.optim.Optimizer, policy: PolicyConfig) -> None:
-    """Every unit's and the head's parameters in ``optimizer`` (in any of its groups), and a group per unit where
-    ``policy`` scales each unit's learning rate; else one ``LearnDropError`` that says what to do."""
+    """Every unit's and the head's parameters in ``optimizer`` (in any of its groups), and a group per unit
+    where ``policy`` scales each unit's learning rate; else one ``LearnDropError`` that says what to do."""
     held = {id(p) for group in optimizer.param_groups for p in group["params"]}
     for name in (*model.unit_names, model.head_name):
         params = list(model.get_submodule(name).parameters())
         if params and not any(id(p) in held for p in params):
-            raise LearnDropError(f"the optimizer holds no parameter of {name}: build it over model.parameters() "
-                                 "(or learndrop.param_groups(model)) after the model is made", field="model")
+            raise LearnDropError(f"the optimizer holds no parameter of {name}: build it over "
+                                 "model.parameters() (or learndrop.param_groups(model)) after the model is "
+                                 "made", field="model")
     scales = policy.name == "freezeout" or (policy.name == "learndrop" and policy.anneal)
     if scales and not unit_groups(model, optimizer):
         raise LearnDropError(f"{policy.name} scales each unit's learning rate: build the optimizer over "

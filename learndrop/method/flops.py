@@ -87,8 +87,8 @@ def _count(fn) -> int:
     return counter.get_total_flops()
 
 
-def measure_step_flops(model: UnitNetwork, input_shape: tuple[int, ...], dropped: int = 0, cached: bool = False
-                       ) -> StepFlops:
+def measure_step_flops(model: UnitNetwork, input_shape: tuple[int, ...], dropped: int = 0,
+                       cached: bool = False) -> StepFlops:
     """FLOPs per sample of a step that trains units ``[dropped:]`` and the head.
 
     ``cached``: the prefix's output comes from the activation cache, so the prefix costs nothing;
@@ -119,7 +119,8 @@ def measure_step_flops(model: UnitNetwork, input_shape: tuple[int, ...], dropped
         y = holder["y"]
         bwd[name] = _count(lambda: y.backward(torch.ones_like(y))) if y.requires_grad else 0
         x = y.detach()
-    return StepFlops({k: v // MEASURE_BATCH for k, v in fwd.items()}, {k: v // MEASURE_BATCH for k, v in bwd.items()})
+    return StepFlops({k: v // MEASURE_BATCH for k, v in fwd.items()},
+                     {k: v // MEASURE_BATCH for k, v in bwd.items()})
 
 
 def _out_shape(module: torch.nn.Module, x: torch.Tensor) -> tuple[int, ...]:

@@ -37,10 +37,11 @@ class LearnDropPolicy(BasePolicy):
 
     name = "learndrop"
 
-    def step(self, state: PolicyState, observations: Observations | Sequence[float | None], config: PolicyConfig
-             ) -> tuple[PolicyState, Decision]:
+    def step(self, state: PolicyState, observations: Observations | Sequence[float | None],
+             config: PolicyConfig) -> tuple[PolicyState, Decision]:
         if isinstance(observations, Observations):
-            return step(state, observations.d, config, progress=observations.progress, rewind=observations.rewind)
+            return step(state, observations.d, config, progress=observations.progress,
+                        rewind=observations.rewind)
         return step(state, observations, config)
 
     def lr_scales(self, state: PolicyState, progress: float, config: PolicyConfig) -> list[float] | None:
@@ -53,6 +54,6 @@ class Baseline(BasePolicy):
 
     name = "none"
 
-    def step(self, state: PolicyState, observations: Observations | Sequence[float | None], config: PolicyConfig
-             ) -> tuple[PolicyState, Decision]:
+    def step(self, state: PolicyState, observations: Observations | Sequence[float | None],
+             config: PolicyConfig) -> tuple[PolicyState, Decision]:
         return step(state, changes(observations), config, allow_drop=False)

@@ -35,7 +35,8 @@ class Measurement:
     ``peak_lr``: the learning rate ``d`` is normalised by.
     """
 
-    def __init__(self, model: UnitNetwork, probe: Probe | None, restore_mode: Callable[[], None], peak_lr: float):
+    def __init__(self, model: UnitNetwork, probe: Probe | None, restore_mode: Callable[[], None],
+                 peak_lr: float):
         self.model = model
         self.probe = probe
         self.restore_mode = restore_mode
@@ -44,8 +45,10 @@ class Measurement:
         self._lr_steps = 0
         self.previous: dict[int, torch.Tensor] = {}
         self.rewind_points: dict[int, dict[str, torch.Tensor]] = {}  # per unit, its weights at the last check
-        self.probe_passes: list[tuple[list[str], int]] = []  # (modules run, passes) since the caller took them
-        self._g_sum: torch.Tensor | None = None  # per unit, summed gradient norms since the last check (on device)
+        # (modules run, passes) since the caller took them
+        self.probe_passes: list[tuple[list[str], int]] = []
+        # per unit, summed gradient norms since the last check (on device)
+        self._g_sum: torch.Tensor | None = None
         self._g_steps = 0
         self._g_index: torch.Tensor | None = None  # the training units' indices, on the device
 
@@ -77,8 +80,8 @@ class Measurement:
 
     def interval(self, config: PolicyConfig, active: Sequence[int], n_units: int
                  ) -> tuple[list[float | None], float]:
-        """Every unit's ``d`` since the last check (None where not active) and ``lr_factor``, the interval's mean
-        learning rate as a share of the peak; the learning rates start again."""
+        """Every unit's ``d`` since the last check (None where not active) and ``lr_factor``, the interval's
+        mean learning rate as a share of the peak; the learning rates start again."""
         measured = self.changes(config, active)
         lr_factor = (self._lr_sum / max(1, self._lr_steps)) / self.peak_lr
         self._lr_sum = 0.0
@@ -129,8 +132,8 @@ class Measurement:
         self.rewind_points = unit_weights(self.model, active) if config.rewind_eps > 0 else {}
 
     def rewind(self, config: PolicyConfig, units: Sequence[int], n_units: int) -> tuple[float | None, ...]:
-        """The rewind gate's test of ``units``: the probe loss's relative change with each put back to its weights
-        of the last check (None for the others)."""
+        """The rewind gate's test of ``units``: the probe loss's relative change with each put back to its
+        weights of the last check (None for the others)."""
         effects = self.need_probe(config.measure).rewind_effects(self.model, units, self.rewind_points)
         self.restore_mode()
         self.probe_passes.append(([*self.model.unit_names, self.model.head_name], 1 + len(units)))

@@ -37,7 +37,8 @@ def _pct(p: float) -> str:
     return f"{100 * p:.0f} %"
 
 
-def _advance(state: PolicyState, obs: Observations, cfg: PolicyConfig, until: int, reason: Callable[[int], str],
+def _advance(state: PolicyState, obs: Observations, cfg: PolicyConfig, until: int,
+             reason: Callable[[int], str],
              observed: Sequence[dict[str, Any]] | None = None, limit: int | None = None,
              **changes: Any) -> tuple[PolicyState, Decision]:
     """One check of a peer: record d, s, c, and drop the prefix up to ``until``: at most ``limit`` units
@@ -45,7 +46,8 @@ def _advance(state: PolicyState, obs: Observations, cfg: PolicyConfig, until: in
     n = len(state.units)
     history, s_now, c_now = score(state, obs.d, cfg)
     dropped = max(state.dropped, min(until, n - 1 if limit is None else limit))
-    drops = tuple(Drop(state.units[i], i, s_now[i], c_now[i], reason(i)) for i in range(state.dropped, dropped))
+    drops = tuple(Drop(state.units[i], i, s_now[i], c_now[i], reason(i))
+                  for i in range(state.dropped, dropped))
     frozen = tuple(i for i in state.frozen if i >= dropped)
     scores = tuple(UnitScore(name, None if obs.d[i] is None else float(obs.d[i]), s_now[i], c_now[i],
                              DROPPED if i < dropped else TRAINING) for i, name in enumerate(state.units))
@@ -55,13 +57,15 @@ def _advance(state: PolicyState, obs: Observations, cfg: PolicyConfig, until: in
 
 
 def freezeout_times(n: int, cfg: PolicyConfig) -> list[float]:
-    """``t_i`` of units ``0 .. n-2`` (the last unit trains with the head): ``scale(t0 + (1 - t0) i / (n - 1))``."""
+    """``t_i`` of units ``0 .. n-2`` (the last unit trains with the head):
+    ``scale(t0 + (1 - t0) i / (n - 1))``."""
     power = SCALES[cfg.freezeout_scale]
     return [(cfg.freezeout_t0 + (1 - cfg.freezeout_t0) * i / (n - 1)) ** power for i in range(n - 1)]
 
 
 def freezeout_scale(t_i: float, progress: float, scale_lr: bool) -> float:
-    """Unit i's lr multiplier: ``(1 / t_i) * (1 + cos(pi * progress / t_i)) / 2`` before ``t_i``, 0 from it."""
+    """Unit i's lr multiplier: ``(1 / t_i) * (1 + cos(pi * progress / t_i)) / 2`` before ``t_i``, 0 from
+    it."""
     if progress >= t_i:
         return 0.0
     return (1 / t_i if scale_lr else 1.0) * 0.5 * (1 + math.cos(math.pi * progress / t_i))
@@ -69,7 +73,8 @@ def freezeout_scale(t_i: float, progress: float, scale_lr: bool) -> float:
 
 @register_policy
 class FreezeOut(BasePolicy):
-    """FreezeOut: each unit's lr is annealed to 0 at its own ``t_i``; it drops at the first check from then."""
+    """FreezeOut: each unit's lr is annealed to 0 at its own ``t_i``; it drops at the first check from
+    then."""
 
     name = "freezeout"
     observes = frozenset({"progress"})
@@ -120,7 +125,9 @@ class AutoFreeze(BasePolicy):
             if g[i] is not None and state.last_g and i not in state.frozen:
                 rates[i] = change_rate(state.last_g[i], g[i])
         live = [r for r in rates[state.dropped:] if r is not None]
-        until, cut, first = state.dropped, None, None
+        until = state.dropped
+        cut = None
+        first = None
         if live and len(live) == n - state.dropped:
             cut = percentile(live, config.autofreeze_percentile)
             first = next((i for i in range(state.dropped, n) if rates[i] >= cut), state.dropped)
@@ -186,7 +193,8 @@ class FreezeFirstK(BasePolicy):
     def step(self, state: PolicyState, observations: Observations, config: PolicyConfig
              ) -> tuple[PolicyState, Decision]:
         k, n = self._check_k(state, config), len(state.units)
-        return _advance(state, observations, config, k, lambda i: self._reason(state.units[i], config, n), limit=n)
+        return _advance(state, observations, config, k, lambda i: self._reason(state.units[i], config, n),
+                        limit=n)
 
 
 def _leading(flags: Sequence[bool] | Any) -> list[bool]:

@@ -27,9 +27,13 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from ..config import PolicyConfig
+from .drop_reason import drop_reason
 from .scores import change_score, continuation_score
 
-TRAINING, CANDIDATE, FROZEN, DROPPED = "training", "candidate", "frozen", "dropped"
+TRAINING = "training"
+CANDIDATE = "candidate"
+FROZEN = "frozen"
+DROPPED = "dropped"
 
 
 @dataclass(frozen=True)
@@ -58,9 +62,11 @@ class PolicyState:
     streak: tuple[int, ...] = ()  # per unit, consecutive checks that met the rule
     dropped: int = 0  # length of the dropped prefix
     frozen: tuple[int, ...] = ()  # indices frozen behind the frontier (freeze_candidates)
-    inherited: tuple[float, ...] = ()  # per unit, its peak in the run it was fine-tuned from (inherited peaks)
+    # per unit, its peak in the run it was fine-tuned from (inherited peaks)
+    inherited: tuple[float, ...] = ()
     last_g: tuple[float, ...] = ()  # per unit, its gradient norm at the last check (AutoFreeze)
-    anneal: tuple[tuple[float, ...], ...] = ()  # per unit: () or (check, progress, end progress) of its annealing
+    # per unit: () or (check, progress, end progress) of its annealing
+    anneal: tuple[tuple[float, ...], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,7 +75,8 @@ class PolicyState:
     def from_dict(cls, data: dict[str, Any]) -> PolicyState:
         """The inverse of ``to_dict`` (a checkpoint stores lists where the state has tuples)."""
         return cls(tuple(data["units"]), data["check"], tuple(tuple(h) for h in data["history"]),
-                   tuple(data["streak"]), data["dropped"], tuple(data["frozen"]), tuple(data.get("inherited", data.get("reference", ()))),
+                   tuple(data["streak"]), data["dropped"], tuple(data["frozen"]),
+                   tuple(data.get("inherited", data.get("reference", ()))),
                    tuple(data.get("last_g", ())), tuple(tuple(a) for a in data.get("anneal", ())))
 
 
@@ -79,8 +86,10 @@ class Decision:
     scores: tuple[UnitScore, ...]
     drops: tuple[Drop, ...]  # the frontier's advance at this check, in order
     frozen: tuple[str, ...]  # units newly frozen at this check
-    observed: tuple[dict[str, Any], ...] = ()  # per unit, what else the policy observed (recorded in unit_scores)
-    untested: tuple[int, ...] = ()  # units that would drop but for a rewind test not yet made (``rewind_eps``)
+    # per unit, what else the policy observed (recorded in unit_scores)
+    observed: tuple[dict[str, Any], ...] = ()
+    # units that would drop but for a rewind test not yet made (``rewind_eps``)
+    untested: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -128,7 +137,8 @@ def step(state: PolicyState, d: Sequence[float | None], cfg: PolicyConfig, allow
     new_state = replace(state, check=t, history=tuple(history), streak=tuple(streak), dropped=moved.dropped,
                         frozen=tuple(sorted(frozen)), anneal=tuple(annealing) if cfg.anneal else state.anneal)
     observed = tuple(moved.observed) if any(moved.observed) else ()
-    return new_state, Decision(t, scores, tuple(moved.drops), tuple(newly_frozen), observed, tuple(moved.untested))
+    return new_state, Decision(t, scores, tuple(moved.drops), tuple(newly_frozen), observed,
+                               tuple(moved.untested))
 
 
 def rule(state: PolicyState, s_now: Sequence[float | None], c_now: Sequence[float | None], cfg: PolicyConfig,
@@ -162,7 +172,8 @@ class Advance:
 
     dropped: int
     drops: list[Drop]
-    untested: list[int]  # units the rewind gate has still to test (the controller tests them, then asks again)
+    # units the rewind gate has still to test (the controller tests them, then asks again)
+    untested: list[int]
     observed: list[dict[str, Any]]  # per unit: its rewind test, when its annealing began
 
 
@@ -185,13 +196,15 @@ def advance(state: PolicyState, chain: Sequence[int], cfg: PolicyConfig, t: int,
             continue  # the anneal gate: its learning rate still on its way to 0 (or a unit before it is)
         if moved.dropped != i:
             break
-        moved.drops.append(Drop(state.units[i], i, s_now[i], c_now[i], _drop_reason(state, i, s_now, c_now, cfg,
-                                                                                  annealing, moved.observed)))
+        reason = drop_reason(state.units[i], s_now[i], c_now[i], cfg, annealing[i], i in state.frozen,
+                             moved.observed[i])
+        moved.drops.append(Drop(state.units[i], i, s_now[i], c_now[i], reason))
         moved.dropped += 1
     return moved
 
 
-def _annealed(i: int, annealing: list[tuple], t: int, progress: float, cfg: PolicyConfig, moved: Advance) -> bool:
+def _annealed(i: int, annealing: list[tuple], t: int, progress: float, cfg: PolicyConfig,
+              moved: Advance) -> bool:
     """Start unit i's annealing if it has not begun; whether it is over and the unit is at the frontier."""
     if not annealing[i]:
         annealing[i] = (t, progress, progress + cfg.anneal * progress / t)
@@ -226,7 +239,8 @@ def score(state: PolicyState, d: Sequence[float | None], cfg: PolicyConfig
     history = list(state.history)
     s_now: list[float | None] = [None] * len(state.units)
     c_now: list[float | None] = [None] * len(state.units)
-    now = [float(v) for i, v in enumerate(d) if v is not None and i >= state.dropped and i not in state.frozen]
+    now = [float(v) for i, v in enumerate(d) if v is not None and i >= state.dropped
+           and i not in state.frozen]
     network = max(now, default=0.0)
     for i in range(len(state.units)):
         if i < state.dropped or i in state.frozen or d[i] is None:
@@ -266,22 +280,3 @@ def _fill_dropped(state: PolicyState, row: Sequence[float | None]) -> list[float
             v = 0.0
         out.append(v)
     return out
-
-
-def _drop_reason(state: PolicyState, i: int, s_now: Sequence[float | None], c_now: Sequence[float | None],
-                 cfg: PolicyConfig, annealing: Sequence[tuple], observed: Sequence[dict[str, Any]]) -> str:
-    """Why unit i drops, as a sentence."""
-    unit, s, c = state.units[i], s_now[i], c_now[i]
-    if annealing[i]:
-        reason = (f"{unit} dropped: a candidate since check {int(annealing[i][0])}, its learning rate annealed to 0 "
-                  f"over {cfg.anneal} checks")
-    elif i in state.frozen or s is None or c is None:
-        reason = f"{unit} dropped: frozen earlier as a candidate, now at the front of the network"
-    else:
-        slowing = "still slowing down" if c < 1 else "no longer speeding up"
-        wait = f" for {cfg.patience} checks" if cfg.patience > 1 else ""
-        reason = (f"{unit} dropped: change {s:.2f} of its peak (tau {cfg.tau:g}), continuation {c:.2f} "
-                  f"(kappa {cfg.kappa:g}), {slowing}{wait}")
-    if "rewind" in observed[i]:
-        reason += f"; rewinding its last interval changed the probe loss by {100 * observed[i]['rewind']:.2g} %"
-    return reason

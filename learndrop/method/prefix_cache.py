@@ -28,9 +28,9 @@ GPU_SHARE = 0.5  # on a GPU, the cache takes at most this share of the memory fr
 @runtime_checkable
 class InMemoryData(Protocol):
     """A training set held in memory, which the activation cache can compute the prefix's output for:
-    ``labels`` (N,), its length, and ``get(idx, generator)`` -> (normalised inputs, labels) of the rows ``idx``
-    (augmented with ``generator`` when it augments; ``generator`` None: never augmented). ``ImageBatches`` is
-    one (``learndrop.data.loader``)."""
+    ``labels`` (N,), its length, and ``get(idx, generator)`` -> (normalised inputs, labels) of the rows
+    ``idx`` (augmented with ``generator`` when it augments; ``generator`` None: never augmented).
+    ``ImageBatches`` is one (``learndrop.data.loader``)."""
 
     labels: torch.Tensor
 
@@ -70,12 +70,16 @@ class CacheUpdate:
 class PrefixCache:
     """The activation cache of ``model``'s dropped prefix over ``data`` (``ImageBatches``), and its history.
 
-    ``unit_fwd``: per-image forward FLOPs of each unit (what building costs), asked for when a build is counted.
+    ``unit_fwd``: per-image forward FLOPs of each unit (what building costs), asked for when a build is
+    counted.
     """
 
     def __init__(self, model: UnitNetwork, data: InMemoryData | None, settings: CacheSettings,
                  unit_fwd: Callable[[], Sequence[int]], refused: int = -1):
-        self.model, self.data, self.settings, self.unit_fwd = model, data, settings, unit_fwd
+        self.model = model
+        self.data = data
+        self.settings = settings
+        self.unit_fwd = unit_fwd
         self.store: ActivationCache | None = None
         self.ops: list[list] = []  # ["new", views] | ["add", units, chunk] | ["extend", units]
         self.refused = refused  # prefix length for which it was refused (over its cap)
@@ -85,7 +89,8 @@ class PrefixCache:
     def update(self, rows: torch.Tensor, dropped: int, epochs_left: int, chunk: int,
                train_mode: Callable[[], None]) -> CacheUpdate | None:
         """Fill or extend the cache when the prefix (``dropped`` units) or the training rows changed."""
-        if self.data is None or (self.rows is not None and (rows is self.rows or torch.equal(rows, self.rows))):
+        if self.data is None or (self.rows is not None
+                                 and (rows is self.rows or torch.equal(rows, self.rows))):
             return None
         self.rows, update = rows, None
         if (dropped and self.settings.enabled and self.refused != dropped
@@ -94,8 +99,10 @@ class PrefixCache:
         self.active = dropped > 0 and self.store is not None and self.store.covers(dropped, rows)
         return update
 
-    def batch(self, idx: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """The cached prefix output of ``idx`` (one random view per image when it holds several), its labels."""
+    def batch(self, idx: torch.Tensor,
+              generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The cached prefix output of ``idx`` (one random view per image when it holds several), its
+        labels."""
         views = self.store.views
         view = torch.randint(0, views, (len(idx),), generator=generator) if views > 1 else None
         return self.store.batch(idx, view), self.data.labels[idx.to(self.data.labels.device)]
@@ -107,11 +114,13 @@ class PrefixCache:
         dtype = getattr(torch, s.dtype)
         sample = self.data.get(rows[:1])[0]
         view_sets = [self.store.transforms] if self.store is not None and self.store.rows else s.view_sets
-        sizes = [ActivationCache.bytes_needed(self.model, sample, k, len(self.data), dtype, len(v)) for v in view_sets]
+        sizes = [ActivationCache.bytes_needed(self.model, sample, k, len(self.data), dtype, len(v))
+                 for v in view_sets]
         cap, where = self._cap(sample.device)
         views = choose_views(view_sets, sizes, cap, epochs_left)
         if views is None:
-            return self._skipped(k, min(sizes), f"the prefix output needs {min(sizes) / 2**20:.0f} MiB, over {where}")
+            return self._skipped(k, min(sizes),
+                                 f"the prefix output needs {min(sizes) / 2**20:.0f} MiB, over {where}")
         start = time.perf_counter()
         train_mode()
         try:
@@ -134,13 +143,15 @@ class PrefixCache:
         return self._built(cost, time.perf_counter() - start, extended, added)
 
     def _cap(self, device: torch.device) -> tuple[float, str]:
-        """The bytes a cache may take, and what sets it: ``max_mb``, or on a GPU ``GPU_SHARE`` of its free memory
-        when that is less (an extension holds the old features beside the new ones: they are not free)."""
+        """The bytes a cache may take, and what sets it: ``max_mb``, or on a GPU ``GPU_SHARE`` of its free
+        memory when that is less (an extension holds the old features beside the new ones: they are not
+        free)."""
         cap, where = self.settings.max_mb * 2**20, f"the {self.settings.max_mb:g} MiB cap"
         if device.type == "cuda":
             free = GPU_SHARE * torch.cuda.mem_get_info(device)[0]
             if free < cap:
-                cap, where = free, f"{GPU_SHARE:.0%} of the GPU memory free ({free / GPU_SHARE / 2**20:.0f} MiB)"
+                cap, where = free, (f"{GPU_SHARE:.0%} of the GPU memory free ({free / GPU_SHARE / 2**20:.0f} "
+                                    "MiB)")
         return cap, where
 
     def _skipped(self, k: int, needed: int, why: str) -> CacheUpdate:
@@ -148,7 +159,8 @@ class PrefixCache:
         reason = f"{why}; the prefix is recomputed every step under no_grad"
         return CacheUpdate([ev.CacheSkipped(bytes_needed=needed, reason=reason)], 0, 0.0)
 
-    def rebuild(self, ops: Sequence[list], chunks: Sequence[torch.Tensor], frozen: Sequence[str]) -> CacheUpdate:
+    def rebuild(self, ops: Sequence[list], chunks: Sequence[torch.Tensor],
+                frozen: Sequence[str]) -> CacheUpdate:
         """Build the cache again the way ``ops`` built it (``chunks``: the training rows of each chunk)."""
         start = time.perf_counter()
         device = self.data.labels.device
@@ -167,8 +179,8 @@ class PrefixCache:
             set_train_mode(self.model, op[1], frozen)
             old = self.store.units
             if op[0] == "extend":
-                cost += cache_cost(self.unit_fwd(), old, op[1], self.store.extend(self.model, op[1], BUILD_BATCH), 0,
-                                   self.store.views)
+                cost += cache_cost(self.unit_fwd(), old, op[1],
+                                   self.store.extend(self.model, op[1], BUILD_BATCH), 0, self.store.views)
             else:
                 cost += cache_cost(self.unit_fwd(), 0, op[1], 0,
                                    self.store.add(self.model, self.data, chunks[op[2]], op[1], BUILD_BATCH),

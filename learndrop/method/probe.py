@@ -34,7 +34,8 @@ def centred_gram(a: torch.Tensor) -> torch.Tensor:
 
 def cka(k: torch.Tensor, l: torch.Tensor) -> torch.Tensor:
     """Linear CKA of two centred Gram matrices: ``<K, L> / (‖K‖ ‖L‖)``, in [0, 1] (1: the same function up to
-    rotation and scale). A constant output (zero Gram) has nothing to align: CKA 1 with another constant one."""
+    rotation and scale). A constant output (zero Gram) has nothing to align: CKA 1 with another constant
+    one."""
     denom = torch.linalg.matrix_norm(k) * torch.linalg.matrix_norm(l)
     return torch.where(denom > 0, (k * l).sum() / denom.clamp_min(1e-30), torch.ones_like(denom))
 
@@ -49,7 +50,9 @@ class Probe:
     def grams(self, model: UnitNetwork, units: Sequence[int]) -> dict[int, torch.Tensor]:
         """The centred Gram matrix of each of ``units``' outputs (eval mode; the caller restores the mode)."""
         model.eval()
-        wanted, out, x = set(units), {}, self.x
+        wanted = set(units)
+        out = {}
+        x = self.x
         for k in range(max(units, default=-1) + 1):
             x = model.forward_units(x, k, k + 1)
             if k in wanted:

@@ -1,8 +1,9 @@
 """The registry of drop policies: a dict and a decorator, as timm registers its models.
 
-``@register_policy`` on a class with a ``name`` makes ``get_policy(name)`` return one of it; ``policy_names()``
-lists them for the command line, the dashboard's form and ``bench --frontier``. Learn&Drop's policies
-(``method.learn_drop``) and its peers (``method.peers``) register when ``learndrop.method`` is imported.
+``@register_policy`` on a class with a ``name`` makes ``get_policy(name)`` return one of it;
+``policy_names()`` lists them for the command line, the dashboard's form and ``bench --frontier``.
+Learn&Drop's policies (``method.learn_drop``) and its peers (``method.peers``) register when
+``learndrop.method`` is imported.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ class Policy(Protocol):
     config give the same answer."""
 
     name: str
-    observes: frozenset[str]  # beyond d: "grad_norm" (measured for it), "progress" (it acts on the share done)
+    # beyond d: "grad_norm" (measured for it), "progress" (it acts on the share done)
+    observes: frozenset[str]
 
     def step(self, state: PolicyState, observations: Observations, config: PolicyConfig
              ) -> tuple[PolicyState, Decision]: ...

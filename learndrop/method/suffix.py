@@ -42,7 +42,8 @@ class WrappedSuffix:
 
     def __call__(self, x: torch.Tensor, dropped: int, frozen: tuple[int, ...]) -> torch.Tensor:
         if self._key != (dropped, frozen):  # after a drop: wrapped anew, around what trains
-            if self._wrapper is not None:  # the old wrapper and its gradient hooks go first (it may sit in a cycle)
+            # the old wrapper and its gradient hooks go first (it may sit in a cycle)
+            if self._wrapper is not None:
                 self._wrapper = None
                 gc.collect()
             self._wrapper = self.wrap(Suffix(self.model, dropped))
