@@ -50,7 +50,8 @@ class RunCatalogue:
         self._views_lock = threading.Lock()
         self._summaries: dict[str, tuple[Any, dict[str, Any]]] = {}
         self._configs: dict[str, dict[str, Any] | None] = {}  # stored configs never change
-        self._baselines: dict[str, tuple[tuple[str, ...], str | None]] = {}  # run -> (runs then, its baseline)
+        # run -> (runs then, its baseline)
+        self._baselines: dict[str, tuple[tuple[str, ...], str | None]] = {}
 
     # --- which runs, in which state ----------------------------------------------------------------
     def run_ids(self) -> list[str]:
@@ -77,24 +78,28 @@ class RunCatalogue:
             summary.update(run_id=run_id, status=state.value)
             return summary
         path = self.store.path(run_id)
-        stamp = tuple(_stat(path / name) for name in ("summary.json", "events.jsonl", "process.json", "config.json"))
+        stamp = tuple(_stat(path / name)
+                      for name in ("summary.json", "events.jsonl", "process.json", "config.json"))
         cached = self._summaries.get(run_id)
         # a run another process trains is live while that process holds its lock: asked again each time, since
         # a process killed outright changes no file
-        stale = cached is not None and cached[1]["status"] == RunState.RUNNING and not self.store.is_live(run_id)
+        stale = (cached is not None and cached[1]["status"] == RunState.RUNNING
+                 and not self.store.is_live(run_id))
         if cached is None or cached[0] != stamp or stale:
             cached = (stamp, self.store.summary(run_id))
             self._summaries[run_id] = cached
         return dict(cached[1])
 
     def trainer(self, run_id: str) -> str | None:
-        """Who trains a run that another process trains (``process 1234 on host 'box' (since …)``), else None."""
+        """Who trains a run that another process trains (``process 1234 on host 'box' (since …)``), else
+        None."""
         if self.queue.is_live(run_id) or not self.store.exists(run_id) or not self.store.is_live(run_id):
             return None
         return holder_text(self.store.path(run_id))
 
     def config(self, run_id: str) -> dict[str, Any] | None:
-        """A recorded run's config as a dict (read once: stored configs never change); None when unreadable."""
+        """A recorded run's config as a dict (read once: stored configs never change); None when
+        unreadable."""
         return self._stored_config(run_id)
 
     def resume_problem(self, run_id: str) -> str | None:
@@ -103,20 +108,21 @@ class RunCatalogue:
         if self.queue.is_live(run_id):
             return f"run {run_id} is {self.status(run_id)}: it continues by itself"
         if not self.store.exists(run_id):
-            return f"run {run_id} has no folder in {str(self.store.root)!r} (it never started): nothing to resume"
+            return (f"run {run_id} has no folder in {str(self.store.root)!r} (it never started): nothing to "
+                    "resume")
         status = self.summary(run_id)["status"]
         if status == RunState.COMPLETED:
             return f"run {run_id} already completed: nothing to resume"
         if status == RunState.DAMAGED:
             return f"run {run_id} is damaged: {self.summary(run_id)['error']}"
         if (trainer := self.trainer(run_id)) is not None:
-            return (f"run {run_id} is being trained by {trainer}, which holds the run's lock; it can resume here "
-                    "once that process has ended (stop it there: Ctrl-C, or kill it)")
+            return (f"run {run_id} is being trained by {trainer}, which holds the run's lock; it can resume "
+                    "here once that process has ended (stop it there: Ctrl-C, or kill it)")
         if status not in RESUMABLE:
             return f"run {run_id} is {status}: only a stopped, failed or interrupted run can resume"
         if not (self.store.path(run_id) / CHECKPOINT).is_file():
-            return (f"run {run_id} has no checkpoint to resume from: it {status} before its first epoch ended "
-                    "(a checkpoint is written at the end of each epoch)")
+            return (f"run {run_id} has no checkpoint to resume from: it {status} before its first epoch "
+                    "ended (a checkpoint is written at the end of each epoch)")
         return None
 
     # --- events ---------------------------------------------------------------------------------------
@@ -147,7 +153,10 @@ class RunCatalogue:
             run = self.queue.get(run_id)
             if run is not None and run.holds_events():
                 if entry.source is not run:  # a new run under this id (a continued run): start over
-                    entry.view, entry.source, entry.cursor, entry.follower = RunView(run_id), run, 0, None
+                    entry.view = RunView(run_id)
+                    entry.source = run
+                    entry.cursor = 0
+                    entry.follower = None
                 new = run.events_after(entry.cursor)
                 entry.cursor += len(new)
                 entry.view.extend(new)

@@ -31,9 +31,11 @@ def read_config(run_dir: Path, run_id: str) -> RunConfig:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise LearnDropError(f"run {run_id!r}: config.json is not readable JSON ({first_line(exc)})") from None
+        raise LearnDropError(f"run {run_id!r}: config.json is not readable JSON "
+                             f"({first_line(exc)})") from None
     if not isinstance(data, dict):
-        raise LearnDropError(f"run {run_id!r}: config.json holds {json.dumps(data)[:40]}, not a run's settings")
+        raise LearnDropError(f"run {run_id!r}: config.json holds {json.dumps(data)[:40]}, not a run's "
+                             "settings")
     try:
         return RunConfig.from_dict(data)
     except LearnDropError as exc:

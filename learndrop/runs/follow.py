@@ -15,7 +15,8 @@ from .. import events as ev
 
 
 class EventFollower:
-    """Reads the events appended to one events.jsonl since the last ``poll``; not thread-safe (one per reader)."""
+    """Reads the events appended to one events.jsonl since the last ``poll``; not thread-safe (one per
+    reader)."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -35,7 +36,8 @@ class EventFollower:
             size = stat.st_size
         except OSError:
             file_id, size = None, 0
-        restarted = (self.offset > 0 or self._file_id is not None) and (file_id != self._file_id or size < self.offset)
+        restarted = (self.offset > 0 or self._file_id is not None) and (file_id != self._file_id
+                                                                        or size < self.offset)
         if restarted:
             self.offset = 0
         self._file_id = file_id
@@ -46,7 +48,8 @@ class EventFollower:
 
 
 def iter_new_events(path: Path, offset: int) -> tuple[list[ev.Event], int]:
-    """Events appended after byte ``offset`` (complete lines only; unreadable ones skipped) and the new offset."""
+    """Events appended after byte ``offset`` (complete lines only; unreadable ones skipped) and the new
+    offset."""
     out: list[ev.Event] = []
     if not path.is_file():
         return out, offset

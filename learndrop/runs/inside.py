@@ -26,7 +26,11 @@ from ..data.loader import Normalizer
 from ..report.inside import FILE
 from ..training.prepare import Setup
 
-IMAGES, FILTERS, MAPS, MAP_PX, MAX_UNITS = 3, 64, 8, 16, 16
+IMAGES = 3
+FILTERS = 64
+MAPS = 8
+MAP_PX = 16
+MAX_UNITS = 16
 MAX_BYTES = 8 * 2**20  # a run's file stops growing here (a line says so)
 
 
@@ -41,7 +45,8 @@ def encode(x: torch.Tensor) -> dict:
 
 
 def first_filters(unit: nn.Module) -> torch.Tensor | None:
-    """The first conv's filters of ``unit`` (up to ``FILTERS``), as uint8 (n, c, h, w); None without a conv."""
+    """The first conv's filters of ``unit`` (up to ``FILTERS``), as uint8 (n, c, h, w); None without a
+    conv."""
     conv = next((m for m in unit.modules() if isinstance(m, nn.Conv2d)), None)
     if conv is None:
         return None
@@ -49,8 +54,8 @@ def first_filters(unit: nn.Module) -> torch.Tensor | None:
 
 
 def strongest_maps(out: torch.Tensor) -> tuple[list[list[int]], torch.Tensor]:
-    """Per image, the ``MAPS`` channels of ``out`` (B, C, H, W) with the largest mean activation, pooled down to
-    at most ``MAP_PX`` px a side: their indices, and the maps as uint8 (B, MAPS, h, w)."""
+    """Per image, the ``MAPS`` channels of ``out`` (B, C, H, W) with the largest mean activation, pooled down
+    to at most ``MAP_PX`` px a side: their indices, and the maps as uint8 (B, MAPS, h, w)."""
     strength = out.float().mean(dim=(2, 3))
     top = strength.topk(min(MAPS, out.shape[1]), dim=1).indices
     maps = torch.gather(out.float(), 1, top[:, :, None, None].expand(-1, -1, *out.shape[2:]))
@@ -73,7 +78,9 @@ class InsideRecorder:
         self.path, self.model = Path(run_dir) / FILE, setup.model
         test = setup.test_data
         rows = torch.linspace(0, len(test) - 1, min(IMAGES, len(test))).round().long()
-        self.images, self.labels, self.classes = test.images[rows], test.labels[rows], test.classes
+        self.images = test.images[rows]
+        self.labels = test.labels[rows]
+        self.classes = test.classes
         self.train_images = setup.train_data.images
         self.normalization = setup.normalization  # the inputs as the network sees them (pretrained: its own)
         self.units = shown_units(len(self.model.unit_names))
@@ -86,7 +93,8 @@ class InsideRecorder:
             return
         if isinstance(event, ev.RunStarted) and not self.path.exists():
             self._write({"kind": "images", "labels": self.labels.tolist(), "classes": list(self.classes),
-                         "units": [self.model.unit_names[k] for k in self.units], "images": encode(self.images)})
+                         "units": [self.model.unit_names[k] for k in self.units],
+                         "images": encode(self.images)})
         elif isinstance(event, ev.UnitScores):
             self._record(event)
 
@@ -116,7 +124,8 @@ class InsideRecorder:
         self._write(line)
 
     def _inputs(self) -> torch.Tensor:
-        if self._x is None:  # the run's normalisation (the training set's: its statistics from 1,000 images, cheap)
+        # the run's normalisation (the training set's: its statistics from 1,000 images, cheap)
+        if self._x is None:
             device = next(self.model.parameters()).device
             norm = self.normalization
             given = norm.for_channels(self.train_images.shape[1]) if norm.mean is not None else (None, None)

@@ -1,4 +1,5 @@
-"""A run the dashboard's queue holds (``runs.queue``): its config and control, its state, its events in memory."""
+"""A run the dashboard's queue holds (``runs.queue``): its config and control, its state, its events in
+memory."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ class LiveRun:
     run_id: str
     config: RunConfig
     control: TrainingControl
-    # queued -> running -> how it ended (its stored status, or not started); paused is the control's, not stored
+    # queued -> running -> how it ended (its stored status, or not started); paused is the control's, not
+    # stored
     state: RunState = RunState.QUEUED
     error: str | None = None  # why it failed or never started, one line
     events: list[ev.Event] = field(default_factory=list)

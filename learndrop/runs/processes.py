@@ -38,8 +38,8 @@ def command(store: RunStore, run_id: str, config: RunConfig | None, folder: Path
         (folder / "config.json").write_text(json.dumps(config.to_dict()), encoding="utf-8")
         run, nproc = ["--run-id", run_id, "--config", str(folder / "config.json")], config.world_size
     board = ["--tensorboard", str(tensorboard)] if tensorboard is not None else []
-    return [sys.executable, "-m", "learndrop", "train", "--nproc", str(nproc), "--runs-dir", str(store.root), *run,
-            *board]
+    return [sys.executable, "-m", "learndrop", "train", "--nproc", str(nproc), "--runs-dir", str(store.root),
+            *run, *board]
 
 
 def train_in_processes(store: RunStore, run_id: str, config: RunConfig | None, stop_requested, append_events,
@@ -47,14 +47,16 @@ def train_in_processes(store: RunStore, run_id: str, config: RunConfig | None, s
     """Train a new run of ``config`` (or continue ``run_id``) to its end, handing each event rank 0 writes to
     ``append_events(events, restarted)``; SIGTERM once ``stop_requested()``. ``LearnDropError`` with the
     launcher's last words when it failed before the run recorded how it ended."""
-    root = str(Path(__file__).resolve().parents[2])  # the children import this very package (learndrop/runs/..)
+    # the children import this very package (learndrop/runs/..)
+    root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
     follower = EventFollower(store.path(run_id) / "events.jsonl")
     finished = False
     with tempfile.TemporaryDirectory() as folder, tempfile.TemporaryFile() as log:
         argv = command(store, run_id, config, Path(folder), tensorboard)
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log, env=env,
-                                start_new_session=True)  # its own process group: the server's signals stay here
+        # its own process group (start_new_session): the server's signals stay here
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
+                                env=env, start_new_session=True)
         stopping_since = None
         while True:
             done = proc.poll() is not None
@@ -74,4 +76,5 @@ def train_in_processes(store: RunStore, run_id: str, config: RunConfig | None, s
         words = [line for line in log.read().decode("utf-8", "replace").splitlines() if line.strip()]
     if proc.returncode and not finished:
         last = next((w for w in reversed(words) if w.startswith("error:")), words[-1] if words else "")
-        raise LearnDropError(last.removeprefix("error: ") or f"the launcher ended with exit code {proc.returncode}")
+        raise LearnDropError(last.removeprefix("error: ")
+                             or f"the launcher ended with exit code {proc.returncode}")

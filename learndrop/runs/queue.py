@@ -19,7 +19,6 @@ import threading
 import time
 from pathlib import Path
 
-from .. import events as ev
 from ..config import PolicyConfig, RunConfig
 from ..errors import LearnDropError
 from ..status import ENDED, LIVE, RunState
@@ -27,6 +26,7 @@ from ..training.control import TrainingControl
 from ..training.preflight import preflight
 from .live import LiveRun, baseline_config
 from .store import RunStore, check_writable_dir, validate_run_id
+from .worker import train_live
 
 
 class RunQueue:
@@ -43,7 +43,8 @@ class RunQueue:
         self._threads: dict[str, threading.Thread] = {}
 
     # --- starting ---------------------------------------------------------------------------------
-    def submit(self, config: RunConfig, with_baseline: bool = False, tensorboard: str | Path | None = None) -> str:
+    def submit(self, config: RunConfig, with_baseline: bool = False,
+               tensorboard: str | Path | None = None) -> str:
         """Validate and queue a run (and its baseline right after it); returns the run's id.
 
         It starts as soon as the training slot is free; ``queued_behind`` says what it waits for.
@@ -52,14 +53,16 @@ class RunQueue:
         that log, cannot be written there.
         """
         preflight(config)
-        self.store.check_writable()  # a runs folder it cannot write in refuses here, before any data are loaded
+        # a runs folder it cannot write in refuses here, before any data are loaded
+        self.store.check_writable()
         if tensorboard:
             try:
                 check_writable_dir(tensorboard, "TensorBoard folder")
             except LearnDropError as exc:
                 raise LearnDropError(str(exc), field="tensorboard") from None
         board = Path(tensorboard) if tensorboard else None
-        run = LiveRun(self.store.new_run_id(config), config, TrainingControl(config.policy), tensorboard=board)
+        run = LiveRun(self.store.new_run_id(config), config, TrainingControl(config.policy),
+                      tensorboard=board)
         runs = [run]
         if with_baseline and config.policy.name != "none":
             base_cfg = baseline_config(config)
@@ -103,32 +106,16 @@ class RunQueue:
                     run.state = self._outcome(run)
                     continue
                 run.state = RunState.RUNNING
-                thread = threading.Thread(target=self._work, args=(run,), name=f"train-{run.run_id}", daemon=True)
+                thread = threading.Thread(target=self._work, args=(run,), name=f"train-{run.run_id}",
+                                          daemon=True)
                 self._threads[run.run_id] = thread
                 thread.start()
                 running += 1
 
     def _work(self, run: LiveRun) -> None:
-        from .finetune import prepare_run  # torch-heavy; imported in the worker
-        from .recorder import RunRecorder
-
-        def kept(history: list[ev.Event]) -> None:
-            with run.lock:
-                run.events[:0] = history
-
+        """Train ``run`` in this worker thread (``runs.worker``), then let the next queued run start."""
         try:
-            if run.config.world_size > 1:  # data-parallel: torchrun's launcher as a child process
-                return self._in_processes(run)
-            setup = prepare_run(run.config, self.store)  # the store: where init_from runs are looked up
-            recorder, sinks = RunRecorder(self.store), [run.append]
-            if run.tensorboard is not None:
-                from ..report.tensorboard import TensorBoardSink
-
-                sinks.append(TensorBoardSink(run.tensorboard / run.run_id))
-            if run.continues:  # the events up to the checkpoint come first, as they are on disk
-                recorder.resume(run.run_id, sinks, run.control, setup=setup, kept=kept)
-            else:
-                recorder.start(run.config, sinks, run.control, run_id=run.run_id, setup=setup)
+            train_live(run, self.store)
         except LearnDropError as exc:
             run.error = str(exc)
         except Exception as exc:  # a bug of ours: keep the message for the page, the run is recorded failed
@@ -142,19 +129,6 @@ class RunQueue:
             self._forget_old()
             self._start_next()
 
-    def _in_processes(self, run: LiveRun) -> None:
-        from .processes import train_in_processes
-
-        def append(events: list[ev.Event], restarted: bool) -> None:
-            with run.lock:
-                if restarted:
-                    run.events.clear()
-                run.events.extend(events)
-
-        board = run.tensorboard / run.run_id if run.tensorboard is not None else None
-        train_in_processes(self.store, run.run_id, None if run.continues else run.config,
-                           lambda: run.control.stop_requested, append, board)
-
     def _outcome(self, run: LiveRun) -> RunState:
         """How a run the queue lets go of ended: its stored status once it has a folder, else not started.
         Never a live state, so nothing waits on a run that no thread trains."""
@@ -167,8 +141,8 @@ class RunQueue:
         return stored if stored in ENDED else RunState.FAILED
 
     def _cancel_queued(self, run_id: str, reason: str) -> None:
-        """Cancel a queued run: it stays in the queue, live, until its turn comes, and then ends as it was (not
-        started, or its stored status) without training; ``training_and_queued`` no longer counts it."""
+        """Cancel a queued run: it stays in the queue, live, until its turn comes, and then ends as it was
+        (not started, or its stored status) without training; ``training_and_queued`` no longer counts it."""
         with self._lock:
             run = self._runs.get(run_id)
             if run is not None and run.state is RunState.QUEUED:
@@ -179,8 +153,10 @@ class RunQueue:
         """Keep only the newest ended runs in memory; older ones are read from disk."""
         with self._lock:
             for failed in (False, True):
-                ended = [r for r in self._runs.values() if r.state not in LIVE and (r.error is not None) == failed]
-                keep = self.keep_finished * (4 if failed else 1)  # failures may have no folder: keep more of them
+                ended = [r for r in self._runs.values() if r.state not in LIVE
+                         and (r.error is not None) == failed]
+                # failures may have no folder: keep more of them
+                keep = self.keep_finished * (4 if failed else 1)
                 for run in ended[:-keep] if keep else ended:
                     del self._runs[run.run_id]
 
@@ -213,8 +189,8 @@ class RunQueue:
     def _single(self, run_id: str, what: str) -> LiveRun:
         run = self._live(run_id)
         if run.config.world_size > 1:
-            raise LearnDropError(f"run {run_id} trains on {run.config.world_size} processes: it can be stopped, "
-                                 f"not {what}, while it trains")
+            raise LearnDropError(f"run {run_id} trains on {run.config.world_size} processes: it can be "
+                                 f"stopped, not {what}, while it trains")
         return run
 
     # --- reading --------------------------------------------------------------------------------------

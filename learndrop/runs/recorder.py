@@ -4,7 +4,8 @@
 the run, trains it with the store's writer and ``inside.InsideRecorder`` among the sinks, saves after
 every epoch the last good model (``model.pt``) and everything needed to continue (``checkpoint.pt``),
 and the final model when the run completes or is stopped. ``resume(run_id)`` checks that the run can
-continue, sets aside the events written after its checkpoint (kept in ``events.before-resume-N.jsonl``) and trains on from there.
+continue, sets aside the events written after its checkpoint (kept in ``events.before-resume-N.jsonl``) and
+trains on from there.
 """
 
 from __future__ import annotations
@@ -35,10 +36,11 @@ class RunRecorder:
     def __init__(self, store: RunStore | None = None):
         self.store = store or RunStore()
 
-    def start(self, config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingControl | None = None, *,
-              run_id: str | None = None, setup: Setup | None = None, world: World | None = None) -> dict[str, Any]:
-        """Train a new run (``run_id``: a chosen id, else a fresh one) and return its summary; ``world``: rank 0
-        of a data-parallel run, whose other processes call ``train`` themselves."""
+    def start(self, config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingControl | None = None,
+              *, run_id: str | None = None, setup: Setup | None = None,
+              world: World | None = None) -> dict[str, Any]:
+        """Train a new run (``run_id``: a chosen id, else a fresh one) and return its summary; ``world``: rank
+        0 of a data-parallel run, whose other processes call ``train`` themselves."""
         setup = setup or prepare_run(config, self.store)  # bad input fails here, before a run folder exists
         config = dataclasses.replace(config, normalize=setup.normalization.name)  # recorded as resolved
         writer = self.store.create(config, run_id)
@@ -62,7 +64,8 @@ class RunRecorder:
             if device is not None:
                 config = dataclasses.replace(config, device=device)
                 config.validate()
-            setup = setup or prepare_run(config, self.store)  # the data again, and a model the checkpoint overwrites
+            # the data again, and a model the checkpoint overwrites
+            setup = setup or prepare_run(config, self.store)
             checkpoint, history, writer = self.open_for_resume(run_id)
         except LearnDropError as exc:
             world.broadcast(str(exc))  # the other processes stop with the same error

@@ -57,7 +57,8 @@ class RunWriter:
         self.dir = run_dir
         self.run_id = run_id
         self.claim = claim
-        self._file = open(run_dir / "events.jsonl", "a", encoding="utf-8")  # noqa: SIM115 (closed at run_finished)
+        # closed at run_finished
+        self._file = open(run_dir / "events.jsonl", "a", encoding="utf-8")  # noqa: SIM115
 
     def __call__(self, event: ev.Event) -> None:
         if self._file.closed:
@@ -91,8 +92,8 @@ class RunStore:
 
     # --- writing --------------------------------------------------------------------------------
     def new_run_id(self, config: RunConfig) -> str:
-        """``<time>-<model>-<data set>-<policy>-<4 hex>``; a name's characters a run id cannot hold (the ``:`` of
-        ``torchvision:NAME``) become ``-``, and an image folder is just ``folder``."""
+        """``<time>-<model>-<data set>-<policy>-<4 hex>``; a name's characters a run id cannot hold (the ``:``
+        of ``torchvision:NAME``) become ``-``, and an image folder is just ``folder``."""
         dataset = config.dataset.split(":", 1)[0] if config.dataset.startswith("folder:") else config.dataset
         name = "-".join(re.sub(r"[^A-Za-z0-9_.]+", "-", part).strip("-")
                         for part in (config.model, dataset, config.policy.name))
@@ -122,7 +123,8 @@ class RunStore:
             raise
 
     def claim(self, run_id: str) -> RunClaim:
-        """Take an existing run for training (a resume); ``LearnDropError`` naming the process that trains it."""
+        """Take an existing run for training (a resume); ``LearnDropError`` naming the process that trains
+        it."""
         return take(self._existing(run_id), run_id)
 
     def is_live(self, run_id: str) -> bool:

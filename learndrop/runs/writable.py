@@ -30,7 +30,8 @@ def check_writable_dir(path: str | Path, what: str = "folder") -> None:
     if blocker == path:
         raise LearnDropError(f"{what} {str(path)!r} is a file, not a folder")
     if blocker is not None:
-        raise LearnDropError(f"{what} {str(path)!r} cannot be created: {str(blocker)!r} is a file, not a folder")
+        raise LearnDropError(f"{what} {str(path)!r} cannot be created: {str(blocker)!r} is a file, not a "
+                             "folder")
     missing = _missing_folders(path)
     made: list[Path] = []
     try:
