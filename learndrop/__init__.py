@@ -13,8 +13,8 @@ from .models import UnitNetwork, create_model, list_models, units
 from .runs.store import RunStore
 from .training.control import TrainingControl
 
-__all__ = ["LearnDrop", "LearnDropError", "PolicyConfig", "RunConfig", "RunStore", "TrainingControl", "UnitNetwork",
-           "__version__", "create_model", "list_models", "param_groups", "train", "units"]
+__all__ = ["LearnDrop", "LearnDropError", "PolicyConfig", "RunConfig", "RunStore", "TrainingControl",
+           "UnitNetwork", "__version__", "create_model", "list_models", "param_groups", "train", "units"]
 
 
 def __getattr__(name: str):

@@ -26,36 +26,47 @@ MAX_CLASSES = 100_000  # class indices one run may keep (ImageNet-21k has 21,841
 class PolicyConfig:
     """The drop rule (README: "The method"). Frozen: live changes make a new one (``dataclasses.replace``)."""
 
-    name: str = "learndrop"  # learndrop | none (baseline: scores recorded, nothing dropped) | a peer (method/peers)
+    # learndrop | none (baseline: scores recorded, nothing dropped) | a peer (method/peers)
+    name: str = "learndrop"
     tau: float = 0.4  # change score s = d / peak(d) at or below which a unit may drop, in (0, 1]
     kappa: float = 1.0  # continuation score c = d(t) / d(t - window) at or below which it may drop, > 0
     warmup: int = 1  # checks before any unit can be a candidate
     patience: int = 1  # consecutive candidate checks before a drop
     window: int = 2  # checks back for the continuation score
     # params: d on the raw parameters | directions: BN-followed conv filters at unit length |
-    # function: 1 - linear CKA of the unit's output on a fixed probe batch (the validation split's), last check to now
+    # function: 1 - linear CKA of the unit's output on a fixed probe batch (the validation split's), last
+    # check to now
     measure: str = "directions"
     lr_normalized: bool = True  # divide d by the interval's mean learning rate (as a share of the peak)
     freeze_candidates: bool = False  # freeze (not drop) candidates behind a unit still training
-    inherit_peaks: bool = True  # fine-tuning from a recorded run: start each unit's peak at the one it had there
-    # rewind gate: a candidate drops only if putting it back to its weights of the last check changes the probe
-    # batch's loss by less than this share (0.01: 1 %); 0: no gate
+    # fine-tuning from a recorded run: start each unit's peak at the one it had there
+    inherit_peaks: bool = True
+    # rewind gate: a candidate drops only if putting it back to its weights of the last check changes the
+    # probe batch's loss by less than this share (0.01: 1 %); 0: no gate
     rewind_eps: float = 0.0
-    anneal: int = 0  # checks over which a candidate's own learning rate is annealed to 0 before it drops; 0: at once
-    # what s = d / peak divides by: own (the unit's own peak change so far, the paper's) | network (the largest
-    # change any unit still training made at this check)
+    # checks over which a candidate's own learning rate is annealed to 0 before it drops; 0: at once
+    anneal: int = 0
+    # what s = d / peak divides by: own (the unit's own peak change so far, the paper's) | network (the
+    # largest change any unit still training made at this check)
     peak: str = "own"
     # the peers (README: "Policies"); each default is its source's
-    # FreezeOut: share of training, in (0, 1], where the first unit's t_i lies before scaling (FreezeOut's --t_0)
+    # FreezeOut: share of training, in (0, 1], where the first unit's t_i lies before scaling (FreezeOut's
+    # --t_0)
     freezeout_t0: float = 0.8
-    freezeout_scale: str = "cubic"  # FreezeOut: linear | squared | cubic, t_i's growth with depth (its --how_scale)
-    freezeout_scale_lr: bool = True  # FreezeOut: start each unit at lr / t_i, so all travel alike (its --scale_lr)
-    # AutoFreeze: percentile, in (0, 100], of the units' gradient-norm change rates (AutoFreeze's --percentile: 50)
+    # FreezeOut: linear | squared | cubic, t_i's growth with depth (its --how_scale)
+    freezeout_scale: str = "cubic"
+    # FreezeOut: start each unit at lr / t_i, so all travel alike (its --scale_lr)
+    freezeout_scale_lr: bool = True
+    # AutoFreeze: percentile, in (0, 100], of the units' gradient-norm change rates (AutoFreeze's
+    # --percentile: 50)
     autofreeze_percentile: float = 50.0
-    schedule_start: float = 0.5  # schedule: share of training, in [0, 1), where drops begin (Composer's freeze_start)
-    # schedule: share of training, in (start, 1], by which all droppable units are dropped (Composer's freeze_level 1)
+    # schedule: share of training, in [0, 1), where drops begin (Composer's freeze_start)
+    schedule_start: float = 0.5
+    # schedule: share of training, in (start, 1], by which all droppable units are dropped (Composer's
+    # freeze_level 1)
     schedule_end: float = 1.0
-    k: int = 1  # freeze-first-k: units dropped before any training, >= 0 (partial fine-tuning's usual first few)
+    # freeze-first-k: units dropped before any training, >= 0 (partial fine-tuning's usual first few)
+    k: int = 1
 
     def validate(self) -> None:
         _choice("peak", self.peak, PEAKS)
@@ -63,7 +74,8 @@ class PolicyConfig:
             raise LearnDropError(f"unknown measure {self.measure!r}; choose one of: {', '.join(MEASURES)}",
                                  field="measure")
         if not isinstance(self.name, str) or not self.name:
-            raise LearnDropError(f"a policy is named, got {self.name!r}", field="policy")  # which: method.registry
+            # which: method.registry
+            raise LearnDropError(f"a policy is named, got {self.name!r}", field="policy")
         if not (0.0 < self.tau <= 1.0):
             raise LearnDropError(f"tau must be in (0, 1], got {self.tau}", field="tau")
         if not (0.0 < self.kappa < math.inf):
@@ -74,7 +86,8 @@ class PolicyConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise LearnDropError(f"{name} must be an integer >= {low}, got {value}", field=name)
         if not (isinstance(self.rewind_eps, (int, float)) and 0.0 <= self.rewind_eps < 1.0):
-            raise LearnDropError(f"rewind_eps must be a number in [0, 1), got {self.rewind_eps}", field="rewind_eps")
+            raise LearnDropError(f"rewind_eps must be a number in [0, 1), got {self.rewind_eps}",
+                                 field="rewind_eps")
         self._validate_peers()
 
     def _validate_peers(self) -> None:
@@ -106,7 +119,8 @@ class RunConfig:
     # model
     model: str = "tiny"  # a name from learndrop.models.list_models()
     width: float = 1.0  # channel multiplier (VGGs, tiny, CIFAR ResNets)
-    # start from ImageNet weights: a package's, offline (timm:efficientnet_lite0), or torchvision's or timm's download
+    # start from ImageNet weights: a package's, offline (timm:efficientnet_lite0), or torchvision's or timm's
+    # download
     pretrained: bool = False
     weights: str | None = None  # start from this state dict file (models.weights.load_weights)
     init_from: str | None = None  # start from the model of this earlier run (fine-tuning), new head
@@ -116,12 +130,13 @@ class RunConfig:
     download: bool = False  # let torchvision download the data set when it is missing
     image_size: int | None = None  # px; None: the data set's own size
     subset: int | None = None  # train on the first N training images only
-    classes: tuple[int, ...] | None = None  # keep only these class indices (train and test), renumbered 0..k-1
+    # keep only these class indices (train and test), renumbered 0..k-1
+    classes: tuple[int, ...] | None = None
     val_split: int = 0  # training images held out as a validation split (the same for every run); 0: none
     augment: bool = False  # random crop (4 px padding) + horizontal flip where it makes sense
-    # input normalisation: auto (what the starting weights were trained with; the training set's own statistics
-    # from scratch; ImageNet's for a --weights file) | dataset | imagenet | inception (mean = std = 0.5).
-    # A run records what auto resolved to.
+    # input normalisation: auto (what the starting weights were trained with; the training set's own
+    # statistics from scratch; ImageNet's for a --weights file) | dataset | imagenet | inception (mean = std =
+    # 0.5). A run records what auto resolved to.
     normalize: str = "auto"
     # optimisation: SGD with Nesterov momentum
     epochs: int = 8
@@ -134,7 +149,8 @@ class RunConfig:
     # Learn&Drop
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     checks_per_epoch: int = 1  # scoring points per epoch
-    cache: bool = True  # keep the dropped prefix's output for the training set (when inputs are deterministic)
+    # keep the dropped prefix's output for the training set (when inputs are deterministic)
+    cache: bool = True
     cache_max_mb: float = 2048.0  # MiB cap on that cache; above it the prefix is recomputed under no_grad
     cache_dtype: str = "float16"  # float16 | float32
     # online training (data arriving in chunks)
@@ -142,8 +158,10 @@ class RunConfig:
     stream_by: str = "order"  # order | class
     # system
     device: str = "auto"  # auto | cpu | cuda | mps
-    deterministic: bool = False  # deterministic algorithms (cuDNN's benchmark off): bit-identical resumes on a GPU
-    world_size: int = 1  # data-parallel processes (torchrun); batch_size is the global batch, split among them
+    # deterministic algorithms (cuDNN's benchmark off): bit-identical resumes on a GPU
+    deterministic: bool = False
+    # data-parallel processes (torchrun); batch_size is the global batch, split among them
+    world_size: int = 1
     seed: int = 0
     progress_every: int = 20  # steps between progress events (each costs one device sync)
     instrument: bool = True  # False: no scores, progress or FLOPs measurement (overhead reference)
@@ -158,26 +176,30 @@ class RunConfig:
         _positive_int("progress_every", self.progress_every, 1_000_000)
         _positive_int("world_size", self.world_size, 4096)
         if self.batch_size % self.world_size:
-            raise LearnDropError(f"batch size {self.batch_size} does not split evenly among {self.world_size} "
-                                 "processes: it is the global batch", field="batch_size")
+            raise LearnDropError(f"batch size {self.batch_size} does not split evenly among "
+                                 f"{self.world_size} processes: it is the global batch", field="batch_size")
         if self.world_size > 1 and self.stream > 1:
-            raise LearnDropError("--stream does not run data-parallel yet: train it in one process", field="stream")
+            raise LearnDropError("--stream does not run data-parallel yet: train it in one process",
+                                 field="stream")
         if self.classes is not None:
             if len(self.classes) > MAX_CLASSES:
-                raise LearnDropError(f"classes names {len(self.classes):,} classes, more than {MAX_CLASSES:,}",
-                                     field="classes")
+                raise LearnDropError(f"classes names {len(self.classes):,} classes, more than "
+                                     f"{MAX_CLASSES:,}", field="classes")
             if (len(self.classes) < 2 or len(set(self.classes)) != len(self.classes)
-                    or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in self.classes)):
-                raise LearnDropError(f"classes must be at least 2 distinct class indices, got {list(self.classes)}",
-                                     field="classes")
+                    or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0
+                               for c in self.classes)):
+                raise LearnDropError("classes must be at least 2 distinct class indices, got "
+                                     f"{list(self.classes)}", field="classes")
         if self.subset is not None:
             _positive_int("subset", self.subset, 10**9)
         if isinstance(self.val_split, bool) or not isinstance(self.val_split, int) or self.val_split < 0:
-            raise LearnDropError(f"val_split must be a non-negative integer, got {self.val_split}", field="val_split")
+            raise LearnDropError(f"val_split must be a non-negative integer, got {self.val_split}",
+                                 field="val_split")
         if self.image_size is not None:
             _positive_int("image_size", self.image_size, 4096)
             if self.image_size < 8:
-                raise LearnDropError(f"image_size must be at least 8 px, got {self.image_size}", field="image_size")
+                raise LearnDropError(f"image_size must be at least 8 px, got {self.image_size}",
+                                     field="image_size")
         for name, low_inclusive, high in (("lr", False, 10.0), ("momentum", True, 1.0),
                                           ("weight_decay", True, 1.0), ("label_smoothing", True, 1.0)):
             value = getattr(self, name)
@@ -235,7 +257,8 @@ def parse_classes(text: str | None) -> tuple[int, ...] | None:
         for part in text.split(","):
             low, _, high = part.strip().partition("-")
             span = range(int(low), int(high) + 1) if high else range(int(low), int(low) + 1)
-            if len(out) + len(span) > MAX_CLASSES:  # counted before the list is made: "0-999999999" is one range
+            # counted before the list is made: "0-999999999" is one range
+            if len(out) + len(span) > MAX_CLASSES:
                 raise LearnDropError(f"classes {text[:40]!r} names more than {MAX_CLASSES:,} classes",
                                      field="classes")
             out.extend(span)
@@ -254,7 +277,8 @@ def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
     hints = typecheck.hints(cls)
     for name, value in data.items():
         if not typecheck.fits(value, hints[name]):
-            raise LearnDropError(f"{name} must be {typecheck.describe(hints[name])}, got {json.dumps(value)[:40]}",
+            raise LearnDropError(f"{name} must be {typecheck.describe(hints[name])}, got "
+                                 f"{json.dumps(value)[:40]}",
                                  field=name)
     if isinstance(data.get("classes"), tuple) and not all(typecheck.fits(c, int) for c in data["classes"]):
         raise LearnDropError(f"classes must be a list of class indices, got {list(data['classes'])}",

@@ -66,7 +66,8 @@ class UnitScores(Event):
     check: int  # 1-based
     scores: list[dict[str, Any]]  # per unit: unit, d, s, c, state (training|candidate|frozen|dropped)
     thresholds: dict[str, Any]
-    lr_factor: float = 1.0  # mean learning rate since the last check / peak (d is divided by it if lr_normalized)
+    # mean learning rate since the last check / peak (d is divided by it if lr_normalized)
+    lr_factor: float = 1.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -206,9 +207,11 @@ def to_json(event: Event) -> str:
 
 # the entries of the list fields that pages read field by field, and their fields' types
 _ENTRIES: dict[tuple[type[Event], str], dict[str, Any]] = {
-    (UnitScores, "scores"): {"unit": str, "state": str, "d": float | None, "s": float | None, "c": float | None},
+    (UnitScores, "scores"): {"unit": str, "state": str, "d": float | None, "s": float | None,
+                             "c": float | None},
     # older recordings may lack a unit's counts (None: absent), never hold them as text
-    (RunStarted, "units"): {"name": str, "params": int | None, "fwd_flops": float | None, "bwd_flops": float | None},
+    (RunStarted, "units"): {"name": str, "params": int | None, "fwd_flops": float | None,
+                            "bwd_flops": float | None},
 }
 
 
@@ -225,7 +228,8 @@ def _entries_fit(entries: list, shape: dict[str, Any]) -> bool:
 
 def from_dict(data: dict[str, Any]) -> Event:
     """The event a line holds; ``ValueError`` (a line to skip and count) for an unknown type or a value of the
-    wrong type (``"fwd_flops": null``), ``TypeError`` for a missing field: what reads events trusts their types."""
+    wrong type (``"fwd_flops": null``), ``TypeError`` for a missing field: what reads events trusts their
+    types."""
     if not isinstance(data, dict):
         raise ValueError("an event is a JSON object")
     data = dict(data)

@@ -56,7 +56,8 @@ def no_space_line(exc: BaseException) -> str | None:
     if not is_no_space(exc):
         return None
     where = f" (writing {exc.filename})" if isinstance(exc, OSError) and exc.filename else ""
-    return f"error: no space left on device{where}; free some space (a run with a checkpoint goes on with --resume)"
+    return (f"error: no space left on device{where}; free some space (a run with a checkpoint goes on with "
+            "--resume)")
 
 
 __all__ = ["is_no_space", "no_space_line", "save_tensors", "write_atomic", "write_json"]

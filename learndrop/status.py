@@ -26,10 +26,13 @@ class RunState(StrEnum):
 
 LIVE = frozenset({RunState.QUEUED, RunState.RUNNING, RunState.PAUSED})  # the queue holds it; Stop acts on it
 TRAINING = frozenset({RunState.RUNNING, RunState.PAUSED})  # holds the training slot (one at a time)
-ENDED = frozenset({RunState.COMPLETED, RunState.STOPPED, RunState.FAILED, RunState.INTERRUPTED})  # for good, on disk
-RESUMABLE = frozenset({RunState.STOPPED, RunState.FAILED, RunState.INTERRUPTED})  # may continue from a checkpoint
+# for good, on disk
+ENDED = frozenset({RunState.COMPLETED, RunState.STOPPED, RunState.FAILED, RunState.INTERRUPTED})
+# may continue from a checkpoint
+RESUMABLE = frozenset({RunState.STOPPED, RunState.FAILED, RunState.INTERRUPTED})
 RECORDED = TRAINING | ENDED  # has a run folder with events to show
-# ended with scores worth replaying under other thresholds; a failed run's last checks may come from a diverging model
+# ended with scores worth replaying under other thresholds; a failed run's last checks may come from a
+# diverging model
 REPLAYABLE = frozenset({RunState.COMPLETED, RunState.STOPPED, RunState.INTERRUPTED})
 
 __all__ = ["ENDED", "LIVE", "RECORDED", "REPLAYABLE", "RESUMABLE", "TRAINING", "RunState"]

@@ -10,7 +10,8 @@ from typing import Any
 from . import events as ev
 from .status import RunState
 
-# 2: a drop's epoch is numbered from 1, as on the charts, the CLI and the benchmark (1: the events' 0-based index)
+# 2: a drop's epoch is numbered from 1, as on the charts, the CLI and the benchmark (1: the events'
+#    0-based index)
 # 3: val_acc, the final accuracy on the validation split (test_acc stays the test split's)
 # 4: world_size, the processes a data-parallel run trained on
 # 5: probe_flops (part of fwd_flops) and train_flops (fwd_flops + bwd_flops: the training's whole work)

@@ -26,7 +26,8 @@ def fits(value: object, hint: Any) -> bool:
 
 @functools.cache
 def checker(hint: Any) -> Callable[[object], bool]:
-    """The test ``fits`` makes for ``hint``, worked out once per annotation (events are read by the thousand)."""
+    """The test ``fits`` makes for ``hint``, worked out once per annotation (events are read by the
+    thousand)."""
     if hint is Any:
         return lambda value: True
     if hint is type(None):

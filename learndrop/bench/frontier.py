@@ -5,10 +5,10 @@ at each budget of ``report.frontier.budgets`` (1/4, 1/3, 1/2, 2/3 and all of the
 run of its own with its own complete learning-rate schedule; then, at the pair's epochs, Learn&Drop with
 its default settings and each variant (``--variants "tau=0.3,warmup=3;tau=0.5"``), and one run of every
 other registered policy (``method.registry``)
-(in fine-tuning, freeze-first-k for every k up to the linear probe). All of a pair's runs are made in one go, in this process:
-a seed's budgets interleaved among its other runs, every other seed in reverse (a machine's speed drifts).
-Results: ``frontier-<timestamp>.json`` (``{"pairs": [{"label", "scenario", "runs": [...]}]}``, every run with
-its training seconds and FLOPs), its ``.md`` and figures written by ``bench.report``.
+(in fine-tuning, freeze-first-k for every k up to the linear probe). All of a pair's runs are made in one go,
+in this process: a seed's budgets interleaved among its other runs, every other seed in reverse (a machine's
+speed drifts). Results: ``frontier-<timestamp>.json`` (``{"pairs": [{"label", "scenario", "runs": [...]}]}``,
+every run with its training seconds and FLOPs), its ``.md`` and figures written by ``bench.report``.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ from .pairs import RESULTS_DIR, SCENARIOS, Pair, choose_pairs, default_root, pai
 from .report import write_report
 from .running import load_data, machine, pretrain, train_one
 
-DEFAULT_VARIANTS = "measure=function,tau=0.05;measure=function,tau=0.05,anneal=2"  # what BENCHMARKS.md measured
+# what BENCHMARKS.md measured
+DEFAULT_VARIANTS = "measure=function,tau=0.05;measure=function,tau=0.05,anneal=2"
 
 
 def parse_variants(text: str | None) -> list[dict[str, Any]]:
@@ -80,27 +81,32 @@ def scenario_of(pair: Pair, scenario: str) -> str:
     return "stream" if c.get("stream", 1) > 1 else "scratch"
 
 
-def plan(pair: Pair, root: str, policy: PolicyConfig, variants: Sequence[dict[str, Any]], seeds: Sequence[int],
-         overrides: dict[str, Any] | None = None) -> list[tuple[str, RunConfig]]:
+def plan(pair: Pair, root: str, policy: PolicyConfig, variants: Sequence[dict[str, Any]],
+         seeds: Sequence[int], overrides: dict[str, Any] | None = None) -> list[tuple[str, RunConfig]]:
     """Every run of a pair, as (variant, config), in the order they train; each config validated. Fine-tuning
     pairs also get freeze-first-k for every k up to the linear probe (every unit frozen, the head alone)."""
     full = pair_config(pair, root, PolicyConfig(name="none"), overrides)
-    finetune = scenario_of(pair, "") == "finetune"  # freeze-first-k is partial fine-tuning: no peer from scratch
-    peers = [p for p in policy_names() if p not in ("none", "learndrop") and (finetune or p != "freeze-first-k")]
+    # freeze-first-k is partial fine-tuning: no peer from scratch
+    finetune = scenario_of(pair, "") == "finetune"
+    peers = [p for p in policy_names() if p not in ("none", "learndrop")
+             and (finetune or p != "freeze-first-k")]
     if "freeze-first-k" in peers:
         variants = [*variants, *({"name": "freeze-first-k", "k": k} for k in range(2, unit_count(full) + 1))]
     policies = [(variant_of(dataclasses.asdict(policy), dataclasses.asdict(PolicyConfig())), policy)]
     for settings in variants:
         changed = dataclasses.replace(policy, **settings)
-        policies.append((variant_of(dataclasses.asdict(changed), dataclasses.asdict(PolicyConfig())), changed))
+        policies.append((variant_of(dataclasses.asdict(changed), dataclasses.asdict(PolicyConfig())),
+                         changed))
     policies += [(variant_of(dataclasses.asdict(p), dataclasses.asdict(PolicyConfig(name=p.name))), p)
                  for p in (dataclasses.replace(policy, name=name) for name in peers)]
     policies = list({(p.name, v): (v, p) for v, p in policies}.values())  # a variant equal to another: once
     runs = []
     for i, seed in enumerate(seeds):  # a machine's speed drifts: the budgets are spread among the policies,
-        order = interleave([("default", dataclasses.replace(full, epochs=b, seed=seed)) for b in budgets(full.epochs)],
+        order = interleave([("default", dataclasses.replace(full, epochs=b, seed=seed))
+                            for b in budgets(full.epochs)],
                            [(v, dataclasses.replace(full, policy=p, seed=seed)) for v, p in policies])
-        runs += order[::-1] if i % 2 else order  # and every other seed runs in reverse: drift weighs on both alike
+        # and every other seed runs in reverse: drift weighs on both alike
+        runs += order[::-1] if i % 2 else order
     for _, config in runs:
         preflight(config)
     return runs
@@ -132,9 +138,9 @@ def run_pair(pair: Pair, root: str, planned: Sequence[tuple[str, RunConfig]], st
         if init_from is not None:
             config = dataclasses.replace(config, init_from=init_from)
         s = train_one(config, data, store).summary
-        runs.append({"policy": config.policy.name, "variant": variant, "epochs": config.epochs, "seed": config.seed,
-                     "train_time_s": s["train_time_s"], "train_flops": s["train_flops"], "val_acc": s.get("val_acc"),
-                     "test_acc": s["test_acc"], "run_id": s["run_id"]})
+        runs.append({"policy": config.policy.name, "variant": variant, "epochs": config.epochs,
+                     "seed": config.seed, "train_time_s": s["train_time_s"], "train_flops": s["train_flops"],
+                     "val_acc": s.get("val_acc"), "test_acc": s["test_acc"], "run_id": s["run_id"]})
         acc = "n/a" if s["test_acc"] is None else f"{100 * s['test_acc']:.2f} %"
         log(f"  {config.policy.name:<14} {variant:<18} {config.epochs:>3} ep  seed {config.seed}  "
             f"{s['train_time_s']:8.1f} s  test acc {acc}  [{s['status']}]")
@@ -145,7 +151,8 @@ def run_pair(pair: Pair, root: str, planned: Sequence[tuple[str, RunConfig]], st
 def run_frontier(scenario: str = "scratch", quick: bool = False, data_root: str | None = None,
                  only: str | None = None, out_dir: Path = RESULTS_DIR, policy: PolicyConfig | None = None,
                  overrides: dict[str, Any] | None = None, log: Callable[[str], None] = print,
-                 pairs: Sequence[Pair] | None = None, runs_dir: Path | None = None, seeds: Sequence[int] = (0,),
+                 pairs: Sequence[Pair] | None = None, runs_dir: Path | None = None,
+                 seeds: Sequence[int] = (0,),
                  variants: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The frontier of a scenario's pairs (as ``bench.bench`` chooses them) or of ``pairs``; every run is
     planned and validated before the first one trains. Returns the report written as JSON."""
@@ -166,9 +173,10 @@ def run_frontier(scenario: str = "scratch", quick: bool = False, data_root: str 
     stem = f"frontier-{time.strftime('%Y%m%d-%H%M%S')}"
     for pair, planned in zip(pairs, plans):
         log(f"{pair.label}: {len(planned)} runs")
-        given = ", ".join(f"{k}={v}" for k, v in sorted((overrides or {}).items()))  # what the label does not say
-        entry = {"label": f"{pair.label} [{given}]" if given else pair.label, "scenario": scenario_of(pair, scenario),
-                 "runs": []}
+        # what the label does not say
+        given = ", ".join(f"{k}={v}" for k, v in sorted((overrides or {}).items()))
+        entry = {"label": f"{pair.label} [{given}]" if given else pair.label,
+                 "scenario": scenario_of(pair, scenario), "runs": []}
         report["pairs"].append(entry)
 
         def landed(runs: list[dict[str, Any]], entry: dict[str, Any] = entry) -> None:

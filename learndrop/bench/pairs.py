@@ -37,10 +37,12 @@ SCENARIOS: dict[str, dict[str, list[Pair]]] = {
     "scratch": {
         "full": [
             Pair("VGG-11 x0.25 / CIFAR-10", dict(model="vgg11", width=0.25, dataset=CIFAR, epochs=15)),
-            Pair("ResNet-20 / CIFAR-10 (20k)", dict(model="resnet20", dataset=CIFAR, epochs=12, subset=20_000)),
+            Pair("ResNet-20 / CIFAR-10 (20k)",
+                 dict(model="resnet20", dataset=CIFAR, epochs=12, subset=20_000)),
             Pair("VGG-16 x0.25 / CIFAR-10 (25k)", dict(model="vgg16", width=0.25, dataset=CIFAR, epochs=15,
                                                        subset=25_000)),
-            Pair("VGG-11 x0.25 / MNIST", dict(model="vgg11", width=0.25, dataset="mnist", epochs=6, augment=False)),
+            Pair("VGG-11 x0.25 / MNIST",
+                 dict(model="vgg11", width=0.25, dataset="mnist", epochs=6, augment=False)),
             Pair("ResNet-20 / MNIST (30k)", dict(model="resnet20", dataset="mnist", epochs=4, subset=30_000,
                                                  augment=False)),
         ],
@@ -68,31 +70,33 @@ SCENARIOS: dict[str, dict[str, list[Pair]]] = {
         ],
         "quick": [
             Pair("VGG-11 x0.25 / CIFAR-10 0-4 -> 5-9 (5k)",
-                 dict(model="vgg11", width=0.25, dataset=CIFAR, classes=(5, 6, 7, 8, 9), epochs=4, lr=0.02, subset=5_000),
+                 dict(model="vgg11", width=0.25, dataset=CIFAR, classes=(5, 6, 7, 8, 9), epochs=4, lr=0.02,
+                      subset=5_000),
                  pretrain=dict(classes=(0, 1, 2, 3, 4), epochs=6, lr=0.05)),
         ],
     },
-    # an ImageNet network someone else pre-trained (EfficientNet-Lite0, the pretrained extra's weights, offline),
-    # fine-tuned on CIFAR-10 resized to 64 px: the case the paper says Learn&Drop is for
+    # an ImageNet network someone else pre-trained (EfficientNet-Lite0, the pretrained extra's weights,
+    # offline), fine-tuned on CIFAR-10 resized to 64 px: the case the paper says Learn&Drop is for
     "transfer": {
         "full": [
             Pair("EfficientNet-Lite0 (ImageNet) / CIFAR-10 at 64 px (10k)",
-                 dict(model="timm:efficientnet_lite0", pretrained=True, dataset=CIFAR, image_size=64, subset=10_000,
-                      val_split=2_000, epochs=6, lr=LR_TRANSFER, checks_per_epoch=2)),
+                 dict(model="timm:efficientnet_lite0", pretrained=True, dataset=CIFAR, image_size=64,
+                      subset=10_000, val_split=2_000, epochs=6, lr=LR_TRANSFER, checks_per_epoch=2)),
         ],
         "quick": [
             Pair("EfficientNet-Lite0 (ImageNet) / CIFAR-10 at 64 px (3k)",
-                 dict(model="timm:efficientnet_lite0", pretrained=True, dataset=CIFAR, image_size=64, subset=3_000,
-                      val_split=1_000, epochs=3, lr=LR_TRANSFER, checks_per_epoch=2)),
+                 dict(model="timm:efficientnet_lite0", pretrained=True, dataset=CIFAR, image_size=64,
+                      subset=3_000, val_split=1_000, epochs=3, lr=LR_TRANSFER, checks_per_epoch=2)),
         ],
     },
     "stream": {
         "full": [
-            Pair("VGG-11 x0.25 / CIFAR-10, 5 chunks", dict(model="vgg11", width=0.25, dataset=CIFAR, stream=5, epochs=3)),
+            Pair("VGG-11 x0.25 / CIFAR-10, 5 chunks",
+                 dict(model="vgg11", width=0.25, dataset=CIFAR, stream=5, epochs=3)),
         ],
         "quick": [
-            Pair("VGG-11 x0.25 / CIFAR-10, 3 chunks (6k)", dict(model="vgg11", width=0.25, dataset=CIFAR, stream=3,
-                                                               epochs=2, subset=6_000)),
+            Pair("VGG-11 x0.25 / CIFAR-10, 3 chunks (6k)",
+                 dict(model="vgg11", width=0.25, dataset=CIFAR, stream=3, epochs=2, subset=6_000)),
         ],
     },
 }
@@ -104,7 +108,8 @@ def pair_config(pair: Pair, root: str, policy: PolicyConfig, overrides: dict[str
     ``{root}`` in its data set is the data root."""
     overrides = overrides or {}
     fields = {**COMMON, **pair.config, **extra, **overrides}
-    fields["dataset"] = fields["dataset"].replace("{root}", root)  # not format(): a custom folder may hold braces
+    # not format(): a custom folder may hold braces
+    fields["dataset"] = fields["dataset"].replace("{root}", root)
     fields.setdefault("data_root", root)
     return RunConfig(policy=policy, **fields)
 
@@ -119,7 +124,8 @@ def custom_pair(config: RunConfig) -> Pair:
 
 
 def choose_pairs(scenario: str, quick: bool, only: str | None, pairs: list[Pair] | None = None) -> list[Pair]:
-    """``pairs`` as given, else the scenario's built-in pairs (quick or full) whose label contains ``only``."""
+    """``pairs`` as given, else the scenario's built-in pairs (quick or full) whose label contains
+    ``only``."""
     if pairs is None and scenario not in SCENARIOS:
         raise LearnDropError(f"unknown scenario {scenario!r}; choose one of: {', '.join(SCENARIOS)}")
     if pairs is None:

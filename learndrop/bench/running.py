@@ -62,7 +62,8 @@ class PeakMemory:
 
 def load_data(config: RunConfig) -> tuple[ImageData, ImageData]:
     """The (train, test) data of a pair's runs, loaded once for all of them."""
-    train = create_dataset(config.dataset, config.data_root, True, config.download, config.image_size, config.subset)
+    train = create_dataset(config.dataset, config.data_root, True, config.download, config.image_size,
+                           config.subset)
     return train, create_dataset(config.dataset, config.data_root, False, config.download, train.size)
 
 

@@ -27,7 +27,8 @@ from ..training.preflight import preflight
 from .pairs import COMMON, RESULTS_DIR, SCENARIOS, Pair, choose_pairs, default_root, pair_config
 from .running import Measured, load_data, machine, pretrain, train_one
 
-TARGETS = {"speedup": 2.0, "acc_drop_pts": 1.0, "time_efficiency": 0.9, "overhead_pct": 3.0, "data_loading_pct": 5.0}
+TARGETS = {"speedup": 2.0, "acc_drop_pts": 1.0, "time_efficiency": 0.9, "overhead_pct": 3.0,
+           "data_loading_pct": 5.0}
 FINETUNE_TARGETS = {"speedup": 2.5, "acc_drop_pts": 0.5}
 
 
@@ -39,7 +40,8 @@ class PairResult:
     plain: list[Measured] = field(default_factory=list)  # the baseline with instrumentation off
 
 
-def validate(pairs: Sequence[Pair], root: str, policy: PolicyConfig, overrides: dict[str, Any] | None) -> None:
+def validate(pairs: Sequence[Pair], root: str, policy: PolicyConfig,
+             overrides: dict[str, Any] | None) -> None:
     """Every config the pairs will train, checked before the first one starts (a bad option costs nothing)."""
     for pair in pairs:
         for name in ("none", policy.name):
@@ -52,7 +54,8 @@ def run_pair(pair: Pair, root: str, repeats: int, store: RunStore, policy: Polic
     data = load_data(pair_config(pair, root, policy, overrides))
     init_from = pretrain(pair, root, overrides, data, store, log)
     result = PairResult(pair)
-    base_cfg = pair_config(pair, root, dataclasses.replace(policy, name="none"), overrides, init_from=init_from)
+    base_cfg = pair_config(pair, root, dataclasses.replace(policy, name="none"), overrides,
+                           init_from=init_from)
     ld_cfg = pair_config(pair, root, policy, overrides, init_from=init_from)
     plain_cfg = dataclasses.replace(base_cfg, instrument=False)
     for r in range(repeats):
@@ -91,7 +94,8 @@ def metrics(result: PairResult, scenario: str) -> dict[str, Any]:
         "train_time_base_s": round(t_base, 2),
         "train_time_ld_s": round(t_ld, 2),
         "speedup": round(t_base / t_ld, 3),
-        "acc_base": round(acc_base, 4), "acc_val_base": mean_acc(base, "val_acc"),  # test split; validation split
+        # test split; validation split
+        "acc_base": round(acc_base, 4), "acc_val_base": mean_acc(base, "val_acc"),
         "acc_ld": round(acc_ld, 4), "acc_val_ld": mean_acc(ld, "val_acc"),  # (None without --val-split)
         "acc_drop_pts": round((acc_base - acc_ld) * 100, 2),
         "fwd_flops_reduction_pct": round(mean(s["fwd_flops_reduction_pct"] for s in ld), 2),
@@ -106,7 +110,8 @@ def metrics(result: PairResult, scenario: str) -> dict[str, Any]:
         "images_per_s_ld": round(mean(s["images_per_s"] for s in ld), 1),
         "peak_mem_mb_base": max(m.peak_rss_mb for m in result.base),
         "peak_mem_mb_ld": max(m.peak_rss_mb for m in result.ld),
-        "dropped": [{"unit": d["unit"], "epoch": d["epoch"]} for d in first_ld["dropped"]],  # from 1, as summaries
+        # from 1, as summaries
+        "dropped": [{"unit": d["unit"], "epoch": d["epoch"]} for d in first_ld["dropped"]],
         "runs": {"base": [s["run_id"] for s in base], "ld": [s["run_id"] for s in ld],
                  "plain": [m.summary["run_id"] for m in result.plain]},
     }
@@ -128,8 +133,8 @@ def to_markdown(report: dict[str, Any]) -> str:
              f"`{report['command']}`  ", f"{report['started']}, {report['machine']['processor']}, "
              f"{report['machine']['cpus']} CPUs, torch {report['machine']['torch']}, "
              f"{report['machine']['cuda'] or 'no GPU'}", "",
-             "| pair | epochs | t base s | t L&D s | speedup | acc base | acc L&D | drop pts | fwd FLOPs -% | "
-             "train FLOPs -% | time eff. | overhead % | data % | units dropped (epoch) |",
+             "| pair | epochs | t base s | t L&D s | speedup | acc base | acc L&D | drop pts | fwd FLOPs -% "
+             "| train FLOPs -% | time eff. | overhead % | data % | units dropped (epoch) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in report["pairs"]:
         ok = row["targets_met"]
@@ -138,14 +143,15 @@ def to_markdown(report: dict[str, Any]) -> str:
         speedup, drop = f"{row['speedup']:.2f}x", f"{row['acc_drop_pts']:+.2f}"
         overhead, data = f"{row['overhead_pct']:.2f}", f"{row['data_loading_pct']:.2f}"
         lines.append(
-            f"| {row['label']} | {row['epochs']} | {row['train_time_base_s']:.0f} | {row['train_time_ld_s']:.0f} | "
-            f"{mark('speedup', speedup)} | {100 * row['acc_base']:.2f} | {100 * row['acc_ld']:.2f} | "
-            f"{mark('acc_drop_pts', drop)} | {row['fwd_flops_reduction_pct']:.1f} | "
-            f"{row['train_flops_reduction_pct']:.1f} | {mark('time_efficiency', str(row['time_efficiency']))} | "
-            f"{mark('overhead_pct', overhead)} ({row['overhead_ab_pct']:+.1f} A/B) | "
-            f"{mark('data_loading_pct', data)} | {drops} |")
-    lines += ["", "Bold: a target missed (speedup >= 2.0x, or 2.5x fine-tuning; accuracy drop <= 1.0 point, or 0.5 "
-              "fine-tuning; time efficiency >= 0.9; instrumentation <= 3 % of training time; data loading < 5 %)."]
+            f"| {row['label']} | {row['epochs']} | {row['train_time_base_s']:.0f} | "
+            f"{row['train_time_ld_s']:.0f} | {mark('speedup', speedup)} | {100 * row['acc_base']:.2f} | "
+            f"{100 * row['acc_ld']:.2f} | {mark('acc_drop_pts', drop)} | "
+            f"{row['fwd_flops_reduction_pct']:.1f} | {row['train_flops_reduction_pct']:.1f} | "
+            f"{mark('time_efficiency', str(row['time_efficiency']))} | {mark('overhead_pct', overhead)} "
+            f"({row['overhead_ab_pct']:+.1f} A/B) | {mark('data_loading_pct', data)} | {drops} |")
+    lines += ["", "Bold: a target missed (speedup >= 2.0x, or 2.5x fine-tuning; accuracy drop <= 1.0 point, "
+              "or 0.5 fine-tuning; time efficiency >= 0.9; instrumentation <= 3 % of training time; data "
+              "loading < 5 %)."]
     return "\n".join(lines) + "\n"
 
 
@@ -154,7 +160,8 @@ def bench(scenario: str = "scratch", quick: bool = False, repeats: int = 1, data
           overrides: dict[str, Any] | None = None, log: Callable[[str], None] = print,
           pairs: Sequence[Pair] | None = None, runs_dir: Path | None = None) -> dict[str, Any]:
     """A scenario's built-in pairs (``quick``, ``only`` choose among them) or ``pairs`` (scenario "custom"),
-    ``repeats`` times per policy; runs go to ``runs_dir`` (default ``out_dir``/../runs), results to ``out_dir``."""
+    ``repeats`` times per policy; runs go to ``runs_dir`` (default ``out_dir``/../runs), results to
+    ``out_dir``."""
     pairs = choose_pairs(scenario, quick, only, pairs)
     root = data_root or default_root()
     policy = policy or PolicyConfig()
@@ -168,7 +175,8 @@ def bench(scenario: str = "scratch", quick: bool = False, repeats: int = 1, data
     for pair in pairs:
         log(f"{pair.label}")
         row = metrics(run_pair(pair, root, repeats, store, policy, log, overrides), scenario)
-        finetune = scenario == "finetune" or bool(pair.config.get("init_from") or pair.config.get("pretrained"))
+        finetune = scenario == "finetune" or bool(pair.config.get("init_from")
+                                                  or pair.config.get("pretrained"))
         row["targets_met"] = check_targets(row, "finetune" if finetune else scenario)
         rows.append(row)
         log(f"  -> speedup {row['speedup']:.2f}x, accuracy {row['acc_drop_pts']:+.2f} pts, "
@@ -177,9 +185,11 @@ def bench(scenario: str = "scratch", quick: bool = False, repeats: int = 1, data
              else f"--model {pairs[0].config['model']} --dataset {pairs[0].config['dataset']}")
     command = " ".join(["python -m learndrop", *sys.argv[1:]] if sys.argv[1:2] == ["bench"] else
                        ["python -m learndrop bench", asked])
-    report = {"scenario": scenario, "quick": quick, "repeats": repeats, "started": started, "command": command,
-              "policy": dataclasses.asdict(policy), "overrides": overrides or {}, "machine": machine(), "pairs": rows,
-              "common": COMMON if scenario in SCENARIOS else dict(pairs[0].config)}  # what both policies share
+    report = {"scenario": scenario, "quick": quick, "repeats": repeats, "started": started,
+              "command": command, "policy": dataclasses.asdict(policy), "overrides": overrides or {},
+              "machine": machine(), "pairs": rows,
+              # what both policies share
+              "common": COMMON if scenario in SCENARIOS else dict(pairs[0].config)}
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{scenario}{'-quick' if quick else ''}-{time.strftime('%Y%m%d-%H%M%S')}"
     (out_dir / f"{stem}.json").write_text(json.dumps(report, indent=2, default=str))

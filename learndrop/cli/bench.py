@@ -13,11 +13,12 @@ from ..errors import LearnDropError
 from .args import train_defaults
 
 POLICY_OPTIONS = tuple(f.name for f in fields(PolicyConfig) if f.name != "name")  # --policy is refused
-NOT_FOR_BENCH = {"policy": "it trains both, the baseline (none) and learndrop", "resume": "it starts new runs"}
+NOT_FOR_BENCH = {"policy": "it trains both, the baseline (none) and learndrop",
+                 "resume": "it starts new runs"}
 BENCH_HELP = {"policy": argparse.SUPPRESS, "resume": argparse.SUPPRESS,  # refused, with a reason
               "runs_dir": "where the runs go (default benchmarks/runs)",
-              "data_root": "where torchvision data sets and cifar10/ live (default ../shared/data if present, "
-                           "else data)"}
+              "data_root": "where torchvision data sets and cifar10/ live (default ../shared/data if "
+                           "present, else data)"}
 
 
 MAX_REPEATS = 100  # bench --repeats: each pair trained this many times per policy
@@ -49,8 +50,8 @@ def cmd_bench(a: argparse.Namespace) -> int:
     builtin = [flag for flag, on in (("--scenario", a.scenario is not None), ("--quick", a.quick),
                                      ("--only", a.only is not None)) if on]
     if builtin:
-        raise LearnDropError(f"{', '.join(builtin)} chooses built-in pairs; --model and --dataset ask for one "
-                             "pair of your own")
+        raise LearnDropError(f"{', '.join(builtin)} chooses built-in pairs; --model and --dataset ask for "
+                             "one pair of your own")
     bench("custom", pairs=[custom_pair(RunConfig(policy=policy, **given))], **where)
     return 0
 
@@ -73,8 +74,8 @@ def frontier_runner(a: argparse.Namespace, given: dict[str, Any], where: dict[st
     given.pop("seed", None)
     variants = parse_variants(DEFAULT_VARIANTS if a.variants is None else a.variants)
     if a.leave_one_out and (a.scenario not in (None, "scratch") or a.quick or a.only):
-        raise LearnDropError("--leave-one-out trains the held-out scratch pairs (and yours, with --model/--dataset): "
-                             "no --scenario, --quick or --only")
+        raise LearnDropError("--leave-one-out trains the held-out scratch pairs (and yours, with "
+                             "--model/--dataset): no --scenario, --quick or --only")
 
     def frontier_of(scenario: str = "scratch", *args: Any, pairs: Sequence[Pair] | None = None,
                     **kw: Any) -> dict[str, Any]:

@@ -28,7 +28,8 @@ class ProgressBar:
             return
         elif isinstance(event, ev.Progress):
             self.bar.update(event.step - self.bar.n)
-            self.bar.set_postfix(epoch=event.epoch + 1, loss=f"{event.loss:.3f}", img_s=f"{event.images_per_s:.0f}")
+            self.bar.set_postfix(epoch=event.epoch + 1, loss=f"{event.loss:.3f}",
+                                 img_s=f"{event.images_per_s:.0f}")
         elif isinstance(event, ev.UnitDropped):
             self.bar.write(f"  epoch {event.epoch + 1}: {event.reason}")
         elif isinstance(event, ev.CacheSkipped):
@@ -36,8 +37,8 @@ class ProgressBar:
         elif isinstance(event, ev.EpochEnded):
             val = "" if event.val_acc is None else f"val acc {100 * event.val_acc:.2f} %, "
             self.bar.write(f"epoch {event.epoch + 1}: train loss {event.train_loss:.4f}, {val}test acc "
-                           f"{100 * event.test_acc:.2f} %, {event.epoch_time_s:.2f} s, {event.active_units} units "
-                           "training")
+                           f"{100 * event.test_acc:.2f} %, {event.epoch_time_s:.2f} s, {event.active_units} "
+                           "units training")
         elif isinstance(event, ev.RunFinished):
             self.bar.close()
 
@@ -58,12 +59,12 @@ def format_summary(s: dict) -> str:
     lines = [
         f"run           {s['run_id']}  [{s['status']}]",
         f"test accuracy {acc}",
-        *([f"validation    {100 * s['val_acc']:.2f} % (held-out training images)"] if s.get("val_acc") is not None
-          else []),
+        *([f"validation    {100 * s['val_acc']:.2f} % (held-out training images)"]
+          if s.get("val_acc") is not None else []),
         f"training time {s['train_time_s']:.1f} s  (evaluation {s['eval_time_s']:.1f} s apart)"
         + (f" on {s['world_size']} processes" if s.get("world_size", 1) > 1 else ""),
-        f"forward FLOPs {'n/a' if fwd is None else f'{-fwd + 0.0:+.1f} %'} against full training of the same steps "
-        f"(training FLOPs {'n/a' if train_red is None else f'{-train_red + 0.0:+.1f} %'})",
+        f"forward FLOPs {'n/a' if fwd is None else f'{-fwd + 0.0:+.1f} %'} against full training of the same "
+        f"steps (training FLOPs {'n/a' if train_red is None else f'{-train_red + 0.0:+.1f} %'})",
         f"dropped       {drops}",
     ]
     return "\n".join(lines)

@@ -1,5 +1,5 @@
-"""``learndrop runs``, ``show``, ``models`` and ``datasets``: the recorded runs of a runs folder, and one of them; a damaged run
-folder is listed as damaged with what is wrong (``runs.damage``), never a traceback."""
+"""``learndrop runs``, ``show``, ``models`` and ``datasets``: the recorded runs of a runs folder, and one of
+them; a damaged run folder is listed as damaged with what is wrong (``runs.damage``), never a traceback."""
 
 from __future__ import annotations
 
@@ -39,7 +39,8 @@ def cmd_show(a: argparse.Namespace) -> int:
         raise LearnDropError(f"run {a.run_id} is damaged: {problem}")
     loaded = store.events(a.run_id)
     if loaded.skipped:
-        print(f"warning: skipped {loaded.skipped} unreadable line(s) in {a.run_id}/events.jsonl", file=sys.stderr)
+        print(f"warning: skipped {loaded.skipped} unreadable line(s) in {a.run_id}/events.jsonl",
+              file=sys.stderr)
     print(format_summary(store.summary(a.run_id)))
     epochs = epochs_frame(loaded.events)
     if len(epochs):

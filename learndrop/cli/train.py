@@ -34,10 +34,10 @@ class Terminated(BaseException):
 
 
 class Sigterm:
-    """The SIGTERM handler (``docker stop``, systemd, ``timeout``, torchrun passing it on). Before the run's first
-    event (the data load, the model build) it stops at once and nothing is recorded; from then on it asks
-    the run to stop before its next step (recorded as stopped, with its model; a new run stopped before its
-    first step leaves nothing: ``RunRecorder.start``)."""
+    """The SIGTERM handler (``docker stop``, systemd, ``timeout``, torchrun passing it on). Before the run's
+    first event (the data load, the model build) it stops at once and nothing is recorded; from then on it
+    asks the run to stop before its next step (recorded as stopped, with its model; a new run stopped before
+    its first step leaves nothing: ``RunRecorder.start``)."""
 
     def __init__(self, control: TrainingControl):
         self.control = control
@@ -76,7 +76,8 @@ def _check_nproc(nproc: int) -> None:
     cores = os.cpu_count() or 1
     if not 1 <= nproc <= max(cores, gpus):
         have = f"{cores} CPU core(s)" + (f" and {gpus} GPU(s)" if gpus else "")
-        raise LearnDropError(f"--nproc must be from 1 to {max(cores, gpus)} (this machine has {have}), got {nproc}")
+        raise LearnDropError(f"--nproc must be from 1 to {max(cores, gpus)} (this machine has {have}), got "
+                             f"{nproc}")
 
 
 def _check_run(a: argparse.Namespace, store: RunStore, world_size: int, main: bool) -> RunConfig | None:
@@ -90,11 +91,12 @@ def _check_run(a: argparse.Namespace, store: RunStore, world_size: int, main: bo
             raise LearnDropError(f"run {a.resume!r} is damaged: {problem}")
         stored = store.config(a.resume)
         if stored.world_size != world_size:
-            raise LearnDropError(f"run {a.resume} trained on {stored.world_size} process(es); resume it on as "
-                                 f"many (--nproc {stored.world_size}, or torchrun --nproc_per_node "
+            raise LearnDropError(f"run {a.resume} trained on {stored.world_size} process(es); resume it on "
+                                 f"as many (--nproc {stored.world_size}, or torchrun --nproc_per_node "
                                  f"{stored.world_size})")
         return None
-    config = dataclasses.replace(_config_file(a.config) if a.config else config_from_args(a), world_size=world_size)
+    config = dataclasses.replace(_config_file(a.config) if a.config else config_from_args(a),
+                                 world_size=world_size)
     if a.device != "auto":  # --device overrides --config's
         config = dataclasses.replace(config, device=a.device)
     preflight(config)
@@ -132,7 +134,8 @@ def _train(a: argparse.Namespace, world: World) -> int:
             setup = prepare_run(config, store)  # bad input fails here, before a run folder exists
             run_id = a.run_id or store.new_run_id(config)
             print(f"run {run_id} -> {store.path(run_id)}", file=sys.stderr)
-            summary = RunRecorder(store).start(config, sinks, control, run_id=run_id, setup=setup, world=world)
+            summary = RunRecorder(store).start(config, sinks, control, run_id=run_id, setup=setup,
+                                               world=world)
             if not store.exists(run_id):
                 print("stopped before the first training step: nothing was recorded", file=sys.stderr)
                 return 128 + signal.SIGTERM
@@ -172,7 +175,8 @@ def _announce(run_id: str):
 
 
 def _follow_resume(store: RunStore, world: World, control: TrainingControl, sinks: list) -> dict:
-    """A process other than rank 0 continues the run from the checkpoint rank 0 opened (or fails as it did)."""
+    """A process other than rank 0 continues the run from the checkpoint rank 0 opened (or fails as it
+    did)."""
     from ..runs.finetune import prepare_run
     from ..training.loop import train
 
@@ -180,7 +184,8 @@ def _follow_resume(store: RunStore, world: World, control: TrainingControl, sink
     if isinstance(shared, str):
         raise LearnDropError(shared)
     config, checkpoint = shared
-    return train(config, sinks, control=control, setup=prepare_run(config, store), checkpoint=checkpoint, world=world)
+    return train(config, sinks, control=control, setup=prepare_run(config, store), checkpoint=checkpoint,
+                 world=world)
 
 
 def launch(nproc: int, argv: list[str]) -> int:
@@ -201,7 +206,8 @@ def launch(nproc: int, argv: list[str]) -> int:
     try:
         run(parse_args(["--standalone", f"--nproc-per-node={nproc}", "-m", "learndrop", *rest]))
     except ChildFailedError as exc:
-        failures = "; ".join(f"process {rank}: exit code {f.exitcode}" for rank, f in sorted(exc.failures.items()))
+        failures = "; ".join(f"process {rank}: exit code {f.exitcode}"
+                             for rank, f in sorted(exc.failures.items()))
         print(f"error: the data-parallel run ended with a failed process ({failures})", file=sys.stderr)
         return 1
     except SignalException as exc:  # SIGTERM (or Ctrl-C): torchrun passed it on to every process and waited

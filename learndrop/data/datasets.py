@@ -35,10 +35,11 @@ class DatasetInfo:
 DATASETS = {
     "shapes": DatasetInfo("shapes", "synthetic shapes, 10 classes, 32 px RGB (generated, offline)", False),
     "mnist": DatasetInfo("mnist", "MNIST digits, 10 classes, 28 px gray (torchvision)", True),
-    "fashion-mnist": DatasetInfo("fashion-mnist", "Fashion-MNIST, 10 classes, 28 px gray (torchvision)", True),
+    "fashion-mnist": DatasetInfo("fashion-mnist", "Fashion-MNIST, 10 classes, 28 px gray (torchvision)",
+                                 True),
     "cifar10": DatasetInfo("cifar10", "CIFAR-10, 10 classes, 32 px RGB (torchvision)", True),
-    "imagenette": DatasetInfo("imagenette", f"Imagenette, 10 ImageNet classes, {IMAGENETTE_SIZE} px by default "
-                              "(torchvision)", True),
+    "imagenette": DatasetInfo("imagenette", f"Imagenette, 10 ImageNet classes, {IMAGENETTE_SIZE} px by "
+                              "default (torchvision)", True),
     "folder:PATH": DatasetInfo("folder:PATH", "any ImageFolder layout: PATH/train + PATH/test (or val), "
                                "or PATH/<class>/ with a seeded 10 % held out", False),
 }
@@ -62,7 +63,8 @@ def create_dataset(name: str, root: str | Path = "data", train: bool = True, dow
     elif name in ("mnist", "fashion-mnist"):
         cls = torchvision.datasets.MNIST if name == "mnist" else torchvision.datasets.FashionMNIST
         ds = _torchvision(cls, name, root, download, train=train)
-        data = ImageData(ds.data.unsqueeze(1).clone(), ds.targets.clone(), tuple(ds.classes), flip=name != "mnist")
+        data = ImageData(ds.data.unsqueeze(1).clone(), ds.targets.clone(), tuple(ds.classes),
+                         flip=name != "mnist")
     elif name == "cifar10":
         ds = _torchvision(torchvision.datasets.CIFAR10, name, root, download, train=train)
         images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
@@ -101,4 +103,5 @@ def _torchvision(cls: Callable, name: str, root: str | Path, download: bool, **k
             raise LearnDropError(f"no {name} under {str(root)!r}: {hint}", field="data_root") from exc
         raise LearnDropError(f"could not read {name} under {str(root)!r}: {exc}") from exc
     except (OSError, ValueError, IndexError) as exc:  # truncated/corrupt files, failed download
-        raise LearnDropError(f"could not read {name} under {str(root)!r}: {type(exc).__name__}: {exc}") from exc
+        raise LearnDropError(f"could not read {name} under {str(root)!r}: {type(exc).__name__}: "
+                             f"{exc}") from exc

@@ -1,5 +1,6 @@
-"""Image files decoded as their authors meant them: 8-bit RGB (or gray) at one size, 16-bit images scaled down,
-EXIF orientation applied, anything else refused with the file named. Decoded in threads (PIL releases the GIL)."""
+"""Image files decoded as their authors meant them: 8-bit RGB (or gray) at one size, 16-bit images scaled
+down, EXIF orientation applied, anything else refused with the file named. Decoded in threads (PIL releases
+the GIL)."""
 
 from __future__ import annotations
 
@@ -50,8 +51,8 @@ def _to_8_bits(im: Image.Image, path: str) -> Image.Image:
                              "known: save it as 8- or 16-bit")
     values = np.asarray(im).astype(np.float64)
     if values.min() < 0 or values.max() > 65535:
-        raise LearnDropError(f"image {path!r} holds values outside 0-65535 (PIL mode {im.mode}): save it as 8- or "
-                             "16-bit")
+        raise LearnDropError(f"image {path!r} holds values outside 0-65535 (PIL mode {im.mode}): save it as "
+                             "8- or 16-bit")
     return Image.fromarray(np.round(values / 257.0).astype(np.uint8), mode="L")
 
 

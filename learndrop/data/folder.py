@@ -1,6 +1,6 @@
-"""Any image folder in ImageFolder layout: ``PATH/train`` + ``PATH/test`` (or ``val``), or ``PATH/<class>/`` with
-a seeded 10 % held out for testing. Test labels follow the training split's class names; hidden folders and
-files that are no images are skipped, and the run says so."""
+"""Any image folder in ImageFolder layout: ``PATH/train`` + ``PATH/test`` (or ``val``), or ``PATH/<class>/``
+with a seeded 10 % held out for testing. Test labels follow the training split's class names; hidden folders
+and files that are no images are skipped, and the run says so."""
 
 from __future__ import annotations
 
@@ -31,10 +31,11 @@ def read_folder(path: Path, train: bool, image_size: int | None, subset: int | N
         if test_dir is not None:  # before any image is decoded
             classes, untested = _split_classes(path, test_dir)
             if not train and untested:
-                notes.append(f"class folder(s) {_names(untested)} of train/ have no images in {test_dir.name}/: "
-                             "their test accuracy is not measured")
+                notes.append(f"class folder(s) {_names(untested)} of train/ have no images in "
+                             f"{test_dir.name}/: their test accuracy is not measured")
         ds = _image_folder(split_dir)
-        indices = np.random.default_rng(0).permutation(len(ds.samples)) if train else np.arange(len(ds.samples))
+        indices = (np.random.default_rng(0).permutation(len(ds.samples)) if train
+                   else np.arange(len(ds.samples)))
     else:  # one folder of classes: a seeded held-out split
         ds = _image_folder(path)
         order = np.random.default_rng(0).permutation(len(ds.samples))
@@ -56,7 +57,8 @@ def read_folder(path: Path, train: bool, image_size: int | None, subset: int | N
     if skipped:
         notes.append(f"{skipped} files that are not images were skipped")
     if hidden:
-        notes.append(f"{hidden} hidden files or files in hidden folders (such as .ipynb_checkpoints) were skipped")
+        notes.append(f"{hidden} hidden files or files in hidden folders (such as .ipynb_checkpoints) were "
+                     "skipped")
     return ImageData(images, labels, tuple(classes), notes=tuple(notes))
 
 
@@ -84,7 +86,8 @@ def _class_folders(path: Path) -> list[str]:
 
 
 def _hidden(name: str) -> bool:
-    """A name that tools keep for themselves: ``.ipynb_checkpoints``, ``.DS_Store``, ``.git``, ``__MACOSX``."""
+    """A name that tools keep for themselves: ``.ipynb_checkpoints``, ``.DS_Store``, ``.git``,
+    ``__MACOSX``."""
     return name.startswith(".") or name == "__MACOSX"
 
 
@@ -135,5 +138,6 @@ def _image_folder(path: Path) -> torchvision.datasets.ImageFolder:
         raise LearnDropError(f"no images in {str(path)!r}: expected one sub-folder of images per class",
                              field="dataset") from exc
     if len(ds.classes) < 2:
-        raise LearnDropError(f"{str(path)!r} has {len(ds.classes)} class folder(s); need at least 2", field="dataset")
+        raise LearnDropError(f"{str(path)!r} has {len(ds.classes)} class folder(s); need at least 2",
+                             field="dataset")
     return ds

@@ -36,10 +36,11 @@ class ImageData:
     def select_classes(self, keep: tuple[int, ...]) -> ImageData:
         """Only the images of classes ``keep``, relabelled 0..k-1 in that order."""
         if max(keep) >= len(self.classes):
-            raise LearnDropError(f"class index {max(keep)} out of range: this data set has {len(self.classes)} "
-                                 "classes", field="classes")
+            raise LearnDropError(f"class index {max(keep)} out of range: this data set has "
+                                 f"{len(self.classes)} classes", field="classes")
         lookup = torch.full((len(self.classes),), -1, dtype=torch.long)
         lookup[list(keep)] = torch.arange(len(keep))
         new = lookup[self.labels]
         mask = new >= 0
-        return ImageData(self.images[mask], new[mask], tuple(self.classes[c] for c in keep), self.flip, self.notes)
+        return ImageData(self.images[mask], new[mask], tuple(self.classes[c] for c in keep), self.flip,
+                         self.notes)

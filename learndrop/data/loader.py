@@ -73,7 +73,8 @@ def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
     return t.to(device)
 
 
-def augment(x: torch.Tensor, flip: bool, generator: torch.Generator, padding: int = CROP_PADDING) -> torch.Tensor:
+def augment(x: torch.Tensor, flip: bool, generator: torch.Generator,
+            padding: int = CROP_PADDING) -> torch.Tensor:
     """Random crop with ``padding`` px of zero padding, and a random horizontal flip if ``flip``.
 
     Vectorised over the batch: each image gets its own offset through one gather. Also used on cached
@@ -85,7 +86,8 @@ def augment(x: torch.Tensor, flip: bool, generator: torch.Generator, padding: in
     # the random numbers come from the CPU generator (the same on every device), sent in one copy
     dy = torch.randint(0, 2 * p + 1, (b, 1, 1), generator=generator)
     dx = torch.randint(0, 2 * p + 1, (b, 1, 1), generator=generator)
-    mirror = (torch.rand(b, 1, 1, generator=generator) < 0.5) if flip else torch.zeros(b, 1, 1, dtype=torch.bool)
+    mirror = (torch.rand(b, 1, 1, generator=generator) < 0.5) if flip else torch.zeros(b, 1, 1,
+                                                                                       dtype=torch.bool)
     dy, dx, mirror = to_device(torch.stack([dy, dx, mirror.long()]), x.device)
     rows = (torch.arange(h, device=x.device).view(1, h, 1) + dy).expand(b, h, w)
     cols = (torch.arange(w, device=x.device).view(1, 1, w) + dx).expand(b, h, w)
@@ -93,7 +95,8 @@ def augment(x: torch.Tensor, flip: bool, generator: torch.Generator, padding: in
         cols = torch.where(mirror.bool(), (2 * p + w - 1) - cols, cols)
     flat = (rows * (w + 2 * p) + cols).view(b, 1, h * w).expand(b, c, h * w)
     out = padded.flatten(2).gather(2, flat).view(b, c, h, w)
-    return out.contiguous(memory_format=torch.channels_last if x.is_contiguous(memory_format=torch.channels_last)
+    return out.contiguous(memory_format=torch.channels_last
+                          if x.is_contiguous(memory_format=torch.channels_last)
                           else torch.contiguous_format)
 
 
@@ -111,7 +114,8 @@ class ImageBatches:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def get(self, idx: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def get(self, idx: torch.Tensor,
+            generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         idx = idx.to(self.device)
         x = self.normalize(self.images[idx])
         if self.augment and generator is not None:

@@ -11,7 +11,8 @@ import os
 
 from ..errors import LearnDropError
 
-SHARE = 0.5  # of the physical memory, at most, for one data set: the run needs the rest (model, copies, cache)
+# of the physical memory, at most, for one data set: the run needs the rest (model, copies, cache)
+SHARE = 0.5
 
 
 def physical_bytes() -> int | None:
@@ -29,8 +30,9 @@ def check_fits(images: int, channels: int, size: int, what: str, bytes_per_value
     need = images * channels * size * size * bytes_per_value
     if total is None or need <= SHARE * total:
         return
-    raise LearnDropError(f"{what}: {images:,} images of {channels}x{size}x{size} px need {_gib(need)} of memory, "
-                         f"more than half of this machine's {_gib(total)}; use a smaller --image-size or --subset",
+    raise LearnDropError(f"{what}: {images:,} images of {channels}x{size}x{size} px need {_gib(need)} of "
+                         f"memory, more than half of this machine's {_gib(total)}; use a smaller "
+                         "--image-size or --subset",
                          field="image_size")
 
 

@@ -34,7 +34,8 @@ from ..method.controller import LearnDrop
 
 
 class LearnDropCallback(Callback):
-    """Learn&Drop on a LightningModule's network; ``policy``: the criterion and thresholds (default Learn&Drop's)."""
+    """Learn&Drop on a LightningModule's network; ``policy``: the criterion and thresholds (default
+    Learn&Drop's)."""
 
     def __init__(self, policy: PolicyConfig | None = None, *, attribute: str = "model",
                  every_n_steps: int | None = None, log_scores: bool = True):
@@ -60,7 +61,8 @@ class LearnDropCallback(Callback):
                                  f"{len(trainer.optimizers)}")
         self.ld = LearnDrop(network, trainer.optimizers[0], self.policy,
                             total_steps=int(trainer.estimated_stepping_batches))
-        if self._restored is not None:  # a resume: the same units dropped, before Lightning loads the optimizer
+        # a resume: the same units dropped, before Lightning loads the optimizer
+        if self._restored is not None:
             self.ld.load_state_dict(self._restored, optimizer=False)
             self._restored = None
         self._global_step = trainer.global_step

@@ -40,7 +40,8 @@ def model_info(name: str) -> ModelInfo:
         from .zoo import family_of
 
         family = family_of(name.removeprefix("torchvision:"))
-        return ModelInfo(name, f"torchvision's {name.removeprefix('torchvision:')} ({family} family)", False, True)
+        return ModelInfo(name, f"torchvision's {name.removeprefix('torchvision:')} ({family} family)",
+                         False, True)
     if name.startswith("timm:"):  # the optional timm extra
         from .timm_models import _timm
 
@@ -66,7 +67,8 @@ def create_model(
     if not (width > 0):
         raise LearnDropError(f"width must be > 0, got {width}", field="width")
     if width != 1.0 and not info.has_width:
-        raise LearnDropError(f"{name} has no width multiplier; use width 1 (or vgg11/vgg16/resnet20/resnet56/tiny)",
+        raise LearnDropError(f"{name} has no width multiplier; use width 1 (or "
+                             "vgg11/vgg16/resnet20/resnet56/tiny)",
                              field="width")
     if pretrained and not info.has_pretrained:
         raise LearnDropError(f"torchvision has no pretrained weights for {name}", field="pretrained")
@@ -95,6 +97,7 @@ def scaled(channels: int, width: float, model: str) -> int:
     """``round(channels * width)``, refusing a width that leaves a layer with no channels."""
     c = int(round(channels * width))
     if c < 1:
-        raise LearnDropError(f"width {width} leaves {model} a layer with no channels ({channels} x {width} < 1)",
+        raise LearnDropError(f"width {width} leaves {model} a layer with no channels "
+                             f"({channels} x {width} < 1)",
                              field="width")
     return c

@@ -1,8 +1,9 @@
-"""A model handed to ``LearnDrop`` as it is: a ``UnitNetwork``, or a torchvision or timm CNN it knows how to cut.
+"""A model handed to ``LearnDrop`` as it is: a ``UnitNetwork``, or a torchvision or timm CNN it knows how to
+cut.
 
 ``as_unit_network(model)`` returns a ``UnitNetwork`` holding ``model``'s very modules (training one trains the
-other), cut as ``create_model("torchvision:NAME")`` and ``create_model("timm:NAME")`` cut them; anything else is
-a ``LearnDropError`` that says how to cut it with ``learndrop.units``.
+other), cut as ``create_model("torchvision:NAME")`` and ``create_model("timm:NAME")`` cut them; anything else
+is a ``LearnDropError`` that says how to cut it with ``learndrop.units``.
 """
 
 from __future__ import annotations

@@ -43,8 +43,8 @@ class UnitNetwork(nn.Module):
             yield name, self.get_submodule(name)
 
     def call_modules(self, name: str) -> list[nn.Module]:
-        """The modules a forward calls for unit ``name``: the unit, or the members of a grouped one (the source
-        model's own forward calls them one by one, not the group)."""
+        """The modules a forward calls for unit ``name``: the unit, or the members of a grouped one (the
+        source model's own forward calls them one by one, not the group)."""
         unit = self.get_submodule(name)
         return list(unit.children()) if name in self.grouped else [unit]
 

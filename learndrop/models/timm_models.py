@@ -102,7 +102,7 @@ def _packaged(timm, name: str, num_classes: int, in_channels: int) -> nn.Module:
     if in_channels != 3:
         conv = model.conv_stem
         weight = adapt_input_conv(in_channels, conv.weight.detach())
-        model.conv_stem = nn.Conv2d(in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-                                    bias=False)
+        model.conv_stem = nn.Conv2d(in_channels, conv.out_channels, conv.kernel_size, conv.stride,
+                                    conv.padding, bias=False)
         model.conv_stem.weight.data.copy_(weight)
     return model

@@ -48,8 +48,8 @@ def _adapt_first_conv(features: nn.Sequential, in_channels: int) -> None:
     features[0] = new
 
 
-def _vgg(name: str, cfg: list[int | str], *, num_classes: int, in_channels: int, image_size: int, width: float,
-         pretrained: bool, builder=None, weights=None) -> UnitNetwork:
+def _vgg(name: str, cfg: list[int | str], *, num_classes: int, in_channels: int, image_size: int,
+         width: float, pretrained: bool, builder=None, weights=None) -> UnitNetwork:
     if pretrained:
         layers = load_torchvision(builder, weights).features
     else:
@@ -69,10 +69,12 @@ def tiny(**kw) -> UnitNetwork:
 @register_model(width=True, pretrained=True)
 def vgg11(**kw) -> UnitNetwork:
     """VGG-11 with BatchNorm (torchvision), 8 units."""
-    return _vgg("vgg11", tv_vgg.cfgs["A"], builder=tv_vgg.vgg11_bn, weights=tv_vgg.VGG11_BN_Weights.DEFAULT, **kw)
+    return _vgg("vgg11", tv_vgg.cfgs["A"], builder=tv_vgg.vgg11_bn, weights=tv_vgg.VGG11_BN_Weights.DEFAULT,
+                **kw)
 
 
 @register_model(width=True, pretrained=True)
 def vgg16(**kw) -> UnitNetwork:
     """VGG-16 with BatchNorm (torchvision), 13 units."""
-    return _vgg("vgg16", tv_vgg.cfgs["D"], builder=tv_vgg.vgg16_bn, weights=tv_vgg.VGG16_BN_Weights.DEFAULT, **kw)
+    return _vgg("vgg16", tv_vgg.cfgs["D"], builder=tv_vgg.vgg16_bn, weights=tv_vgg.VGG16_BN_Weights.DEFAULT,
+                **kw)

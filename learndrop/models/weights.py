@@ -25,12 +25,14 @@ from ..errors import LearnDropError
 from .network import UnitNetwork
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # torchvision's, timm's default
-INCEPTION_MEAN = INCEPTION_STD = (0.5, 0.5, 0.5)  # inputs in [-1, 1]: TensorFlow's Inception and EfficientNets
+# inputs in [-1, 1]: TensorFlow's Inception and EfficientNets
+INCEPTION_MEAN = INCEPTION_STD = (0.5, 0.5, 0.5)
 
 
 @dataclass(frozen=True)
 class Normalization:
-    """Per-channel ``(x - mean) / std`` of inputs in [0, 1]; ``mean`` None: the training set's own statistics."""
+    """Per-channel ``(x - mean) / std`` of inputs in [0, 1]; ``mean`` None: the training set's own
+    statistics."""
 
     name: str  # dataset | imagenet | inception
     mean: tuple[float, ...] | None = None
@@ -45,7 +47,8 @@ class Normalization:
         return (sum(self.mean) / len(self.mean),) * channels, (sum(self.std) / len(self.std),) * channels
 
 
-NORMALIZATIONS = {n.name: n for n in (Normalization("dataset"), Normalization("imagenet", IMAGENET_MEAN, IMAGENET_STD),
+NORMALIZATIONS = {n.name: n for n in (Normalization("dataset"),
+                                      Normalization("imagenet", IMAGENET_MEAN, IMAGENET_STD),
                                       Normalization("inception", INCEPTION_MEAN, INCEPTION_STD))}
 
 
@@ -65,7 +68,8 @@ def load_torchvision(builder: Callable[..., nn.Module], weights: object | None) 
 def normalization_named(mean: tuple[float, ...], std: tuple[float, ...], source: str) -> str:
     """The name of a known normalisation with this mean and std (timm's ``pretrained_cfg``)."""
     for norm in NORMALIZATIONS.values():
-        if norm.mean is not None and all(abs(a - b) < 1e-6 for a, b in zip((*norm.mean, *norm.std), (*mean, *std))):
+        if norm.mean is not None and all(abs(a - b) < 1e-6
+                                         for a, b in zip((*norm.mean, *norm.std), (*mean, *std))):
             return norm.name
     raise LearnDropError(f"{source} expects inputs normalised with mean {mean} and std {std}, which none of "
                          f"{', '.join(NORMALIZATIONS)} is", field="pretrained")
@@ -115,18 +119,19 @@ def packaged_state(name: str, model: nn.Module) -> dict[str, torch.Tensor]:
                              field="pretrained") from None
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     if digest != spec.sha256:
-        raise LearnDropError(f"{path} is not the file {spec.pip_name} ships (SHA-256 {digest[:12]}…, expected "
-                             f"{spec.sha256[:12]}…): reinstall the package", field="pretrained")
+        raise LearnDropError(f"{path} is not the file {spec.pip_name} ships (SHA-256 {digest[:12]}…, "
+                             f"expected {spec.sha256[:12]}…): reinstall the package", field="pretrained")
     theirs = torch.load(path, map_location="cpu", weights_only=True)
     ours = model.state_dict()
     if len(theirs) != len(ours):
-        raise LearnDropError(f"{spec.pip_name}'s file holds {len(theirs)} tensors, timm's {name} {len(ours)}: "
-                             "this timm version builds another network", field="pretrained")
+        raise LearnDropError(f"{spec.pip_name}'s file holds {len(theirs)} tensors, timm's {name} "
+                             f"{len(ours)}: this timm version builds another network", field="pretrained")
     out = {}
     for (their_key, tensor), (key, own) in zip(theirs.items(), ours.items()):
         if tensor.shape != own.shape:
-            raise LearnDropError(f"{spec.pip_name}'s {their_key} {tuple(tensor.shape)} does not fit timm's {key} "
-                                 f"{tuple(own.shape)}: this timm version builds another network", field="pretrained")
+            raise LearnDropError(f"{spec.pip_name}'s {their_key} {tuple(tensor.shape)} does not fit timm's "
+                                 f"{key} {tuple(own.shape)}: this timm version builds another network",
+                                 field="pretrained")
         out[key] = tensor
     return out
 
@@ -136,17 +141,21 @@ def load_weights(model: UnitNetwork, path: str | Path) -> list[str]:
     are loaded when they all fit, else the head stays new (other classes). Keys are the model's own or, for a
     model cut from another one (``learndrop.units``: torchvision's, timm's), that model's. Returns notes.
 
-    The first missing, unexpected or misshapen key is a ``LearnDropError`` that names it; nothing is loaded then.
+    The first missing, unexpected or misshapen key is a ``LearnDropError`` that names it; nothing is loaded
+    then.
     """
     where = f"--weights {path}"
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise LearnDropError(f"{where}: no such file", field="weights") from None
-    except Exception as exc:  # noqa: BLE001  (a pickle, a truncated or foreign file: all the same to the user)
-        raise LearnDropError(f"{where}: not a PyTorch state dict ({exc})".splitlines()[0], field="weights") from None
+    # a pickle, a truncated or foreign file: all the same to the user
+    except Exception as exc:  # noqa: BLE001
+        raise LearnDropError(f"{where}: not a PyTorch state dict ({exc})".splitlines()[0],
+                             field="weights") from None
     if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
-        state = state["state_dict"]  # a checkpoint that wraps its state dict (Lightning's, many training scripts')
+        # a checkpoint that wraps its state dict (Lightning's, many training scripts')
+        state = state["state_dict"]
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise LearnDropError(f"{where}: not a state dict of tensors", field="weights")
     state = {model.source_keys.get(k, k): v for k, v in state.items()}
@@ -157,10 +166,11 @@ def load_weights(model: UnitNetwork, path: str | Path) -> list[str]:
             raise LearnDropError(f"{where}: no {key!r} in the file ({_near(key, state)})", field="weights")
     for key, tensor in state.items():
         if key not in own:
-            raise LearnDropError(f"{where}: {key!r} is no tensor of this network ({_near(key, own)})", field="weights")
+            raise LearnDropError(f"{where}: {key!r} is no tensor of this network ({_near(key, own)})",
+                                 field="weights")
         if tensor.shape != own[key].shape and not key.startswith(head):
-            raise LearnDropError(f"{where}: {key!r} is {tuple(tensor.shape)} in the file, {tuple(own[key].shape)} "
-                                 "in this network", field="weights")
+            raise LearnDropError(f"{where}: {key!r} is {tuple(tensor.shape)} in the file, "
+                                 f"{tuple(own[key].shape)} in this network", field="weights")
     head_keys = [k for k in own if k.startswith(head)]
     fits = all(k in state and state[k].shape == own[k].shape for k in head_keys)
     kept = {k: v for k, v in state.items() if fits or not k.startswith(head)}

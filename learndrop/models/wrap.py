@@ -34,7 +34,8 @@ def _get(model: nn.Module, path: str, what: str) -> nn.Module:
         return model.get_submodule(path)
     except AttributeError:
         top = ", ".join(name for name, _ in model.named_children())
-        raise LearnDropError(f"{what} {path!r} is no submodule of {type(model).__name__} (its children: {top})",
+        raise LearnDropError(f"{what} {path!r} is no submodule of {type(model).__name__} "
+                             f"(its children: {top})",
                              field="model") from None
 
 
@@ -74,8 +75,8 @@ def units(model: nn.Module, unit_specs: Sequence[UnitSpec], head: HeadSpec, *,
     grouped += [] if isinstance(head, str) else ["head"]
     clash = [n for n in grouped if n in tops]
     if clash:
-        raise LearnDropError(f"the name {clash[0]!r} is also a submodule of the model that holds a unit or the head; "
-                             "name the group otherwise", field="model")
+        raise LearnDropError(f"the name {clash[0]!r} is also a submodule of the model that holds a unit or "
+                             "the head; name the group otherwise", field="model")
     children: dict[str, nn.Module] = {}  # in forward order
     for spec, name in zip(unit_specs, unit_names):
         if isinstance(spec, str):
@@ -111,8 +112,8 @@ def _check_coverage(model: nn.Module, listed: list[tuple[str, str]], extra: list
     gap = [n for n, p in model.named_parameters() if id(p) not in owned]
     if gap:
         shown = ", ".join(gap[:4]) + (f" and {len(gap) - 4} more" if len(gap) > 4 else "")
-        raise LearnDropError(f"parameters outside every unit and the head: {shown}; add their modules to a unit "
-                             "or to the head", field="model")
+        raise LearnDropError(f"parameters outside every unit and the head: {shown}; add their modules to a "
+                             "unit or to the head", field="model")
 
 
 def _check_forward(model: nn.Module, net: UnitNetwork, example: torch.Tensor) -> None:
@@ -129,5 +130,5 @@ def _check_forward(model: nn.Module, net: UnitNetwork, example: torch.Tensor) ->
             m.training = mode
     if not same:
         raise LearnDropError("head(unit_n(...unit_1(x))) computes something else than the model: its forward "
-                             "does work between the units (a flatten, a residual over units?); move it into a "
-                             "unit or the head", field="model")
+                             "does work between the units (a flatten, a residual over units?); move it into "
+                             "a unit or the head", field="model")

@@ -49,9 +49,10 @@ FAMILIES = {  # family: name prefixes, the smallest member (tests, listings)
 REFUSED = {
     ("vgg", "alexnet"): "its features are one flat list where ReLUs and pools have no parameters to score; "
                         "use the built-in vgg11 or vgg16, cut per conv",
-    ("googlenet", "inception"): "its auxiliary classifiers branch off the middle of the network, so no prefix "
-                                "can be cut off",
-    ("squeezenet",): "its head is a conv + ReLU + pooling written around the fire modules, not one prefix cut",
+    ("googlenet", "inception"): "its auxiliary classifiers branch off the middle of the network, so no "
+                                "prefix can be cut off",
+    ("squeezenet",): "its head is a conv + ReLU + pooling written around the fire modules, not one "
+                     "prefix cut",
     ("vit", "swin", "maxvit"): "it is a vision transformer, no CNN: its class token and position embeddings "
                                "live outside every block",
 }
@@ -71,9 +72,10 @@ def family_of(name: str) -> str:
             return family
     for prefixes, why in REFUSED.items():
         if name.startswith(prefixes):
-            raise LearnDropError(f"torchvision:{name} cannot be cut into a droppable prefix: {why}", field="model")
-    raise LearnDropError(f"torchvision:{name} is no family Learn&Drop knows how to cut into units; families that "
-                         f"work: {', '.join(FAMILIES)}", field="model")
+            raise LearnDropError(f"torchvision:{name} cannot be cut into a droppable prefix: {why}",
+                                 field="model")
+    raise LearnDropError(f"torchvision:{name} is no family Learn&Drop knows how to cut into units; families "
+                         f"that work: {', '.join(FAMILIES)}", field="model")
 
 
 def _blocks(model: nn.Module, path: str) -> list[str]:
@@ -98,7 +100,8 @@ def _cut(family: str, m: nn.Module) -> tuple[list, list]:
         stages = _blocks(m, "trunk_output")
         return ["stem", *[b for s in stages for b in _blocks(m, s)]], ["avgpool", nn.Flatten(1), "fc"]
     if family == "densenet":
-        body = [n for n in _blocks(m, "features") if n.split(".")[-1].startswith(("denseblock", "transition"))]
+        body = [n for n in _blocks(m, "features")
+                if n.split(".")[-1].startswith(("denseblock", "transition"))]
         stem = [f"features.{n}" for n in ("conv0", "norm0", "relu0", "pool0")]
         return [("stem", stem), *body], ["features.norm5", nn.ReLU(), *pool, "classifier"]
     stages = [b for s in ("stage2", "stage3", "stage4") for b in _blocks(m, s)]  # shufflenet_v2
@@ -149,12 +152,14 @@ def create_torchvision(name: str, num_classes: int, in_channels: int = 3, pretra
 
 
 def listing() -> str:
-    """What ``learndrop models`` prints after the registered models: the torchvision families, timm's classes."""
+    """What ``learndrop models`` prints after the registered models: the torchvision families, timm's
+    classes."""
     from .timm_models import CLASSES
 
-    lines = ["", ("torchvision:NAME, any torchvision classification CNN of these families (their blocks are the "
-                  "units; --pretrained)")]
+    lines = ["", ("torchvision:NAME, any torchvision classification CNN of these families (their blocks are "
+                  "the units; --pretrained)")]
     lines += [f"  {family:<14} {', '.join(p + '*' for p in prefixes)}  (e.g. torchvision:{smallest})"
               for family, (prefixes, smallest) in FAMILIES.items()]
-    return "\n".join([*lines, "", "timm:NAME (pip install 'learndrop[timm]'), timm's models of these classes: "
+    return "\n".join([*lines, "", ("timm:NAME (pip install 'learndrop[timm]'), timm's models of these "
+                                   "classes: ")
                       + ", ".join(f"{kind} (e.g. timm:{small})" for kind, small in CLASSES.items())])

@@ -25,7 +25,8 @@ def setup_key(config: Mapping[str, Any]) -> str:
     return json.dumps({k: v for k, v in config.items() if k not in NOT_COMPARED}, sort_keys=True, default=str)
 
 
-def find_baseline(run_id: str, configs: Mapping[str, Mapping[str, Any]], statuses: Mapping[str, str]) -> str | None:
+def find_baseline(run_id: str, configs: Mapping[str, Mapping[str, Any]],
+                  statuses: Mapping[str, str]) -> str | None:
     """The newest run with the ``none`` policy and the same setup as ``run_id``, preferring completed ones.
 
     ``configs`` maps run ids to their config dicts, ``statuses`` to their status; run ids sort by time.
@@ -35,7 +36,8 @@ def find_baseline(run_id: str, configs: Mapping[str, Mapping[str, Any]], statuse
         return None
     key = setup_key(config)
     matches = sorted((rid for rid, cfg in configs.items() if rid != run_id
-                      and (cfg.get("policy") or {}).get("name") == "none" and setup_key(cfg) == key), reverse=True)
+                      and (cfg.get("policy") or {}).get("name") == "none" and setup_key(cfg) == key),
+                     reverse=True)
     completed = [rid for rid in matches if statuses.get(rid) == RunState.COMPLETED]
     return (completed or matches or [None])[0]
 
@@ -62,7 +64,8 @@ def accuracy_delta(method_epochs: pd.DataFrame, baseline_epochs: pd.DataFrame) -
 
 
 def flops_speedup(summary: Mapping[str, Any]) -> float | None:
-    """The speedup the training FLOPs imply: full-network FLOPs / the run's FLOPs (cache building included)."""
+    """The speedup the training FLOPs imply: full-network FLOPs / the run's FLOPs (cache building
+    included)."""
     method = (summary.get("fwd_flops") or 0) + (summary.get("bwd_flops") or 0)
     baseline = (summary.get("baseline_fwd_flops") or 0) + (summary.get("baseline_bwd_flops") or 0)
     return baseline / method if method > 0 and baseline > 0 else None
@@ -91,7 +94,8 @@ def compare_table(summaries: Sequence[Mapping[str, Any]], epochs: Mapping[str, p
             "training FLOPs reduction (%)": s.get("train_flops_reduction_pct"),
             "test accuracy (%)": None if acc is None else round(100 * acc, 2),
             "validation accuracy (%)": None if s.get("val_acc") is None else round(100 * s["val_acc"], 2),
-            "accuracy delta (pp)": None if acc is None or base_acc is None else round(100 * (acc - base_acc), 2),
+            "accuracy delta (pp)": (None if acc is None or base_acc is None
+                                    else round(100 * (acc - base_acc), 2)),
             "units dropped": f"{len(s.get('dropped') or [])}/{s.get('units') or '?'}",
             "policy": s.get("policy"),
             "model": s.get("model"),
@@ -119,7 +123,8 @@ def run_label(summary: Mapping[str, Any]) -> str:
 
 # what makes runs "of one set-up" on the frontier chart: epochs and policy may differ (the frontier is the
 # baseline at several epoch budgets), and so may the seed (means are taken over seeds)
-SETUP_FIELDS = ("model", "width", "dataset", "subset", "classes", "augment", "lr", "lr_schedule", "batch_size")
+SETUP_FIELDS = ("model", "width", "dataset", "subset", "classes", "augment", "lr", "lr_schedule",
+                "batch_size")
 
 
 def same_setup(run_id: str, configs: Mapping[str, Mapping[str, Any] | None]) -> list[str]:

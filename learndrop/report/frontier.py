@@ -25,7 +25,10 @@ from statistics import mean
 from typing import Any
 
 FRACTIONS = (Fraction(1, 4), Fraction(1, 3), Fraction(1, 2), Fraction(2, 3), Fraction(1))
-INSIDE, LEFT, RIGHT = "inside", "left", "right"  # where a point lies against the frontier's cost range
+# where a point lies against the frontier's cost range
+INSIDE = "inside"
+LEFT = "left"
+RIGHT = "right"
 SECONDS, FLOPS = "seconds", "flops"
 AXES = {SECONDS: "train_time_s", FLOPS: "train_flops"}  # an axis's name -> the run record's field
 
@@ -38,7 +41,8 @@ def budgets(epochs: int, fractions: Sequence[Fraction] = FRACTIONS) -> list[int]
 
 @dataclass(frozen=True)
 class Budget:
-    """One budget of the frontier: its epochs, and the means over its seeds (``cost``: on the frontier's axis)."""
+    """One budget of the frontier: its epochs, and the means over its seeds (``cost``: on the frontier's
+    axis)."""
 
     epochs: int
     seeds: int
@@ -76,7 +80,8 @@ class Margin:
 
     def text(self) -> str:
         """``+1.20 pts``, with the flag when outside the frontier's range."""
-        flag = {LEFT: " (cheaper than the shortest budget: vs it)", RIGHT: " (dearer than the full budget: vs it)"}
+        flag = {LEFT: " (cheaper than the shortest budget: vs it)",
+                RIGHT: " (dearer than the full budget: vs it)"}
         return f"{self.points:+.2f} pts{flag.get(self.where, '')}"
 
 
@@ -124,7 +129,8 @@ def margin(front: Frontier, t: float, acc: float) -> Margin:
 
 
 def variant_of(settings: Mapping[str, Any], defaults: Mapping[str, Any]) -> str:
-    """A short text of the settings that differ from the defaults (``tau=0.3,warmup=3``), ``default`` if none."""
+    """A short text of the settings that differ from the defaults (``tau=0.3,warmup=3``), ``default`` if
+    none."""
     diff = [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in settings.items()
             if k != "name" and defaults.get(k) != v]
     return ",".join(diff) or "default"
@@ -148,9 +154,10 @@ class Group:
 
 
 def groups(runs: Iterable[Mapping[str, Any]]) -> list[Group]:
-    """The runs grouped by (policy, variant, epochs), means over seeds, in reading order: the frontier's budgets
-    first, shortest first, then each policy in first-seen order, its default first (runs train interleaved); a
-    run without a test accuracy or training time (one that failed before its first epoch) is left out."""
+    """The runs grouped by (policy, variant, epochs), means over seeds, in reading order: the frontier's
+    budgets first, shortest first, then each policy in first-seen order, its default first (runs train
+    interleaved); a run without a test accuracy or training time (one that failed before its first epoch) is
+    left out."""
     found: dict[tuple[str, str, int], list[Mapping[str, Any]]] = {}
     for run in runs:
         if run.get("test_acc") is None or run.get("train_time_s") is None:
@@ -176,8 +183,8 @@ def _mean_or_none(runs: Sequence[Mapping[str, Any]], key: str) -> float | None:
 
 
 def time_efficiency(group: Group, full: Group) -> float | None:
-    """Seconds saved per FLOPs saved against the full budget (1: every FLOP saved became time saved): where the
-    two axes part (a cache build paid in memory traffic, a probe pass, the machine's speed). None where no
+    """Seconds saved per FLOPs saved against the full budget (1: every FLOP saved became time saved): where
+    the two axes part (a cache build paid in memory traffic, a probe pass, the machine's speed). None where no
     FLOPs were saved."""
     if group.flops is None or full.flops is None or group.flops >= full.flops:
         return None
@@ -186,8 +193,8 @@ def time_efficiency(group: Group, full: Group) -> float | None:
 
 @dataclass(frozen=True)
 class Pick:
-    """The variant chosen for a policy, the accuracy it was chosen on (val_acc, or test_acc as a fallback), the
-    axis (flops, or seconds where the runs carry no FLOPs) and its score: its margin over that accuracy's
+    """The variant chosen for a policy, the accuracy it was chosen on (val_acc, or test_acc as a fallback),
+    the axis (flops, or seconds where the runs carry no FLOPs) and its score: its margin over that accuracy's
     frontier on that axis, in points (its accuracy without a frontier)."""
 
     policy: str
@@ -213,8 +220,8 @@ def pick_on_validation(runs: Iterable[Mapping[str, Any]], baseline: str = "none"
     axis = axis or (FLOPS if has_axis(runs, FLOPS) else SECONDS)
     base = [r for r in runs if r["policy"] == baseline]
     fronts = {"test_acc": frontier(base, axis=axis),
-              "val_acc": frontier(base, "val_acc", axis) if base and all(r.get("val_acc") is not None for r in base)
-              else None}
+              "val_acc": (frontier(base, "val_acc", axis)
+                          if base and all(r.get("val_acc") is not None for r in base) else None)}
     by_policy: dict[str, list[Group]] = {}
     for g in groups(runs):
         if g.policy != baseline:

@@ -42,7 +42,8 @@ class Inside:
     labels: list[int]
     classes: list[str]
     units: list[str]  # the units shown, in forward order
-    checks: list[dict] = field(default_factory=list)  # the check lines, in order, each check once (the last kept)
+    # the check lines, in order, each check once (the last kept)
+    checks: list[dict] = field(default_factory=list)
     full: bool = False  # the file reached its cap; later checks were not recorded
 
     @property
@@ -54,8 +55,8 @@ class Inside:
         return sum(c.get("seconds", 0.0) for c in self.checks)
 
     def filters(self, check: int) -> tuple[np.ndarray | None, int | None]:
-        """The first unit's filters (n, c, h, w) at ``check`` (its last record before, once it dropped), and the
-        check they come from."""
+        """The first unit's filters (n, c, h, w) at ``check`` (its last record before, once it dropped), and
+        the check they come from."""
         for line in reversed(self._upto(check)):
             if line.get("filters"):
                 return decode(line["filters"]), line["check"]
@@ -87,12 +88,15 @@ def read(run_dir: Path) -> Inside | None:
     path = Path(run_dir) / FILE
     if not path.is_file():
         return None
-    head, checks, full = None, {}, False
+    head = None
+    checks = {}
+    full = False
     with open(path, "rb") as f:
         for raw in f:
             try:
                 line = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, ValueError):  # the line the training thread is writing now, or damaged
+            # the line the training thread is writing now, or damaged
+            except (UnicodeDecodeError, ValueError):
                 continue
             kind = line.get("kind") if isinstance(line, dict) else None
             if kind == "images":
@@ -104,16 +108,18 @@ def read(run_dir: Path) -> Inside | None:
     if head is None:
         return None
     try:
-        return Inside(decode(head["images"]), list(head["labels"]), list(head["classes"]), list(head["units"]),
-                      [checks[k] for k in sorted(checks)], full)
+        return Inside(decode(head["images"]), list(head["labels"]), list(head["classes"]),
+                      list(head["units"]), [checks[k] for k in sorted(checks)], full)
     except (KeyError, TypeError, ValueError, binascii.Error) as exc:
-        raise LearnDropError(f"{path}: its first line (the test images) is damaged ({first_line(exc)})") from None
+        raise LearnDropError(f"{path}: its first line (the test images) is damaged "
+                             f"({first_line(exc)})") from None
 
 
 def _is_check(line: dict) -> bool:
     """A check line as ``runs.inside`` writes it: its number, states and maps (each an encoded array)."""
     maps = line.get("maps")
-    return (isinstance(line.get("check"), int) and isinstance(line.get("states"), dict) and isinstance(maps, dict)
-            and all(isinstance(m, dict) and isinstance(m.get("data"), str) and isinstance(m.get("shape"), list)
-                    for m in maps.values())
+    return (isinstance(line.get("check"), int) and isinstance(line.get("states"), dict)
+            and isinstance(maps, dict)
+            and all(isinstance(m, dict) and isinstance(m.get("data"), str)
+                    and isinstance(m.get("shape"), list) for m in maps.values())
             and (line.get("filters") is None or isinstance(line["filters"], dict)))

@@ -16,7 +16,8 @@ from typing import Any
 
 from .frontier import FLOPS, SECONDS, Group, frontier, groups, margin
 
-Margins = dict[tuple[str, str], tuple[float, float, float]]  # (policy, variant) -> (val, test FLOPs, test seconds)
+# (policy, variant) -> (val, test FLOPs, test seconds)
+Margins = dict[tuple[str, str], tuple[float, float, float]]
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,8 @@ def pair_margins(runs: Sequence[Mapping[str, Any]]) -> Margins:
 
 
 def _margins(g: Group, fronts: Mapping[str, Any]) -> tuple[float, float, float]:
-    return (margin(fronts["val"], g.flops, g.val_acc).points, margin(fronts[FLOPS], g.flops, g.test_acc).points,
+    return (margin(fronts["val"], g.flops, g.val_acc).points,
+            margin(fronts[FLOPS], g.flops, g.test_acc).points,
             margin(fronts[SECONDS], g.time_s, g.test_acc).points)
 
 
@@ -72,7 +74,8 @@ def leave_one_out(pairs: Sequence[Mapping[str, Any]]) -> list[PolicyResult]:
     if len(pairs) < 2 or not all(margins):
         return []
     common = set.intersection(*(set(m) for m in margins))
-    policies = list(dict.fromkeys(policy for policy, _ in sorted(common, key=lambda k: (k[0] != "learndrop", k))))
+    policies = list(dict.fromkeys(policy
+                                  for policy, _ in sorted(common, key=lambda k: (k[0] != "learndrop", k))))
     results = []
     for policy in policies:
         settings = sorted(v for p, v in common if p == policy)
@@ -91,8 +94,8 @@ def leave_one_out(pairs: Sequence[Mapping[str, Any]]) -> list[PolicyResult]:
 
 
 def to_markdown(results: Sequence[PolicyResult]) -> list[str]:
-    """The leave-one-out table: a row per policy, its held-out margin per pair (FLOPs; seconds; the setting the
-    other pairs chose), its worst and its mean."""
+    """The leave-one-out table: a row per policy, its held-out margin per pair (FLOPs; seconds; the setting
+    the other pairs chose), its worst and its mean."""
     if not results:
         return ["(leave-one-out: needs at least two pairs, every run with FLOPs and a validation accuracy)"]
     labels = [h.pair for h in results[0].held_out]

@@ -20,7 +20,8 @@ def epoch_spread(epochs: pd.DataFrame) -> float | None:
     shares = []
     for _, group in rows.groupby("active_units"):
         if len(group) >= 2 and group["epoch_time_s"].mean() > 0:
-            shares += list((group["epoch_time_s"] - group["epoch_time_s"].mean()) / group["epoch_time_s"].mean())
+            mean = group["epoch_time_s"].mean()
+            shares += list((group["epoch_time_s"] - mean) / mean)
     if len(shares) < 2:
         return None
     return float(pd.Series(shares).pow(2).mean() ** 0.5)
@@ -33,10 +34,11 @@ def speedup_noise(speedup: float, spreads: list[float | None]) -> str | None:
     if spread is None or spread < NOISY and abs(speedup - 1) > 2 * spread:
         return None
     if abs(speedup - 1) > 2 * spread:
-        return (f"Epoch times here vary by ±{100 * spread:.0f} % with the same network (a busy machine): read "
-                "the speedup as rough; the FLOPs saved are counted, not timed.")
-    return (f"Epoch times here vary by ±{100 * spread:.0f} % with the same network (a busy machine): a speedup of "
-            f"×{speedup:.2f} is within that noise. The FLOPs saved are counted, not timed: they hold.")
+        return (f"Epoch times here vary by ±{100 * spread:.0f} % with the same network (a busy machine): "
+                "read the speedup as rough; the FLOPs saved are counted, not timed.")
+    return (f"Epoch times here vary by ±{100 * spread:.0f} % with the same network (a busy machine): a "
+            f"speedup of ×{speedup:.2f} is within that noise. The FLOPs saved are counted, not timed: they "
+            "hold.")
 
 
 __all__ = ["NOISY", "epoch_spread", "speedup_noise"]

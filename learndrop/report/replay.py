@@ -77,7 +77,8 @@ def data_chunks(started: ev.RunStarted, chunks: pd.DataFrame) -> list[DataChunk]
     if chunks.empty:
         return [DataChunk(0, started.train_size, started.steps_per_epoch)]
     batch = started.config["batch_size"]
-    return [DataChunk(int(c.step), int(c.images), math.ceil(int(c.images) / batch)) for c in chunks.itertuples()]
+    return [DataChunk(int(c.step), int(c.images), math.ceil(int(c.images) / batch))
+            for c in chunks.itertuples()]
 
 
 def intervals(check_steps: Sequence[int], data: Sequence[DataChunk]) -> tuple[list[float], list[int]]:
@@ -85,7 +86,9 @@ def intervals(check_steps: Sequence[int], data: Sequence[DataChunk]) -> tuple[li
 
     Checks fall inside epochs (the last at an epoch's last step), so an interval never spans two chunks."""
     starts = [c.start_step for c in data]
-    images, chunk_of, previous = [], [], 0
+    images = []
+    chunk_of = []
+    previous = 0
     for step in check_steps:
         i = max(0, bisect_left(starts, step) - 1)  # the last chunk that started before this step
         images.append((step - previous) * data[i].images / max(1, data[i].steps_per_epoch))
@@ -107,14 +110,19 @@ def estimate_fwd_flops(unit_fwd: Sequence[int], head_fwd: int, prefix: Sequence[
     costs = prefix_fwd_costs(unit_fwd)
     full = costs[-1] + head_fwd
     total = base = 0.0
-    built, rows, held = 0, 0, set()  # prefix length the cache holds, its rows, the chunks among them
+    # prefix length the cache holds, its rows, the chunks among them
+    built = 0
+    rows = 0
+    held = set()
     for k, n, c in zip(prefix, images, chunk_of):
         base += full * n
         if cached and k > built:
-            total += cache_cost(unit_fwd, built, k, rows, 0)  # extend the cached rows by the newly dropped units
+            # extend the cached rows by the newly dropped units
+            total += cache_cost(unit_fwd, built, k, rows, 0)
             built = k
         if cached and k > 0 and c not in held:
-            total += cache_cost(unit_fwd, 0, k, 0, chunk_images[c])  # the chunk's rows through the whole prefix
+            # the chunk's rows through the whole prefix
+            total += cache_cost(unit_fwd, 0, k, 0, chunk_images[c])
             rows += chunk_images[c]
             held.add(c)
         total += (full - (costs[k] if cached else 0)) * n
@@ -129,22 +137,24 @@ def replay_run(scores: pd.DataFrame, checks: pd.DataFrame, policy: PolicyConfig,
     inherited; empty for the others)."""
     names = [u["name"] for u in units[:-1]]
     check_ids, rows = d_rows(scores, names)
-    rewind = d_rows(scores, names, "rewind")[1] if "rewind" in scores and scores["rewind"].notna().any() else None
-    decisions = replay(names, rows, policy, [inherited_peaks[n] for n in names] if inherited_peaks else None, rewind)
+    rewind = (d_rows(scores, names, "rewind")[1] if "rewind" in scores and scores["rewind"].notna().any()
+              else None)
+    decisions = replay(names, rows, policy, [inherited_peaks[n] for n in names] if inherited_peaks else None,
+                       rewind)
     epoch_of = dict(zip(checks["check"], checks["epoch"])) if not checks.empty else {}
     step_of = dict(zip(checks["check"], checks["step"])) if not checks.empty else {}
     score_rows, drop_rows = _frames(decisions, check_ids, epoch_of, step_of)
     prefix = [0] + [sum(1 for s in d.scores if s.state == "dropped") for d in decisions[:-1]]
     fwd, base = _schedule_flops(units, prefix, [step_of.get(c, 0) for c in check_ids], data, cached)
-    return WhatIf(pd.DataFrame(score_rows, columns=SCORE_COLUMNS), pd.DataFrame(drop_rows, columns=DROP_COLUMNS),
-                  fwd, base)
+    return WhatIf(pd.DataFrame(score_rows, columns=SCORE_COLUMNS),
+                  pd.DataFrame(drop_rows, columns=DROP_COLUMNS), fwd, base)
 
 
 def _schedule_flops(units: Sequence[dict], prefix: Sequence[int], check_steps: Sequence[int],
                     data: Sequence[DataChunk], cached: bool) -> tuple[int, int]:
     images, chunk_of = intervals(check_steps, data)
-    return estimate_fwd_flops([u["fwd_flops"] for u in units[:-1]], units[-1]["fwd_flops"], prefix, images, cached,
-                              chunk_of, [c.images for c in data])
+    return estimate_fwd_flops([u["fwd_flops"] for u in units[:-1]], units[-1]["fwd_flops"], prefix, images,
+                              cached, chunk_of, [c.images for c in data])
 
 
 def _frames(decisions: Sequence[Decision], check_ids: Sequence[int], epoch_of: dict, step_of: dict
@@ -156,14 +166,15 @@ def _frames(decisions: Sequence[Decision], check_ids: Sequence[int], epoch_of: d
             score_rows.append({"check": check, "epoch": epoch, "step": step, "time_s": None, "unit": s.unit,
                                "unit_index": i, "d": s.d, "s": s.s, "c": s.c, "state": s.state})
         for drop in decision.drops:
-            drop_rows.append({"unit": drop.unit, "index": drop.index, "epoch": epoch, "check": check, "step": step,
-                              "time_s": None, "s": drop.s, "c": drop.c, "reason": drop.reason})
+            drop_rows.append({"unit": drop.unit, "index": drop.index, "epoch": epoch, "check": check,
+                              "step": step, "time_s": None, "s": drop.s, "c": drop.c, "reason": drop.reason})
     return score_rows, drop_rows
 
 
 def recorded_schedule_flops(scores: pd.DataFrame, checks: pd.DataFrame, units: Sequence[dict],
                             data: Sequence[DataChunk], cached: bool) -> tuple[int, int]:
-    """The same estimate for what the run actually dropped (to calibrate the estimate against the measurement)."""
+    """The same estimate for what the run actually dropped (to calibrate the estimate against the
+    measurement)."""
     if scores.empty:
         return 0, 0
     dropped = scores.assign(is_dropped=scores["state"] == "dropped").groupby("check")["is_dropped"].sum()

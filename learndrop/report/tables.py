@@ -9,10 +9,12 @@ import pandas as pd
 from .. import events as ev
 from ..config import THRESHOLDS
 
-# test_*: the test split (reported only); val_*: the validation split held out from the training images (None: none)
-EPOCH_COLUMNS = ["epoch", "step", "time_s", "train_loss", "train_acc", "test_loss", "test_acc", "val_loss", "val_acc",
-                 "epoch_time_s", "eval_time_s", "instrument_time_s", "data_time_s", "fwd_flops", "bwd_flops",
-                 "baseline_fwd_flops", "baseline_bwd_flops", "trainable_params", "active_units", "images"]
+# test_*: the test split (reported only); val_*: the validation split held out from the training
+# images (None: none)
+EPOCH_COLUMNS = ["epoch", "step", "time_s", "train_loss", "train_acc", "test_loss", "test_acc", "val_loss",
+                 "val_acc", "epoch_time_s", "eval_time_s", "instrument_time_s", "data_time_s", "fwd_flops",
+                 "bwd_flops", "baseline_fwd_flops", "baseline_bwd_flops", "trainable_params", "active_units",
+                 "images"]
 SCORE_COLUMNS = ["check", "epoch", "step", "time_s", "unit", "unit_index", "d", "s", "c", "state", "rewind"]
 DROP_COLUMNS = ["unit", "index", "epoch", "check", "step", "time_s", "s", "c", "reason"]
 
@@ -68,8 +70,8 @@ def chunks_frame(events: Iterable[ev.Event]) -> pd.DataFrame:
             rows[e.chunk] = {"chunk": e.chunk, "chunks": e.chunks, "epoch": e.epoch, "step": e.step,
                              "time_s": e.time_s, "images": e.images, "classes": list(e.classes)}
         elif isinstance(e, ev.ChunkEnded) and e.chunk in rows:
-            rows[e.chunk].update(end_epoch=e.epoch, test_acc=e.test_acc, seen_acc=e.seen_acc, val_acc=e.val_acc,
-                                 per_class_acc=dict(e.per_class_acc))
+            rows[e.chunk].update(end_epoch=e.epoch, test_acc=e.test_acc, seen_acc=e.seen_acc,
+                                 val_acc=e.val_acc, per_class_acc=dict(e.per_class_acc))
     return pd.DataFrame([rows[k] for k in sorted(rows)], columns=CHUNK_COLUMNS)
 
 
@@ -103,7 +105,9 @@ def format_classes(classes: Iterable[int] | None) -> str:
     values = list(classes or ())
     if not values:
         return ""
-    parts, start, prev = [], values[0], values[0]
+    parts = []
+    start = values[0]
+    prev = values[0]
     for c in [*values[1:], None]:
         if c is not None and c == prev + 1:
             prev = c
@@ -120,15 +124,16 @@ def chunk_table(chunks: pd.DataFrame, epochs_per_chunk: int) -> pd.DataFrame:
     rows = [{"chunk": f"{int(r.chunk) + 1} of {int(r.chunks)}",
              "epochs": f"{int(r.epoch) + 1}–{int(r.epoch) + epochs_per_chunk}",
              "images": f"{int(r.images):,}", "classes": format_classes(r.classes),
-             "test accuracy, all classes (%)": pct(r.test_acc), "test accuracy, classes seen (%)": pct(r.seen_acc)}
+             "test accuracy, all classes (%)": pct(r.test_acc),
+             "test accuracy, classes seen (%)": pct(r.seen_acc)}
             for r in chunks.itertuples(index=False)]
-    return pd.DataFrame(rows, columns=["chunk", "epochs", "images", "classes", "test accuracy, all classes (%)",
-                                       "test accuracy, classes seen (%)"])
+    return pd.DataFrame(rows, columns=["chunk", "epochs", "images", "classes",
+                                       "test accuracy, all classes (%)", "test accuracy, classes seen (%)"])
 
 
-LOG_TYPES = ("run_started", "unit_dropped", "unit_frozen", "thresholds_changed", "cache_built", "cache_skipped",
-             "chunk_started", "chunk_ended", "checkpoint_restored", "run_paused", "run_unpaused", "epoch_ended",
-             "run_finished")
+LOG_TYPES = ("run_started", "unit_dropped", "unit_frozen", "thresholds_changed", "cache_built",
+             "cache_skipped", "chunk_started", "chunk_ended", "checkpoint_restored", "run_paused",
+             "run_unpaused", "epoch_ended", "run_finished")
 LOG_COLUMNS = ["time_s", "epoch", "step", "event", "what"]
 
 
@@ -163,7 +168,8 @@ def _describe(e: ev.Event) -> str | None:
     if e.type == "cache_skipped":
         return e.reason
     if e.type == "chunk_started":
-        return f"data chunk {get('chunk', 0) + 1} of {get('chunks', '?')} arrives: {get('images', 0):,} images"
+        return (f"data chunk {get('chunk', 0) + 1} of {get('chunks', '?')} arrives: {get('images', 0):,} "
+                "images")
     if e.type == "chunk_ended":
         return f"data chunk {get('chunk', 0) + 1} done: test accuracy {100 * get('test_acc', 0):.2f} %"
     if e.type == "checkpoint_restored":

@@ -18,7 +18,8 @@ from pathlib import Path
 from .. import events as ev
 from ..errors import LearnDropError
 
-EPOCH_METRICS = (("loss", ("train_loss", "val_loss", "test_loss")), ("accuracy", ("train_acc", "val_acc", "test_acc")))
+EPOCH_METRICS = (("loss", ("train_loss", "val_loss", "test_loss")),
+                 ("accuracy", ("train_acc", "val_acc", "test_acc")))
 
 
 class TensorBoardSink:
@@ -28,8 +29,9 @@ class TensorBoardSink:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError as exc:
-            raise LearnDropError("--tensorboard needs the tensorboard package: pip install 'learndrop[tensorboard]' "
-                                 "(or pip install tensorboard)", field="tensorboard") from exc
+            raise LearnDropError("--tensorboard needs the tensorboard package: pip install "
+                                 "'learndrop[tensorboard]' (or pip install tensorboard)",
+                                 field="tensorboard") from exc
         try:
             self.writer = SummaryWriter(log_dir=str(log_dir))
         except OSError as exc:

@@ -155,19 +155,26 @@ def progress_status(view: RunView, recent: int = 5) -> ProgressStatus | None:
     step = max([e.step for e in progress] + [last_end.step if last_end else 0])
     finished = view.finished is not None
     if progress and (last_end is None or progress[-1].step > last_end.step):
-        epoch, epoch_step, epoch_steps = progress[-1].epoch + 1, progress[-1].epoch_step, progress[-1].epoch_steps
+        epoch = progress[-1].epoch + 1
+        epoch_step = progress[-1].epoch_step
+        epoch_steps = progress[-1].epoch_steps
     elif last_end is not None:
         steps = progress[-1].epoch_steps if progress else started.steps_per_epoch
-        epoch, epoch_step, epoch_steps = last_end.epoch + 1, steps, steps
+        epoch = last_end.epoch + 1
+        epoch_step = steps
+        epoch_steps = steps
     else:
-        epoch, epoch_step, epoch_steps = 1, 0, started.steps_per_epoch
+        epoch = 1
+        epoch_step = 0
+        epoch_steps = started.steps_per_epoch
     rate = sum(p.images_per_s for p in progress) / len(progress) if progress else None
     seconds_left = None
     if not finished and rate:
         remaining_steps = max(0, total_steps - step)
         eval_s = float(epochs_done["eval_time_s"].mean()) if len(epochs_done) else 0.0
         seconds_left = remaining_steps * batch / rate + eval_s * (epochs - len(epochs_done))
-    fraction = 1.0 if finished and view.finished.status == RunState.COMPLETED else min(1.0, step / max(1, total_steps))
+    fraction = (1.0 if finished and view.finished.status == RunState.COMPLETED
+                else min(1.0, step / max(1, total_steps)))
     return ProgressStatus(epoch, epochs, epoch_step, epoch_steps, step, total_steps, rate,
                           seconds_left, fraction)
 

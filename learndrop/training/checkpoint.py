@@ -27,7 +27,8 @@ V1_METHOD = ("policy", "policy_state", "optimizer", "cache_ops", "cache_refused"
 
 
 def save_checkpoint(run_dir: Path, payload: dict[str, Any]) -> None:
-    """Atomic; a full disk is an ``OSError`` (ENOSPC) and leaves no checkpoint.pt.tmp (``learndrop.files``)."""
+    """Atomic; a full disk is an ``OSError`` (ENOSPC) and leaves no checkpoint.pt.tmp
+    (``learndrop.files``)."""
     save_tensors(run_dir / FILENAME, {"version": VERSION, **payload})
 
 
@@ -48,28 +49,31 @@ def load_checkpoint(run_dir: Path) -> dict[str, Any]:
         raise LearnDropError(f"{path} is an incomplete checkpoint (no {', '.join(missing)})")
     if payload["version"] == 1:
         payload["method"] = {k: payload.pop(k) for k in V1_METHOD}
-        payload.pop("dropped", None), payload.pop("frozen", None)  # kept twice in version 1: the policy state has them
+        # kept twice in version 1: the policy state has them
+        payload.pop("dropped", None), payload.pop("frozen", None)
     return payload
 
 
 def epoch_checkpoint(epoch: int, emit: ev.Emitter, ld: LearnDrop, augment_gen: torch.Generator,
                      ranks: list[torch.Tensor] | None) -> dict:
-    """What ``train`` hands ``on_epoch`` after an epoch; ``ranks``: every process's augmentation generator, in a
-    data-parallel run."""
-    rng = {"torch": torch.get_rng_state(), "augment": augment_gen.get_state(), **({"ranks": ranks} if ranks else {})}
+    """What ``train`` hands ``on_epoch`` after an epoch; ``ranks``: every process's augmentation generator, in
+    a data-parallel run."""
+    rng = {"torch": torch.get_rng_state(), "augment": augment_gen.get_state(),
+           **({"ranks": ranks} if ranks else {})}
     return {"epoch": epoch, "step": emit.step, "time_s": emit.clock(),
             "model": {k: v.detach().cpu().clone() for k, v in ld.model.state_dict().items()},
             "method": ld.state_dict(), "rng": rng}
 
 
-def restore(ck: dict, ld: LearnDrop, augment_gen: torch.Generator, chunks: list[torch.Tensor], emit: ev.Emitter,
-            world: World) -> tuple[int, CacheUpdate | None]:
+def restore(ck: dict, ld: LearnDrop, augment_gen: torch.Generator, chunks: list[torch.Tensor],
+            emit: ev.Emitter, world: World) -> tuple[int, CacheUpdate | None]:
     """Put a run back where its checkpoint left it; returns the first epoch to train and the cache rebuild
     (its FLOPs and seconds count towards that epoch)."""
     start_epoch = ck["epoch"] + 1
     emit.epoch, emit.step = start_epoch, ck["step"]
     emit(ev.CheckpointRestored, from_epoch=start_epoch, set_aside=ck.get("set_aside", 0),
-         previous_status=ck.get("previous_status", "interrupted"), device=str(next(ld.model.parameters()).device))
+         previous_status=ck.get("previous_status", "interrupted"),
+         device=str(next(ld.model.parameters()).device))
     ld.model.load_state_dict(ck["model"])
     rebuilt = ld.load_state_dict(ck["method"], chunks)
     torch.set_rng_state(ck["rng"]["torch"])

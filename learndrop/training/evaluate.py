@@ -33,8 +33,10 @@ def evaluate(model: UnitNetwork, batches: ImageBatches, use_amp: bool, world: Wo
         counts.index_add_(0, y, torch.ones_like(y, dtype=torch.float))
         width = out.shape[1]
     if world.size > 1:
-        loss_sum, hits, counts = world.sum(torch.cat([loss_sum.view(1), hits, counts])).split([1, n_classes, n_classes])
+        total = world.sum(torch.cat([loss_sum.view(1), hits, counts]))
+        loss_sum, hits, counts = total.split([1, n_classes, n_classes])
     n = len(batches)
     per_class = (hits / counts.clamp_min(1)).tolist()
-    per_class += [0.0] * (width - n_classes)  # last classes without test images (a folder's test/ may lack some)
+    # last classes without test images (a folder's test/ may lack some)
+    per_class += [0.0] * (width - n_classes)
     return float(loss_sum.sum()) / n, float(hits.sum()) / n, per_class

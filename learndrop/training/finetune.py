@@ -18,8 +18,8 @@ from ..models import UnitNetwork
 
 @dataclass(frozen=True)
 class Source:
-    """A recorded run a fine-tuning starts from: its config, saved model, and per unit the largest change ``d``
-    it recorded (with the peaks it inherited itself, when it was fine-tuned too)."""
+    """A recorded run a fine-tuning starts from: its config, saved model, and per unit the largest change
+    ``d`` it recorded (with the peaks it inherited itself, when it was fine-tuned too)."""
 
     run_id: str
     config: RunConfig
@@ -55,7 +55,8 @@ def inherited_peaks(source: Source, config: RunConfig, units: list[str], images_
     grows linearly with both. Empty (own peaks only) where the runs measured d differently.
     """
     theirs = source.config
-    if (theirs.policy.measure, theirs.policy.lr_normalized) != (config.policy.measure, config.policy.lr_normalized):
+    if (theirs.policy.measure, theirs.policy.lr_normalized) != (config.policy.measure,
+                                                                config.policy.lr_normalized):
         return {}
     if not source.steps_per_epoch or not set(units) <= set(source.peaks):
         return {}

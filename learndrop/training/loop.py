@@ -36,7 +36,8 @@ from .prepare import Setup, prepare
 from .schedule import lr_at
 from .world import World, is_peer_failure
 
-AUGMENT_SEED_STRIDE = 1_000_003  # process r of a data-parallel run draws its augmentation from seed + 1 + r * this
+# process r of a data-parallel run draws its augmentation from seed + 1 + r * this
+AUGMENT_SEED_STRIDE = 1_000_003
 
 
 def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingControl | None = None, *,
@@ -78,8 +79,8 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
                    probe=probe_of(val_batches) if val_batches is not None else None)
     start_epoch, carry = 0, None
     if checkpoint is None:
-        emit(ev.RunStarted, **_run_started(config, setup, ld, chunks, batch_size, total_steps, len(test_batches),
-                                           train_batches.normalize))
+        emit(ev.RunStarted, **_run_started(config, setup, ld, chunks, batch_size, total_steps,
+                                           len(test_batches), train_batches.normalize))
     else:
         start_epoch, carry = restore(checkpoint, ld, augment_gen, chunks, emit, world)
 
@@ -95,7 +96,8 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
             emit(ev.EpochStarted, lr=lr_at(config, emit.step, total_steps))
             ld.train_mode()
             meters, carry = EpochMeters.start(device, ld, carry), None
-            data_timer, (batches, check_steps) = SpanTimer(device), _epoch_plan(config, chunk, epoch, device, world)
+            data_timer = SpanTimer(device)
+            batches, check_steps = _epoch_plan(config, chunk, epoch, device, world)
             epoch_start = time.perf_counter()
             for i, idx in enumerate(batches):
                 # control: stop before the step, or wait here while paused
@@ -141,12 +143,14 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
             train_loss = float(meters.loss_sum) / images
             if not math.isfinite(train_loss):
                 raise diverged(train_loss, epoch, emit.step)
-            (val_loss, val_acc), (test_loss, test_acc, per_class), eval_s = _evaluate(model, val_batches,
-                                                                                      test_batches, use_amp, world)
-            emit(ev.EpochEnded, train_loss=train_loss, test_loss=test_loss, test_acc=test_acc, val_loss=val_loss,
-                 val_acc=val_acc, epoch_time_s=epoch_time, eval_time_s=eval_s, **meters.totals(ld, images, world.size))
+            evaluated = _evaluate(model, val_batches, test_batches, use_amp, world)
+            (val_loss, val_acc), (test_loss, test_acc, per_class), eval_s = evaluated
+            emit(ev.EpochEnded, train_loss=train_loss, test_loss=test_loss, test_acc=test_acc,
+                 val_loss=val_loss, val_acc=val_acc, epoch_time_s=epoch_time, eval_time_s=eval_s,
+                 **meters.totals(ld, images, world.size))
             if len(chunks) > 1 and epoch_in_chunk == config.epochs - 1:
-                emit(ev.ChunkEnded, **_chunk_ended(setup, chunks, chunk_index, test_acc, per_class), val_acc=val_acc)
+                emit(ev.ChunkEnded, **_chunk_ended(setup, chunks, chunk_index, test_acc, per_class),
+                     val_acc=val_acc)
             ranks = world.gather(augment_gen.get_state()) if world.size > 1 else None  # each process's own
             if on_epoch is not None:  # the last good model and everything needed to continue from here
                 on_epoch(epoch_checkpoint(epoch, emit, ld, augment_gen, ranks))
@@ -172,8 +176,8 @@ def _batches(config: RunConfig, setup: Setup, train_data: ImageData, device: tor
             ImageBatches(setup.test_data, normalizer, device))
 
 
-def _evaluate(model: torch.nn.Module, val: ImageBatches | None, test: ImageBatches, use_amp: bool, world: World
-              ) -> tuple[tuple, tuple, float]:
+def _evaluate(model: torch.nn.Module, val: ImageBatches | None, test: ImageBatches, use_amp: bool,
+              world: World) -> tuple[tuple, tuple, float]:
     """The validation split (choices are made on it) and the test split, with rank 0's BatchNorm statistics
     on every process; the seconds it took."""
     start = time.perf_counter()
@@ -212,8 +216,8 @@ def cache_settings(config: RunConfig, flip: bool, amp: bool = False) -> CacheSet
     """The cache as the config asks. With augmentation it holds a fixed set of exact augmented views
     per image (``method.cache``), the richest that fits; ``amp``: filled under the loop's bf16 autocast."""
     views = augmented_views(CROP_PADDING, flip) if config.augment else [[(0, 0, False)]]
-    return CacheSettings(config.cache, config.cache_max_mb, config.cache_dtype, tuple(tuple(v) for v in views),
-                         amp=amp)
+    return CacheSettings(config.cache, config.cache_max_mb, config.cache_dtype,
+                         tuple(tuple(v) for v in views), amp=amp)
 
 
 def _failure(exc: BaseException) -> tuple[RunState, str]:
@@ -223,7 +227,8 @@ def _failure(exc: BaseException) -> tuple[RunState, str]:
     if isinstance(exc, LearnDropError):  # divergence: the recorder keeps the last good epoch's model
         return RunState.FAILED, str(exc)
     if is_peer_failure(exc):
-        return RunState.FAILED, f"another process of this data-parallel run ended or stalled ({exc})".splitlines()[0]
+        return RunState.FAILED, ("another process of this data-parallel run ended or stalled "
+                                 f"({exc})").splitlines()[0]
     return RunState.FAILED, f"{type(exc).__name__}: {exc}"
 
 
@@ -256,7 +261,8 @@ def _run_started(config: RunConfig, setup: Setup, ld: LearnDrop, chunks: list[to
                                "std": [round(v, 6) for v in norm.std]},
                 inherited_peaks=setup.inherited_peaks, val_size=len(setup.val_data or ()),
                 units=[{"name": n, "params": sum(p.numel() for p in model.get_submodule(n).parameters()),
-                        "fwd_flops": full.fwd[n], "bwd_flops": full.bwd[n]} for n in (*ld.names, model.head_name)])
+                        "fwd_flops": full.fwd[n], "bwd_flops": full.bwd[n]}
+                       for n in (*ld.names, model.head_name)])
 
 
 def _chunk_ended(setup: Setup, chunks: list[torch.Tensor], index: int, test_acc: float, per_class: list[float]

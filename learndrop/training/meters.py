@@ -55,7 +55,8 @@ class EpochMeters:
         if world.size == 1:
             return stop
         total = world.sum(torch.stack([self.loss_sum.double(), self.correct.double(),
-                                       torch.tensor(float(stop), dtype=torch.float64, device=self.correct.device)]))
+                                       torch.tensor(float(stop), dtype=torch.float64,
+                                                    device=self.correct.device)]))
         self.loss_sum, self.correct = total[0].float(), total[1].long()
         return bool(total[2] > 0)
 
@@ -65,22 +66,27 @@ class EpochMeters:
         full, (fwd0, bwd0, probe0) = ld.full_flops, self.flops_at_start
         return dict(train_acc=float(self.correct) / images, instrument_time_s=self.instrument_s,
                     data_time_s=self.data_s, fwd_flops=(ld.flops.fwd - fwd0 + self.extra_fwd) * processes,
-                    bwd_flops=(ld.flops.bwd - bwd0) * processes, probe_flops=(ld.flops.probe - probe0) * processes,
+                    bwd_flops=(ld.flops.bwd - bwd0) * processes,
+                    probe_flops=(ld.flops.probe - probe0) * processes,
                     baseline_fwd_flops=full.fwd_total * images,
                     baseline_bwd_flops=full.bwd_total * images, trainable_params=ld.trainable_params,
                     active_units=ld.active_units, images=images)
 
 
-def report_progress(emit: ev.Emitter, meters: EpochMeters, lr: float, epoch_step: int, epoch_steps: int, world: World,
-              control: TrainingControl) -> None:
+def report_progress(emit: ev.Emitter, meters: EpochMeters, lr: float, epoch_step: int, epoch_steps: int,
+                    world: World, control: TrainingControl) -> None:
     """A progress event (one device sync). Data-parallel: the loss and images summed over the processes, and
     whether any was asked to stop (all stop here together)."""
     start = time.perf_counter()
-    loss, images, stop = float(meters.window_loss), meters.window_images, False
+    loss = float(meters.window_loss)
+    images = meters.window_images
+    stop = False
     if world.size > 1:
         total = world.sum(torch.tensor([loss, images, float(control.stop_requested)], dtype=torch.float64,
                                        device=meters.window_loss.device))
-        loss, images, stop = total[0].item(), int(total[1].item()), bool(total[2] > 0)
+        loss = total[0].item()
+        images = int(total[1].item())
+        stop = bool(total[2] > 0)
     mean_loss = loss / max(1, images)
     if not math.isfinite(mean_loss):
         raise diverged(mean_loss, emit.epoch, emit.step)

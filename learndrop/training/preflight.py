@@ -1,9 +1,10 @@
 """``preflight(config)``: every check a run's settings can pass or fail without its data, made before anything
-is loaded or created; the command line, the dashboard's queue and its form all ask it, and so does ``prepare``.
+is loaded or created; the command line, the dashboard's queue and its form all ask it, and so does
+``prepare``.
 
 The config's own values, the policy's name (``method.registry``), the model's name (``models``), the device
-(CUDA or MPS asked for where there is none) and the data-parallel processes this machine can host, the weights file there. The first
-thing wrong is one ``LearnDropError`` whose ``field`` names the setting.
+(CUDA or MPS asked for where there is none) and the data-parallel processes this machine can host, the weights
+file there. The first thing wrong is one ``LearnDropError`` whose ``field`` names the setting.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ def check_device(name: str) -> None:
         raise LearnDropError("device cuda asked for, but no CUDA GPU is available here; choose auto or cpu",
                              field="device")
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise LearnDropError("device mps asked for, but Apple's MPS backend is not available here", field="device")
+        raise LearnDropError("device mps asked for, but Apple's MPS backend is not available here",
+                             field="device")
 
 
 def check_processes(processes: int, device: str = "auto") -> None:
@@ -44,9 +46,9 @@ def check_processes(processes: int, device: str = "auto") -> None:
     if processes > 1 and device == "mps":
         raise LearnDropError("data-parallel runs train on CUDA or the cpu", field="world_size")
     if gpus and processes > gpus:
-        raise LearnDropError(f"{processes} processes need a GPU each, and this machine has {gpus}; choose fewer, "
-                             "or the cpu", field="world_size")
+        raise LearnDropError(f"{processes} processes need a GPU each, and this machine has {gpus}; choose "
+                             "fewer, or the cpu", field="world_size")
     cores = os.cpu_count() or 1
     if not gpus and processes > cores:
-        raise LearnDropError(f"{processes} processes, and this machine has {cores} CPU core(s): choose at most "
-                             f"{cores}", field="world_size")
+        raise LearnDropError(f"{processes} processes, and this machine has {cores} CPU core(s): choose at "
+                             f"most {cores}", field="world_size")

@@ -29,17 +29,20 @@ class Setup:
     train_data: ImageData
     test_data: ImageData
     model: UnitNetwork
-    inherited_peaks: dict[str, float] = field(default_factory=dict)  # fine-tuning: the source run's (finetune.py)
+    # fine-tuning: the source run's (finetune.py)
+    inherited_peaks: dict[str, float] = field(default_factory=dict)
     val_data: ImageData | None = None  # held out from the training images (config.val_split); None: none
     normalization: Normalization = NORMALIZATIONS["dataset"]  # what the starting weights expect
     notes: list[str] = field(default_factory=list)  # what loading the weights had to say
 
     def normalizer(self, device: torch.device, channels_last: bool) -> Normalizer:
-        """uint8 -> normalised float inputs, as the starting weights expect (or the training set's statistics)."""
+        """uint8 -> normalised float inputs, as the starting weights expect (or the training set's
+        statistics)."""
         norm = self.normalization
         if norm.mean is None:
             return Normalizer(self.train_data.images, device, channels_last)
-        return Normalizer(self.train_data.images, device, channels_last, *norm.for_channels(self.train_data.channels))
+        return Normalizer(self.train_data.images, device, channels_last,
+                          *norm.for_channels(self.train_data.channels))
 
     def peaks_in_unit_order(self) -> list[float] | None:
         """The inherited peaks, one per unit in forward order; None when the run has its own only."""
@@ -62,13 +65,14 @@ def prepare(config: RunConfig, data: tuple[ImageData, ImageData] | None = None, 
     preflight(config)  # every check that needs no data, before the data load
     device = resolve_device(config.device)
     if data is None:
-        train_data = create_dataset(config.dataset, config.data_root, True, config.download, config.image_size,
-                                    config.subset)
+        train_data = create_dataset(config.dataset, config.data_root, True, config.download,
+                                    config.image_size, config.subset)
         test_data = create_dataset(config.dataset, config.data_root, False, config.download, train_data.size)
     else:
         train_data, test_data = data
     if config.classes is not None:
-        train_data, test_data = train_data.select_classes(config.classes), test_data.select_classes(config.classes)
+        train_data = train_data.select_classes(config.classes)
+        test_data = test_data.select_classes(config.classes)
     if len(train_data) == 0 or len(test_data) == 0:
         raise LearnDropError("no training or test images left after --subset / --classes")
     train_data, val_data = split_validation(train_data, config.val_split, config.batch_size)
@@ -123,7 +127,8 @@ def check_policy(config: RunConfig, model: UnitNetwork) -> None:
     try:
         policy.start(initial_state(model.unit_names), config.policy)
     except ValueError as exc:
-        raise LearnDropError(str(exc), field="k" if config.policy.name == "freeze-first-k" else "policy") from None
+        raise LearnDropError(str(exc), field="k" if config.policy.name == "freeze-first-k"
+                             else "policy") from None
 
 
 def split_validation(data: ImageData, n: int, batch_size: int) -> tuple[ImageData, ImageData | None]:
@@ -135,8 +140,8 @@ def split_validation(data: ImageData, n: int, batch_size: int) -> tuple[ImageDat
     if n == 0:
         return data, None
     if len(data) - n < batch_size:
-        raise LearnDropError(f"--val-split {n} leaves {max(0, len(data) - n)} of the {len(data)} training images, "
-                             f"less than one batch of {batch_size}", field="val_split")
+        raise LearnDropError(f"--val-split {n} leaves {max(0, len(data) - n)} of the {len(data)} training "
+                             f"images, less than one batch of {batch_size}", field="val_split")
     order = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))
     val, train = order[:n].sort().values, order[n:].sort().values
     return (ImageData(data.images[train], data.labels[train], data.classes, data.flip, data.notes),

@@ -1,4 +1,5 @@
-"""Data-parallel training on PyTorch's own engine: ``torchrun`` starts the processes, DDP reduces the gradients.
+"""Data-parallel training on PyTorch's own engine: ``torchrun`` starts the processes, DDP reduces the
+gradients.
 
 A ``World`` is this process's place among a run's processes, read from what torchrun sets (``RANK``,
 ``WORLD_SIZE``, ``LOCAL_RANK``). One process is ``World()``: every method is then a no-op, so the training
@@ -54,7 +55,8 @@ class World:
         return cls(int(os.environ["RANK"]), size, int(os.environ.get("LOCAL_RANK", "0")))
 
     def start(self, device: torch.device) -> torch.device:
-        """Join the run's process group (NCCL on CUDA, gloo elsewhere); this process's device (its own GPU)."""
+        """Join the run's process group (NCCL on CUDA, gloo elsewhere); this process's device (its own
+        GPU)."""
         if self.size == 1:
             return device
         if device.type == "mps":
@@ -66,7 +68,8 @@ class World:
             device = torch.device("cuda", self.local_rank)
             torch.cuda.set_device(device)
         if not dist.is_initialized():
-            dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=timedelta(seconds=TIMEOUT_S))
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
+                                    timeout=timedelta(seconds=TIMEOUT_S))
         return device
 
     def close(self) -> None:
@@ -125,14 +128,15 @@ class World:
         values = self.gather(value)
         other = next((r for r, v in enumerate(values) if v != values[0]), None)
         if other is not None:
-            raise LearnDropError(f"process {other} decided {what} {values[other]}, process 0 {values[0]}: their "
-                                 "networks differ, so the run stops")
+            raise LearnDropError(f"process {other} decided {what} {values[other]}, process 0 {values[0]}: "
+                                 "their networks differ, so the run stops")
 
     def wrap(self, module: nn.Module) -> nn.Module:
         """``module`` (the trainable suffix) under ``DistributedDataParallel``: every parameter it wraps gets
         a gradient at every step, so it needs no ``find_unused_parameters``."""
         device = next(module.parameters()).device
-        return nn.parallel.DistributedDataParallel(module, device_ids=[device] if device.type == "cuda" else None)
+        return nn.parallel.DistributedDataParallel(module,
+                                                   device_ids=[device] if device.type == "cuda" else None)
 
 
 def is_peer_failure(exc: BaseException) -> bool:

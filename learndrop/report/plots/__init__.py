@@ -22,11 +22,19 @@ from ._style import (
 )
 from .comparison import compare_lines, flops_bars, frontier_chart
 from .inside import feature_maps, filter_grid, mosaic
-from .run import active_network, change_heatmap, chunk_accuracy, epoch_times, flops_chart, loss_accuracy, score_lines
+from .run import (
+    active_network,
+    change_heatmap,
+    chunk_accuracy,
+    epoch_times,
+    flops_chart,
+    loss_accuracy,
+    score_lines,
+)
 from .teaching import flops_by_unit, unit_story
 
 __all__ = ["CHUNK", "FLOPS_AXIS", "HEIGHT", "MAX_CHUNK_LABELS", "MAX_COLUMNS", "MAX_POINTS", "STATES",
            "STATE_COLORS", "active_network", "change_heatmap", "chunk_accuracy", "chunk_starts",
-           "compare_lines", "decimate", "empty_figure", "epoch_times", "feature_maps", "filter_grid", "flops_bars",
-           "flops_by_unit", "flops_chart", "frontier_chart", "loss_accuracy", "mark_chunks", "mosaic", "score_lines",
-           "si", "unit_story"]
+           "compare_lines", "decimate", "empty_figure", "epoch_times", "feature_maps", "filter_grid",
+           "flops_bars", "flops_by_unit", "flops_chart", "frontier_chart", "loss_accuracy", "mark_chunks",
+           "mosaic", "score_lines", "si", "unit_story"]

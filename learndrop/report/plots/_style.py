@@ -15,7 +15,9 @@ MAX_POINTS = 200  # points per line
 HEIGHT = 340  # px
 STATES = ("training", "candidate", "frozen", "dropped")
 STATE_COLORS = ("#3b6fb6", "#f28e2b", "#9c6ade", "#d4d4d4")
-METHOD, BASELINE, FULL = "#3b6fb6", "#8c8c8c", "#c44e52"
+METHOD = "#3b6fb6"
+BASELINE = "#8c8c8c"
+FULL = "#c44e52"
 FLOPS_AXIS = "FLOPs (conv/matmul, 2·MAC)"
 CHUNK = "#333333"  # the line where a streaming run's next data chunk arrives
 MAX_TICKS = 12  # ticks on an axis of checks or epochs
@@ -58,8 +60,8 @@ def decimate(values: Sequence, max_n: int, keep: Sequence = ()) -> list:
 
 
 def integer_ticks(fig: go.Figure, last: float, **where) -> go.Figure:
-    """Whole-number ticks (1, 2, 5, 10, 20, 50 ... apart, at most ``MAX_TICKS``) on the x axis of checks or epochs:
-    plotly's own put ticks at half a check or half an epoch on short runs."""
+    """Whole-number ticks (1, 2, 5, 10, 20, 50 ... apart, at most ``MAX_TICKS``) on the x axis of checks or
+    epochs: plotly's own put ticks at half a check or half an epoch on short runs."""
     step = 1
     while last / step > MAX_TICKS:
         step = step * 5 // 2 if str(step)[0] == "2" else step * 2
@@ -81,7 +83,8 @@ def _threshold_changes(checks: pd.DataFrame) -> list[tuple[int, str]]:
     for row in checks[["check", *cols]].itertuples(index=False):
         now = dict(zip(cols, row[1:]))
         if prev is not None and now != prev:
-            out.append((int(row[0]), ", ".join(f"{k} {prev[k]:g}→{now[k]:g}" for k in cols if now[k] != prev[k])))
+            out.append((int(row[0]), ", ".join(f"{k} {prev[k]:g}→{now[k]:g}" for k in cols
+                                               if now[k] != prev[k])))
         prev = now
     return out
 
@@ -93,13 +96,14 @@ def _mark_threshold_changes(fig: go.Figure, checks: pd.DataFrame, **where) -> No
                            yanchor="top", font=dict(size=11, color=FULL), bgcolor="rgba(255,255,255,0.8)")
 
 
-def chunk_starts(chunks: pd.DataFrame | None, axis: str, frame: pd.DataFrame | None = None) -> list[tuple[float, str]]:
+def chunk_starts(chunks: pd.DataFrame | None, axis: str,
+                 frame: pd.DataFrame | None = None) -> list[tuple[float, str]]:
     """Where each data chunk of a streaming run starts on a chart's x axis, with its label ("chunk k").
 
     ``axis`` is the chart's x: "check" (between the chunk's first check and the one before; ``frame`` has the
-    columns check and epoch, as the scores and checks frames do), "epoch" (between epoch bars numbered from 1),
-    "epochs_trained" (epochs done so far, 0 at the start: the loss chart) or "time" (training seconds spent
-    before the chunk; ``frame`` is the epochs frame). Empty for a run that does not stream.
+    columns check and epoch, as the scores and checks frames do), "epoch" (between epoch bars numbered from
+    1), "epochs_trained" (epochs done so far, 0 at the start: the loss chart) or "time" (training seconds
+    spent before the chunk; ``frame`` is the epochs frame). Empty for a run that does not stream.
     """
     if chunks is None or chunks.empty:
         return []
@@ -127,15 +131,16 @@ def chunk_starts(chunks: pd.DataFrame | None, axis: str, frame: pd.DataFrame | N
     return out
 
 
-def mark_chunks(fig: go.Figure, starts: Sequence[tuple[float, str]], color: str = CHUNK, **where) -> go.Figure:
+def mark_chunks(fig: go.Figure, starts: Sequence[tuple[float, str]], color: str = CHUNK,
+                **where) -> go.Figure:
     """A thin vertical line at each chunk's start, labelled at the bottom (at most ``MAX_CHUNK_LABELS``
     labels: with many chunks every n-th); ``where`` picks subplots (row=, col=)."""
     every = max(1, -(-len(starts) // MAX_CHUNK_LABELS))
     for i, (x, label) in enumerate(starts):
         text = dict(annotation_text=label, annotation_position="bottom right",
                     annotation=dict(font=dict(size=11, color="#333"), bgcolor="rgba(255,255,255,0.75)"))
-        fig.add_vline(x=x, line=dict(color=color, width=1.5), layer="above", **(text if i % every == 0 else {}),
-                      **where)
+        fig.add_vline(x=x, line=dict(color=color, width=1.5), layer="above",
+                      **(text if i % every == 0 else {}), **where)
     return fig
 
 

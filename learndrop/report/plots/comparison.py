@@ -17,20 +17,23 @@ def compare_lines(frames: Mapping[str, pd.DataFrame], x: str, y: str, x_title: s
                   scale: float = 1.0, log_y: bool = False, chunks: Mapping[str, pd.DataFrame] | None = None
                   ) -> go.Figure:
     """One line per run: column ``y`` (times ``scale``) against column ``x`` of each run's epochs frame; where
-    ``chunks`` (by the same names) has a streaming run's chunks, their starts on the x axis (epochs or time)."""
+    ``chunks`` (by the same names) has a streaming run's chunks, their starts on the x axis (epochs or
+    time)."""
     frames = {k: v for k, v in frames.items() if not v.empty}
     if not frames:
         return empty_figure("Choose runs that have finished at least one epoch.")
     fig = go.Figure()
     colors = sample_colorscale("Turbo", [0.1 + 0.8 * i / max(1, len(frames) - 1) for i in range(len(frames))])
     for (name, df), color in zip(frames.items(), colors):
-        fig.add_trace(go.Scatter(x=df[x], y=df[y] * scale, mode="lines+markers", name=name, line=dict(color=color)))
+        fig.add_trace(go.Scatter(x=df[x], y=df[y] * scale, mode="lines+markers", name=name,
+                                 line=dict(color=color)))
     axis = {"epoch_number": "epoch", "train_time_s": "time"}.get(x)
     if axis and chunks:
         starts = [s for name, df in frames.items() for s in chunk_starts(chunks.get(name), axis, df)]
         mark_chunks(fig, sorted(set(starts)))  # runs chunked alike share their lines
     fig.update_xaxes(title=x_title)
-    fig.update_yaxes(title=y_title, type="log" if log_y else None, tickformat="~s" if "FLOPs" in y_title else None,
+    fig.update_yaxes(title=y_title, type="log" if log_y else None,
+                     tickformat="~s" if "FLOPs" in y_title else None,
                      rangemode="tozero" if not log_y and ("FLOPs" in y_title or "time" in y_title) else None)
     _layout(fig, height=HEIGHT + 40)
     fig.update_layout(legend=dict(y=-0.25, yanchor="top"))
@@ -57,8 +60,10 @@ def flops_bars(values: Mapping[str, float | None], full: float) -> go.Figure:
 
 
 # --- Budget frontier ---------------------------------------------------------------------------------
-SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "star", "pentagon", "cross", "triangle-down", "hexagon")
-PALETTE = ("#3b6fb6", "#c44e52", "#55a868", "#8172b2", "#dd8452", "#937860", "#da8bc3", "#4c4c4c", "#ccb974", "#64b5cd")
+SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "star", "pentagon", "cross", "triangle-down",
+           "hexagon")
+PALETTE = ("#3b6fb6", "#c44e52", "#55a868", "#8172b2", "#dd8452", "#937860", "#da8bc3", "#4c4c4c", "#ccb974",
+           "#64b5cd")
 LABELLED = 12  # up to this many points, each is labelled with its margin on the chart (more overlap: hover)
 
 
@@ -73,11 +78,11 @@ def flops_unit(largest: float) -> tuple[float, str]:
 def frontier_chart(baseline: Sequence[Mapping[str, Any]], others: Sequence[Mapping[str, Any]],
                    named: bool = False, axis: str = SECONDS) -> go.Figure:
     """Test accuracy against the training cost on ``axis`` (seconds, ``train_time_s``; or FLOPs,
-    ``train_flops``): the baseline runs (``epochs``, the cost, ``test_acc``) of one set-up as the frontier line
-    (the baseline trained for fewer epochs, made monotone), every other run (``name``, ``policy``, the cost,
-    ``test_acc``) as a point of its policy's trace, labelled with its margin above or below the line (up to
-    ``LABELLED`` points; hover says it always). ``named``: a figure without hover, each point a legend entry
-    with its name and margin, one symbol per policy."""
+    ``train_flops``): the baseline runs (``epochs``, the cost, ``test_acc``) of one set-up as the frontier
+    line (the baseline trained for fewer epochs, made monotone), every other run (``name``, ``policy``, the
+    cost, ``test_acc``) as a point of its policy's trace, labelled with its margin above or below the line (up
+    to ``LABELLED`` points; hover says it always). ``named``: a figure without hover, each point a legend
+    entry with its name and margin, one symbol per policy."""
     cost = AXES[axis]
     front = frontier(baseline, axis=axis)
     others = [o for o in others if o.get("test_acc") is not None and o.get(cost) is not None]
@@ -90,9 +95,10 @@ def frontier_chart(baseline: Sequence[Mapping[str, Any]], others: Sequence[Mappi
     fig = go.Figure()
     xs, ys = [c / divisor for c, _ in front.line], [100 * a for _, a in front.line]
     fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers+text", name="baseline, fewer epochs (frontier)",
-                             line=dict(color=BASELINE, width=3), text=[f"{b.epochs} ep" for b in front.budgets],
-                             textposition="bottom right",
-                             hovertemplate=f"%{{text}}: %{{x:{fmt}}} {unit}, %{{y:.2f}} %<extra>frontier</extra>"))
+                             line=dict(color=BASELINE, width=3),
+                             text=[f"{b.epochs} ep" for b in front.budgets], textposition="bottom right",
+                             hovertemplate=f"%{{text}}: %{{x:{fmt}}} {unit}, %{{y:.2f}} "
+                                           "%<extra>frontier</extra>"))
     margins = [margin(front, float(o[cost]), float(o["test_acc"])) for o in others]
     by_policy: dict[str, list[int]] = {}  # each policy's points, in first-seen order: one symbol per policy
     for i, o in enumerate(others):
@@ -102,13 +108,17 @@ def frontier_chart(baseline: Sequence[Mapping[str, Any]], others: Sequence[Mappi
         if named:  # a figure without hover (a PNG): one legend entry per point, named, with its margin
             for i in idx:
                 fig.add_trace(go.Scatter(x=[others[i][cost] / divisor], y=[100 * others[i]["test_acc"]],
-                                         mode="markers", name=f"{others[i].get('name', '')}: {margins[i].label()} pts",
-                                         marker=dict(size=11, symbol=symbol, color=PALETTE[i % len(PALETTE)])))
+                                         mode="markers", name=f"{others[i].get('name', '')}: "
+                                                              f"{margins[i].label()} pts",
+                                         marker=dict(size=11, symbol=symbol,
+                                                     color=PALETTE[i % len(PALETTE)])))
             continue
         fig.add_trace(go.Scatter(  # the margins labelled on the chart while the labels fit, always on hover
             x=[others[i][cost] / divisor for i in idx], y=[100 * others[i]["test_acc"] for i in idx],
-            mode="markers+text" if len(others) <= LABELLED else "markers", name=policy, textposition="top center",
-            marker=dict(color=METHOD if len(by_policy) == 1 else PALETTE[k % len(PALETTE)], size=10, symbol=symbol),
+            mode="markers+text" if len(others) <= LABELLED else "markers", name=policy,
+            textposition="top center",
+            marker=dict(color=METHOD if len(by_policy) == 1 else PALETTE[k % len(PALETTE)], size=10,
+                        symbol=symbol),
             text=[margins[i].label() for i in idx],
             customdata=[[str(others[i].get("name", "")), margins[i].text()] for i in idx],
             hovertemplate=f"%{{customdata[0]}}<br>%{{x:{fmt}}} {unit}, %{{y:.2f}} %<br>%{{customdata[1]}}"

@@ -54,8 +54,8 @@ def filter_grid(filters: np.ndarray | None, unit: str, since: int | None = None)
 
 
 def feature_maps(views: Sequence[UnitView], image: int) -> go.Figure:
-    """One row per unit: its strongest maps for test image ``image``, a strip in the colour of its state on the
-    left (training, candidate, frozen, dropped) and, for a dropped unit, the check its maps are from."""
+    """One row per unit: its strongest maps for test image ``image``, a strip in the colour of its state on
+    the left (training, candidate, frozen, dropped) and, for a dropped unit, the check its maps are from."""
     rows = [v for v in views if v.maps is not None]
     if not rows:
         return empty_figure("No feature maps recorded yet: they appear at the first check.")
@@ -69,6 +69,7 @@ def feature_maps(views: Sequence[UnitView], image: int) -> go.Figure:
         img[r * pitch:r * pitch + maps.shape[0], strip + 4:strip + 4 + maps.shape[1]] = maps
     fig = go.Figure(go.Image(z=img, hoverinfo="skip"))
     labels = [f"{v.unit} · {v.state}" + (f" (since check {v.since})" if v.unchanged else "") for v in rows]
-    fig.update_yaxes(tickvals=[r * pitch + TILE / 2 for r in range(len(rows))], ticktext=labels, showgrid=False)
+    fig.update_yaxes(tickvals=[r * pitch + TILE / 2 for r in range(len(rows))], ticktext=labels,
+                     showgrid=False)
     fig.update_xaxes(visible=False)
     return _layout(fig, height=max(220, 40 + len(rows) * 40), legend=False)

@@ -37,10 +37,12 @@ def change_heatmap(scores: pd.DataFrame, drops: pd.DataFrame, checks: pd.DataFra
     grid = _grid(scores, "s", drops["check"].tolist())
     fig = go.Figure(go.Heatmap(z=grid.to_numpy(dtype=float), x=list(grid.columns), y=list(grid.index),
                                colorscale="Viridis", zmin=0, zmax=1, colorbar=dict(title="s", thickness=12),
-                               hovertemplate="%{y}<br>check %{x}<br>s = %{z:.2f}<extra></extra>", hoverongaps=False))
+                               hovertemplate="%{y}<br>check %{x}<br>s = %{z:.2f}<extra></extra>",
+                               hoverongaps=False))
     if not drops.empty:
         fig.add_trace(go.Scatter(x=drops["check"], y=drops["unit"], mode="markers", name="dropped here",
-                                 marker=dict(symbol="x", size=13, color=FULL, line=dict(width=2, color="white")),
+                                 marker=dict(symbol="x", size=13, color=FULL,
+                                             line=dict(width=2, color="white")),
                                  text=drops["reason"], hovertemplate="%{text}<extra></extra>"))
     _mark_threshold_changes(fig, checks)
     mark_chunks(fig, chunk_starts(chunks, "check", scores), color="white")
@@ -62,15 +64,18 @@ def score_lines(scores: pd.DataFrame, checks: pd.DataFrame, drops: pd.DataFrame,
     fig = go.Figure()
     for unit, color in zip(units, colors):
         rows = shown[shown["unit"] == unit]
-        fig.add_trace(go.Scatter(x=rows["check"], y=rows["s"], mode="lines", name=unit, line=dict(color=color, width=2),
+        fig.add_trace(go.Scatter(x=rows["check"], y=rows["s"], mode="lines", name=unit,
+                                 line=dict(color=color, width=2),
                                  hovertemplate=f"{unit}<br>check %{{x}}<br>s = %{{y:.2f}}<extra></extra>"))
     if not checks.empty:
-        fig.add_trace(go.Scatter(x=checks["check"], y=checks["tau"], mode="lines", name="tau", line_shape="hv",
-                                 line=dict(color=FULL, dash="dash", width=2)))
+        fig.add_trace(go.Scatter(x=checks["check"], y=checks["tau"], mode="lines", name="tau",
+                                 line_shape="hv", line=dict(color=FULL, dash="dash", width=2)))
     if not drops.empty:
-        at = drops.merge(scores[["check", "unit", "s"]], on=["check", "unit"], how="left", suffixes=("_drop", ""))
+        at = drops.merge(scores[["check", "unit", "s"]], on=["check", "unit"], how="left",
+                         suffixes=("_drop", ""))
         fig.add_trace(go.Scatter(x=at["check"], y=at["s"], mode="markers", name="dropped", text=at["reason"],
-                                 marker=dict(symbol="x", size=12, color=FULL), hovertemplate="%{text}<extra></extra>"))
+                                 marker=dict(symbol="x", size=12, color=FULL),
+                                 hovertemplate="%{text}<extra></extra>"))
     _mark_threshold_changes(fig, checks)
     mark_chunks(fig, chunk_starts(chunks, "check", scores))
     fig.update_yaxes(title="change score s", range=[0, 1.05])
@@ -92,20 +97,24 @@ def active_network(scores: pd.DataFrame, drops: pd.DataFrame | None = None,
     scale = []
     for i, color in enumerate(STATE_COLORS):
         scale += [[i / len(STATES), color], [(i + 1) / len(STATES), color]]
-    names = np.array(STATES + ("",), dtype=object)[np.nan_to_num(grid.to_numpy(dtype=float), nan=4).astype(int)]
+    state_index = np.nan_to_num(grid.to_numpy(dtype=float), nan=4).astype(int)
+    names = np.array(STATES + ("",), dtype=object)[state_index]
     last_unit = scores.loc[last, "unit"].iloc[0]
-    names[list(grid.index).index(last_unit)] = [f"{n} (the last unit before the head always trains)" if n else n
+    names[list(grid.index).index(last_unit)] = [f"{n} (the last unit before the head always trains)"
+                                                if n else n
                                                 for n in names[list(grid.index).index(last_unit)]]
-    fig = go.Figure(go.Heatmap(z=grid.to_numpy(dtype=float), x=list(grid.columns), y=list(grid.index), zmin=-0.5,
-                               zmax=len(STATES) - 0.5, colorscale=scale, text=names, xgap=1, ygap=1,
-                               hovertemplate="%{y}<br>check %{x}: %{text}<extra></extra>",
-                               colorbar=dict(tickvals=list(range(len(STATES))), ticktext=list(STATES), thickness=12)))
+    fig = go.Figure(go.Heatmap(z=grid.to_numpy(dtype=float), x=list(grid.columns), y=list(grid.index),
+                               zmin=-0.5, zmax=len(STATES) - 0.5, colorscale=scale, text=names, xgap=1,
+                               ygap=1, hovertemplate="%{y}<br>check %{x}: %{text}<extra></extra>",
+                               colorbar=dict(tickvals=list(range(len(STATES))), ticktext=list(STATES),
+                                             thickness=12)))
     if checks is not None:
         _mark_threshold_changes(fig, checks)
     mark_chunks(fig, chunk_starts(chunks, "check", scores))
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(title="check")
-    return _layout(integer_ticks(fig, scores["check"].max()), height=max(HEIGHT, 22 * len(grid) + 90), legend=False)
+    return _layout(integer_ticks(fig, scores["check"].max()), height=max(HEIGHT, 22 * len(grid) + 90),
+                   legend=False)
 
 
 # --- (d) epoch times ---------------------------------------------------------------------------------
@@ -114,10 +123,11 @@ def epoch_times(epochs: pd.DataFrame, baseline: pd.DataFrame | None = None, labe
     """Training seconds per epoch (evaluation excluded), the baseline's beside them when there is one."""
     if epochs.empty:
         return empty_figure("Waiting for the first epoch to end.")
-    fig = go.Figure(go.Bar(x=epochs["epoch_number"], y=epochs["epoch_time_s"], name=label, marker_color=METHOD,
-                           hovertemplate="epoch %{x}: %{y:.2f} s<extra></extra>"))
+    fig = go.Figure(go.Bar(x=epochs["epoch_number"], y=epochs["epoch_time_s"], name=label,
+                           marker_color=METHOD, hovertemplate="epoch %{x}: %{y:.2f} s<extra></extra>"))
     if baseline is not None and not baseline.empty:
-        fig.add_trace(go.Bar(x=baseline["epoch_number"], y=baseline["epoch_time_s"], name="baseline (full training)",
+        fig.add_trace(go.Bar(x=baseline["epoch_number"], y=baseline["epoch_time_s"],
+                             name="baseline (full training)",
                              marker_color=BASELINE, hovertemplate="epoch %{x}: %{y:.2f} s<extra></extra>"))
     fig.update_layout(barmode="group", bargap=0.25)
     mark_chunks(fig, chunk_starts(chunks, "epoch"))
@@ -127,7 +137,8 @@ def epoch_times(epochs: pd.DataFrame, baseline: pd.DataFrame | None = None, labe
 
 
 # --- (e) FLOPs per epoch and cumulative --------------------------------------------------------------
-def flops_chart(epochs: pd.DataFrame, label: str = "Learn&Drop", chunks: pd.DataFrame | None = None) -> go.Figure:
+def flops_chart(epochs: pd.DataFrame, label: str = "Learn&Drop",
+                chunks: pd.DataFrame | None = None) -> go.Figure:
     """Forward and backward FLOPs per epoch (stacked) against the full network's for the same steps,
     and cumulative training FLOPs against the full network's."""
     if epochs.empty:
@@ -137,12 +148,12 @@ def flops_chart(epochs: pd.DataFrame, label: str = "Learn&Drop", chunks: pd.Data
     full = dict(color=BASELINE, dash="dash", width=2)
     fig.add_trace(go.Bar(x=x, y=epochs["fwd_flops"], name="forward", marker_color=METHOD), 1, 1)
     fig.add_trace(go.Bar(x=x, y=epochs["bwd_flops"], name="backward", marker_color="#9ec1e6"), 1, 1)
-    fig.add_trace(go.Scatter(x=x, y=epochs["baseline_flops"], name="full network", mode="lines+markers", line=full,
-                             legendgroup="full"), 1, 1)
+    fig.add_trace(go.Scatter(x=x, y=epochs["baseline_flops"], name="full network", mode="lines+markers",
+                             line=full, legendgroup="full"), 1, 1)
     fig.add_trace(go.Scatter(x=x, y=epochs["cum_flops"], name=f"{label} (fwd + bwd)", mode="lines+markers",
                              line=dict(color=METHOD, width=3)), 1, 2)
-    fig.add_trace(go.Scatter(x=x, y=epochs["cum_baseline_flops"], name="full network", mode="lines+markers", line=full,
-                             legendgroup="full", showlegend=False), 1, 2)
+    fig.add_trace(go.Scatter(x=x, y=epochs["cum_baseline_flops"], name="full network", mode="lines+markers",
+                             line=full, legendgroup="full", showlegend=False), 1, 2)
     fig.update_layout(barmode="stack")
     mark_chunks(fig, chunk_starts(chunks, "epoch"), row="all", col="all")
     fig.update_yaxes(tickformat="~s", title="FLOPs per epoch (2·MAC)", rangemode="tozero", row=1, col=1)
@@ -162,7 +173,8 @@ def loss_accuracy(epochs: pd.DataFrame, progress: pd.DataFrame, steps_per_epoch:
     if not progress.empty:
         shown = progress.iloc[decimate(range(len(progress)), MAX_POINTS * 2)]
         if "epoch_steps" in shown and shown["epoch_steps"].notna().all() and (shown["epoch_steps"] > 0).all():
-            x = shown["epoch"] + shown["epoch_step"] / shown["epoch_steps"]  # exact, also for chunks of other sizes
+            # exact, also for chunks of other sizes
+            x = shown["epoch"] + shown["epoch_step"] / shown["epoch_steps"]
         else:
             x = shown["step"] / max(1, steps_per_epoch)
         fig.add_trace(go.Scatter(x=x, y=shown["loss"], mode="lines",
@@ -177,8 +189,8 @@ def loss_accuracy(epochs: pd.DataFrame, progress: pd.DataFrame, steps_per_epoch:
         if has_val:
             fig.add_trace(go.Scatter(x=x, y=epochs["val_loss"], name="validation loss", mode="lines+markers",
                                      line=dict(color=FULL, dash="dot")), 1, 1)
-        fig.add_trace(go.Scatter(x=x, y=100 * epochs["train_acc"], name="training accuracy", mode="lines+markers",
-                                 line=dict(color=METHOD)), 1, 2)
+        fig.add_trace(go.Scatter(x=x, y=100 * epochs["train_acc"], name="training accuracy",
+                                 mode="lines+markers", line=dict(color=METHOD)), 1, 2)
         fig.add_trace(go.Scatter(x=x, y=100 * epochs["test_acc"], name="test accuracy", mode="lines+markers",
                                  line=dict(color=FULL)), 1, 2)
         if has_val:
