@@ -33,16 +33,18 @@ INPUT_SHAPES = {"shapes": (3, 32), "mnist": (1, 28), "fashion-mnist": (1, 28), "
 QUICK_DEMO: dict[str, Any] = {
     "model": "tiny", "width": 1.0, "dataset": "shapes", "data_root": "data", "download": False, "epochs": 8,
     "batch_size": 128, "lr": 0.05, "augment": False, "device": "auto", "seed": 0, "policy": "learndrop",
-    "checks_per_epoch": 2, "baseline": True, "init": SCRATCH, "classes": "", "stream": 1, "stream_by": "order",
-    "val_split": 0, "tensorboard": "", "world_size": 1, "weights": "", "subset": 0,
+    "checks_per_epoch": 2, "baseline": True, "init": SCRATCH, "classes": "", "stream": 1,
+    "stream_by": "order", "val_split": 0, "tensorboard": "", "world_size": 1, "weights": "", "subset": 0,
 }
-MODEL_CHOICES = (*list_models(), *(f"timm:{name}" for name in PACKAGED))  # and the networks with offline weights
+# and the networks with offline weights
+MODEL_CHOICES = (*list_models(), *(f"timm:{name}" for name in PACKAGED))
 
 
 def transfer_preset() -> dict[str, Any]:
-    """Google's ImageNet EfficientNet-Lite0 (its weights ship in a package: offline) fine-tuned on 5,000 CIFAR-10
-    images where they are at hand (the project's shared folder, or torchvision's in the data root), else on the
-    embedded shapes: which units of a network trained on another task still need to learn for this one."""
+    """Google's ImageNet EfficientNet-Lite0 (its weights ship in a package: offline) fine-tuned on 5,000
+    CIFAR-10 images where they are at hand (the project's shared folder, or torchvision's in the data root),
+    else on the embedded shapes: which units of a network trained on another task still need to learn for this
+    one."""
     shared = Path("../shared/data/cifar10")
     if shared.is_dir():
         data = {"dataset": "folder", "data_root": str(shared), "subset": 5000}
@@ -50,7 +52,8 @@ def transfer_preset() -> dict[str, Any]:
         data = {"dataset": "cifar10", "data_root": "data", "subset": 5000}
     else:
         data = {"dataset": "shapes", "data_root": "data", "subset": 3000}
-    return {**QUICK_DEMO, **data, "model": "timm:efficientnet_lite0", "init": PRETRAINED, "epochs": 4, "lr": 0.03}
+    return {**QUICK_DEMO, **data, "model": "timm:efficientnet_lite0", "init": PRETRAINED, "epochs": 4,
+            "lr": 0.03}
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -58,9 +61,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     "Quick demo": QUICK_DEMO,
     "MNIST · VGG-11": {**QUICK_DEMO, "model": "vgg11", "width": 0.5, "dataset": "mnist", "download": True,
                        "epochs": 10, "lr": 0.05},
-    "CIFAR-10 · ResNet-20": {**QUICK_DEMO, "model": "resnet20", "width": 1.0, "dataset": "cifar10", "download": True,
-                             "epochs": 30, "lr": 0.1, "checks_per_epoch": 1},
-    # a network someone else pre-trained on ImageNet, fine-tuned: about 2 minutes on 2 CPU cores, then its baseline
+    "CIFAR-10 · ResNet-20": {**QUICK_DEMO, "model": "resnet20", "width": 1.0, "dataset": "cifar10",
+                             "download": True, "epochs": 30, "lr": 0.1, "checks_per_epoch": 1},
+    # a network someone else pre-trained on ImageNet, fine-tuned: about 2 minutes on 2 CPU cores, then its
+    # baseline
     "Fine-tune ImageNet EfficientNet-Lite0": transfer_preset(),
     "Custom": {},  # keeps whatever the fields hold
 }
@@ -82,9 +86,11 @@ def config_from_fields(fields: dict[str, Any], thresholds: dict[str, Any], store
             raise LearnDropError("data root: type the image folder to train on", field="data_root")
         dataset = f"folder:{root}"
     policy = PolicyConfig(name=fields["policy"], **{k: thresholds[k] for k in THRESHOLDS})
-    config = RunConfig(model=fields["model"], width=float(fields["width"]), dataset=dataset, data_root=root or "data",
+    config = RunConfig(model=fields["model"], width=float(fields["width"]), dataset=dataset,
+                       data_root=root or "data",
                        download=bool(fields["download"]), epochs=int(fields["epochs"]),
-                       batch_size=int(fields["batch_size"]), lr=float(fields["lr"]), augment=bool(fields["augment"]),
+                       batch_size=int(fields["batch_size"]), lr=float(fields["lr"]),
+                       augment=bool(fields["augment"]),
                        device=fields["device"], seed=int(fields["seed"]), policy=policy,
                        checks_per_epoch=int(fields["checks_per_epoch"]), pretrained=init == PRETRAINED,
                        init_from=None if init in (SCRATCH, PRETRAINED) else init,
@@ -101,9 +107,10 @@ def parse_classes(text: str | None) -> tuple[int, ...] | None:
     """The classes field: ``"5-9"`` -> (5, 6, 7, 8, 9), ``"0,2,4"`` -> (0, 2, 4); empty -> None (all)."""
     try:
         return parse_classes_text(text)
-    except LearnDropError:  # the library's line speaks of the setting; this one tells what to type in the field
-        raise LearnDropError(f"classes {str(text).strip()!r}: type class indices like 5-9 or 0,2,4 (or leave it "
-                             "empty for all)", field="classes") from None
+    except LearnDropError:
+        # the library's line speaks of the setting; this one tells what to type in the field
+        raise LearnDropError(f"classes {str(text).strip()!r}: type class indices like 5-9 or 0,2,4 (or leave "
+                             "it empty for all)", field="classes") from None
 
 
 def check_setup(config: RunConfig, store: RunStore | None = None) -> None:
@@ -114,7 +121,8 @@ def check_setup(config: RunConfig, store: RunStore | None = None) -> None:
 
     preflight(config)
     shape = _input_shape(config)
-    if config.pretrained:  # builds the network once: torchvision loads (or downloads) the weights, or says why not
+    # builds the network once: torchvision loads (or downloads) the weights, or says why not
+    if config.pretrained:
         create_model(config.model, 10, *(shape or (3, 32)), config.width, pretrained=True)
     if config.init_from:
         _check_source(config, store or RunStore(), shape)
@@ -150,10 +158,11 @@ def _check_source(config: RunConfig, store: RunStore, shape: tuple[int, int] | N
             raise LearnDropError(f"run {run_id} saved no model (model.pt) to start from")
         source = store.config(run_id)
         if (source.model, source.width) != (config.model, config.width):
-            raise LearnDropError(f"run {run_id} trained {source.model} at width {source.width:g}; set Model and "
-                                 "Width to those to fine-tune it")
+            raise LearnDropError(f"run {run_id} trained {source.model} at width {source.width:g}; set Model "
+                                 "and Width to those to fine-tune it")
         if shape is not None:  # same model: does its saved backbone fit these images?
-            load_backbone(create_model(config.model, 10, *shape, config.width), config, source_of(store, run_id))
+            load_backbone(create_model(config.model, 10, *shape, config.width), config,
+                          source_of(store, run_id))
     except LearnDropError as exc:
         raise LearnDropError("start from: " + str(exc).replace(f"--init-from {run_id}: ", f"run {run_id}: "),
                              field="init_from") from None
@@ -161,7 +170,8 @@ def _check_source(config: RunConfig, store: RunStore, shape: tuple[int, int] | N
 
 def widget_of(exc: LearnDropError, fields: dict[str, Any]) -> str | None:
     """The form widget an error is about (a key of ``QUICK_DEMO`` or a threshold slider), from the setting its
-    ``field`` names; None when it names no setting the form shows (then the page shows it by the Start button).
+    ``field`` names; None when it names no setting the form shows (then the page shows it by the Start
+    button).
 
     An image folder is a ``dataset`` of the form ``folder:PATH`` whose path is typed in Data root, so an
     error about the dataset of such a form lands there.

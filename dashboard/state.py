@@ -1,4 +1,5 @@
-"""What every page shares: the one run registry (queue and catalogue), the selected run (``?run=``), the run picker."""
+"""What every page shares: the one run registry (queue and catalogue), the selected run (``?run=``), the run
+picker."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ def _registry(runs_dir: str) -> RunRegistry:
 
 def registry() -> RunRegistry:
     """The process's one registry (per runs folder): its queue owns the training threads and live thresholds,
-    its catalogue the views every session shares; ``st.cache_resource`` keeps it across sessions and reruns."""
+    its catalogue the views every session shares; ``st.cache_resource`` keeps it across sessions and
+    reruns."""
     return _registry(str(default_runs_dir().resolve()))
 
 
@@ -99,8 +101,9 @@ def run_picker(current: str | None) -> None:
     if current and current not in ids:
         ids.insert(0, current)
     options = [None, *ids]
-    choice = st.sidebar.selectbox("Run", options, index=options.index(current), help="Runs of this runs folder, "
-                                  "newest first. The chosen run is in the page's address, so a link to it re-opens it.",
+    choice = st.sidebar.selectbox("Run", options, index=options.index(current),
+                                  help="Runs of this runs folder, newest first. The chosen run is in the "
+                                  "page's address, so a link to it re-opens it.",
                                   format_func=lambda r: "— none —" if r is None else run_label(r))
     if choice != current:
         select(choice)
