@@ -48,3 +48,13 @@ def test_the_report_has_a_held_out_table_when_it_has_pairs_enough():
     assert "| learndrop | +2.00 (seconds: +2.00) `careful` | +2.00 (seconds: +2.00) `careful` | " \
            "-6.00 (seconds: -6.00) `eager` | -6.00 | -0.67 |" in md
     assert to_markdown(leave_one_out(PAIRS[:1]))[0].startswith("(leave-one-out: needs at least two pairs")
+
+
+def test_reports_of_one_seed_each_combine_into_one_pair_per_label():
+    seed0 = {"pairs": PAIRS}
+    seed1 = {"pairs": [{**p, "runs": [{**r, "seed": 1} for r in p["runs"]]} for p in reversed(PAIRS)]}
+    merged = report.merged_pairs([seed0, seed1])
+    assert [p["label"] for p in merged] == ["A", "B", "C"]
+    assert [sorted({r["seed"] for r in p["runs"]}) for p in merged] == [[0, 1]] * 3
+    assert [len(p["runs"]) for p in merged] == [2 * len(p["runs"]) for p in PAIRS]
+    assert [h.variant for h in leave_one_out(merged)[0].held_out] == ["careful", "careful", "eager"]

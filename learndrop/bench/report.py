@@ -137,13 +137,24 @@ def write_report(report: dict[str, Any], path: Path) -> None:
     (path.with_suffix(".md")).write_text(to_markdown(report, pngs, report["header"]))
 
 
+def merged_pairs(reports: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The reports' pairs, one per label, in the order first seen; a pair's runs from every report."""
+    pairs: dict[str, dict[str, Any]] = {}
+    for report in reports:
+        for pair in report["pairs"]:
+            kept = pairs.setdefault(pair["label"], {**pair, "runs": []})
+            kept["runs"] = [*kept["runs"], *pair["runs"]]
+    return list(pairs.values())
+
+
 def main(argv: Sequence[str]) -> None:
     """``python -m learndrop.bench.report FILE.json ...``: each report's .md and PNGs written again; with
-    ``--leave-one-out``, the held-out table over every pair of the files given, printed."""
+    ``--leave-one-out``, the held-out table over every pair of the files given, printed (a pair in several
+    files, e.g. one seed each, has all their runs)."""
     files = [Path(name) for name in argv if name != "--leave-one-out"]
     if "--leave-one-out" in argv:
-        pairs = [pair for f in files for pair in json.loads(f.read_text())["pairs"]]
-        print("\n".join(held_out_section(pairs)))
+        reports = [json.loads(f.read_text()) for f in files]
+        print("\n".join(held_out_section(merged_pairs(reports))))
         return
     for path in files:
         write_report(json.loads(path.read_text()), path)
