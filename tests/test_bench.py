@@ -55,6 +55,7 @@ def test_metrics_by_hand():
     assert "| **+1.50** |" in markdown and "| 2.50x |" in markdown  # misses in bold, the rest plain
 
 
+@pytest.mark.slow  # over 5 s: a whole benchmark pair in-process
 def test_a_tiny_benchmark_end_to_end(tmp_path, monkeypatch):
     pair = Pair("tiny / shapes", dict(model="tiny", width=0.5, dataset="shapes", subset=512, epochs=4,
                                       batch_size=64, lr=0.05, augment=False, checks_per_epoch=2, device="cpu"))
@@ -81,6 +82,7 @@ def _cli(*args):
                           timeout=900)
 
 
+@pytest.mark.slow  # the CLI in a subprocess: a whole benchmark pair
 def test_a_custom_pair_from_the_cli_is_reported_like_the_built_in_ones(tmp_path):
     """`bench --model M --dataset D [train options]`: that one pair, baseline and Learn&Drop with the same
     seed and data order, the same figures and files as a built-in pair, kept out of the repository."""

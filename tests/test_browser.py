@@ -35,6 +35,7 @@ except ImportError:  # pragma: no cover - requirements.txt installs it
     sync_playwright = None
 
 pytestmark = [
+    pytest.mark.slow,  # a streamlit server in a subprocess, driven by headless Chromium
     pytest.mark.skipif(CHROMIUM is None, reason="no chromium found (install Debian's chromium: .ci/run does)"),
     pytest.mark.skipif(sync_playwright is None, reason="the playwright Python package is not installed"),
 ]

@@ -62,6 +62,7 @@ def test_a_run_that_ended_before_it_had_a_folder_is_not_started(store):
     assert not store.exists(run_id) and catalogue.view(run_id).count == 0
 
 
+@pytest.mark.slow  # a lock-holding subprocess
 def test_a_run_another_process_left_running_is_running_or_interrupted(catalogue, store):
     run_id = write_fake_run(store, units=5, epochs=3, finished=False)
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(store.root), run_id], cwd=ROOT, stdout=subprocess.PIPE,

@@ -21,6 +21,7 @@ def run_cli(*args, cwd=ROOT, timeout=300):
                           timeout=timeout)
 
 
+@pytest.mark.slow  # the CLI in a subprocess
 def test_default_demo_trains_offline_and_records_the_run(tmp_path):
     """`python -m learndrop train` with no arguments: >= 90 % on shapes, at least one drop, four files."""
     result = run_cli("train", "--runs-dir", str(tmp_path))
@@ -79,6 +80,7 @@ def test_listings(capsys, tmp_path):
     assert "no runs" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # the CLI in a subprocess
 def test_help_on_every_command(capsys):
     result = run_cli("--help")  # one real interpreter; the subcommands in-process
     assert result.returncode == 0 and "usage" in result.stdout
@@ -88,6 +90,7 @@ def test_help_on_every_command(capsys):
         assert exit_.value.code == 0 and f"usage: learndrop {cmd}" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # a fresh interpreter in a subprocess
 def test_library_never_imports_streamlit():
     code = ("import sys, pkgutil, importlib, learndrop; [importlib.import_module(m.name) "
             "for m in pkgutil.walk_packages(learndrop.__path__, 'learndrop.') if not m.name.endswith('__main__')]; "
@@ -98,6 +101,7 @@ def test_library_never_imports_streamlit():
 
 
 
+@pytest.mark.slow  # the CLI in a subprocess
 def test_unwritable_runs_folder_is_one_line_and_exit_2():
     """The issue's command: a 31-line traceback from mkdir before; now one line, before any data are loaded
     (the other unusable folders, in-process: test_bad_input.py::test_unusable_runs_folder)."""
@@ -107,6 +111,7 @@ def test_unwritable_runs_folder_is_one_line_and_exit_2():
                                      "accept new files or folders")
 
 
+@pytest.mark.slow  # the CLI in a subprocess
 def test_drop_epochs_agree_in_the_cli_summary_json_show_and_the_charts(tmp_path, capsys):
     """One convention: a drop's epoch is the number the charts' epoch axis gives the epoch it happened in
     (counted from 1). The CLI printed 3 where summary.json recorded 2 for the same drop."""
@@ -128,6 +133,7 @@ def test_drop_epochs_agree_in_the_cli_summary_json_show_and_the_charts(tmp_path,
     assert [(unit, int(n)) for n, unit in shown] == on_charts
 
 
+@pytest.mark.slow  # over 5 s: trains a run in-process
 def test_an_older_summary_json_with_drop_epochs_from_0_is_recomputed(tmp_path):
     store = RunStore(tmp_path)
     assert main(["train", "--runs-dir", str(tmp_path), "--width", "0.5", "--subset", "512", "--epochs", "3",

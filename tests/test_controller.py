@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import ROOT, fast_config
+from helpers import ROOT, fast_config, slow_among
 
 import learndrop
 from learndrop import events as ev
@@ -35,7 +35,7 @@ def _record(config):
     return setup.model.state_dict(), events
 
 
-@pytest.mark.parametrize("case", sorted(PINNED))
+@pytest.mark.parametrize("case", slow_among(sorted(PINNED), {"augment_cache", "no_cache", "stream"}))
 def test_the_same_seed_gives_the_drops_flops_and_weights_recorded_before_the_refactor(case):
     pinned = PINNED[case]
     state, events = _record(fast_config(**pinned["config"]))
@@ -51,6 +51,7 @@ def test_the_same_seed_gives_the_drops_flops_and_weights_recorded_before_the_ref
         assert abs(float(w.sum()) - total) <= WEIGHTS_REL * absolute, name
 
 
+@pytest.mark.slow  # over 5 s: trains a run in-process
 def test_a_plain_pytorch_loop_driving_the_controller_matches_train():
     config = fast_config(epochs=4)  # two checks per epoch, forced drops and a cache
     reference, events = _record(config)
@@ -95,6 +96,7 @@ def test_the_event_order_inside_a_check_is_scores_then_drops_then_the_cache():
     assert "unit_scores" not in after[:after.index("cache_built")]  # built before the next check
 
 
+@pytest.mark.slow  # over 5 s: trains a run in-process
 def test_state_dict_round_trips_through_torch_load_weights_only(tmp_path):
     config = fast_config(epochs=2)
     setup = prepare(config)

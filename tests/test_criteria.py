@@ -167,6 +167,7 @@ def test_the_new_settings_are_validated_naming_their_field(field, value):
     assert info.value.field == field
 
 
+@pytest.mark.slow  # the CLI in a subprocess
 def test_the_cli_takes_the_criteria_and_refuses_a_bad_one_in_one_line(tmp_path):
     out = subprocess.run([sys.executable, "-m", "learndrop", "train", "--anneal", "-2", "--runs-dir", str(tmp_path)],
                          cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,

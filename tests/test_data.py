@@ -144,6 +144,7 @@ def test_real_cifar10_folder_subset():
     assert len(set(train.labels.tolist())) == 10  # the fixed shuffled order mixes classes
 
 
+@pytest.mark.slow  # the CLI in a subprocess, training on real MNIST
 @pytest.mark.skipif(not HAS_MNIST, reason="../shared/data/MNIST not present")
 def test_cli_trains_vgg11_on_real_mnist(tmp_path):
     result = subprocess.run([sys.executable, "-m", "learndrop", "train", "--dataset", "mnist", "--data-root",

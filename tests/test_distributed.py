@@ -97,6 +97,7 @@ def worker_runs(tmp_path_factory) -> dict[tuple[int, str], list[dict]]:
     return out
 
 
+@pytest.mark.slow  # torchrun: two gloo processes
 @pytest.mark.parametrize("policy", ["learndrop", "schedule"])
 def test_the_processes_end_with_identical_parameters_and_buffers(worker_runs, policy):
     first, second = (r["state"] for r in worker_runs[2, policy])
@@ -104,6 +105,7 @@ def test_the_processes_end_with_identical_parameters_and_buffers(worker_runs, po
     assert all(torch.equal(first[k], second[k]) for k in first)
 
 
+@pytest.mark.slow  # torchrun: two gloo processes
 def test_two_processes_drop_what_one_drops(worker_runs):
     """At the same checks where the decision depends on progress alone; Learn&Drop's own scores differ a little
     (BatchNorm normalises each process's half-batch), so a unit on the edge of a threshold may tip one check
@@ -116,6 +118,7 @@ def test_two_processes_drop_what_one_drops(worker_runs):
     assert all(abs(a[1] - b[1]) <= 1 for a, b in zip(two[0]["drops"], one["drops"]))
 
 
+@pytest.mark.slow  # torchrun: two gloo processes
 def test_each_process_caches_only_its_shard(worker_runs):
     one = worker_runs[1, "schedule"][0]  # the same drops at the same checks: the same prefixes cached
     assert one["caches"], "no cache was built"
@@ -126,6 +129,7 @@ def test_each_process_caches_only_its_shard(worker_runs):
         assert cache[2] * 2 == one["caches"][0][2]  # bytes: half the one-process cache
 
 
+@pytest.mark.slow  # torchrun: two gloo processes
 def test_torchrun_trains_one_run_recorded_by_rank_zero(tmp_path):
     """What the issue asks: torchrun --nproc_per_node 2 -m learndrop train --device cpu --epochs 4."""
     result = _run([*TORCHRUN, "2", "-m", "learndrop", "train", "--device", "cpu", "--epochs", "4",
@@ -180,6 +184,7 @@ def _children_with_rank(pid: int, rank: int) -> list[int]:
     return found
 
 
+@pytest.mark.slow  # torchrun: two gloo processes
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the processes through /proc")
 def test_a_killed_process_ends_the_other_and_the_run_fails(tmp_path):
     launcher = _start(tmp_path, "--epochs", "30")
@@ -196,6 +201,7 @@ def test_a_killed_process_ends_the_other_and_the_run_fails(tmp_path):
     assert summary["status"] in ("failed", "interrupted") and summary["error"], summary
 
 
+@pytest.mark.slow  # torchrun: two gloo processes
 def test_a_stopped_run_resumes_on_as_many_processes(tmp_path):
     launcher = _start(tmp_path, "--epochs", "3")
     _wait_for(lambda: any(tmp_path.glob("runs/*/checkpoint.pt")))
@@ -216,6 +222,7 @@ def test_a_stopped_run_resumes_on_as_many_processes(tmp_path):
     assert any(isinstance(e, ev.CheckpointRestored) for e in store.events(run_id).events)
 
 
+@pytest.mark.slow  # torchrun: two gloo processes
 def test_the_dashboards_queue_trains_a_run_on_two_processes_and_stops_it(store):
     queue = RunQueue(store)
     run_id = queue.submit(fast_config(world_size=2, epochs=200, subset=2048))

@@ -148,6 +148,7 @@ def test_interleave_spreads_one_list_evenly_among_another():
     assert runner.interleave([], ["x", "y"]) == ["x", "y"] and runner.interleave([1], []) == [1]
 
 
+@pytest.mark.slow  # over 5 s: a whole frontier of runs in-process
 def test_a_tiny_frontier_from_the_cli(tmp_path, monkeypatch):
     monkeypatch.setattr(runner, "policy_names", lambda: ("learndrop", "none"))  # the peers' own tests train them
     results, runs = tmp_path / "results", tmp_path / "runs"
@@ -184,6 +185,7 @@ def test_a_tiny_frontier_from_the_cli(tmp_path, monkeypatch):
     assert all(f"]({name})" in md for name in pngs) and (pngs or "no figure" in md)
 
 
+@pytest.mark.slow  # over 5 s: a whole frontier of runs in-process
 def test_a_fine_tuning_frontier_pre_trains_once_and_every_run_starts_from_it(tmp_path, monkeypatch):
     monkeypatch.setattr(runner, "policy_names", lambda: ("learndrop", "none"))
     pair = Pair("tiny / shapes 0-1 -> 2-3", {**TINY.config, "classes": (2, 3), "subset": 512, "batch_size": 32},

@@ -58,6 +58,7 @@ def full_tmpfs(tmp_path):
         subprocess.run(["umount", str(mount)], check=False)
 
 
+@pytest.mark.slow  # the CLI in a subprocess
 def test_a_truly_full_disk_is_one_line_and_leaves_nothing(full_tmpfs):
     result = subprocess.run([sys.executable, "-m", "learndrop", "train", "--runs-dir", str(full_tmpfs / "runs")],
                             cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
@@ -66,6 +67,7 @@ def test_a_truly_full_disk_is_one_line_and_leaves_nothing(full_tmpfs):
     assert sorted(p.name for p in full_tmpfs.iterdir()) == ["fill"]
 
 
+@pytest.mark.slow  # over 5 s: trains a run in-process
 def test_a_disk_that_fills_up_while_a_run_trains(tmp_path, capsys, monkeypatch):
     runs = tmp_path / "runs"
 

@@ -19,6 +19,7 @@ from learndrop.training.device import SpanTimer
 from learndrop.training.loop import train
 
 
+@pytest.mark.slow  # over 5 s: trains a run in-process
 def test_running_out_of_memory_while_building_the_cache_is_a_cache_skipped_not_a_failure(monkeypatch):
     def no_memory(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
@@ -33,6 +34,7 @@ def test_running_out_of_memory_while_building_the_cache_is_a_cache_skipped_not_a
     assert not any(isinstance(e, ev.CacheBuilt) for e in events)
 
 
+@pytest.mark.slow  # over 5 s: trains a run in-process
 def test_resume_takes_another_device_and_says_where_it_continues(store):
     config = fast_config(policy=FORCED, epochs=3, device="auto")
 
@@ -48,6 +50,7 @@ def test_resume_takes_another_device_and_says_where_it_continues(store):
     assert next(e for e in events if isinstance(e, ev.CheckpointRestored)).device == "cpu"
 
 
+@pytest.mark.slow  # the CLI in a subprocess
 def test_the_cli_resumes_with_device_and_refuses_a_gpu_that_is_not_there(store):
     def stop_at_the_second_epochs_end(event):  # at the second epoch's end: the first one's checkpoint is saved
         if isinstance(event, ev.EpochEnded) and event.epoch == 1:

@@ -34,6 +34,7 @@ def recorded(tmp_path_factory) -> tuple:
     return store, summary
 
 
+@pytest.mark.slow  # over 5 s: the module's recorded run, trained in-process
 def test_a_run_leaves_its_record_one_line_per_check(recorded):
     store, summary = recorded
     inside = read(store.path(summary["run_id"]))
@@ -48,6 +49,7 @@ def test_a_run_leaves_its_record_one_line_per_check(recorded):
         assert view.maps.shape[1] <= recording.MAPS and max(view.maps.shape[2:]) <= recording.MAP_PX
 
 
+@pytest.mark.slow  # over 5 s: the module's recorded run, trained in-process
 def test_a_dropped_units_maps_stay_those_of_its_drop(recorded):
     store, summary = recorded
     inside = read(store.path(summary["run_id"]))
@@ -81,6 +83,7 @@ def _scores(check: int, units, dropped: int = 0) -> ev.UnitScores:
                                   for i, u in enumerate(units)])
 
 
+@pytest.mark.slow  # over 5 s: 400 checks of resnet56's record
 def test_the_record_of_a_long_run_of_a_deep_model_is_bounded(tmp_path):
     model = create_model("resnet56", num_classes=10)
     images = torch.randint(0, 255, (8, 3, 32, 32), dtype=torch.uint8)
@@ -101,6 +104,7 @@ def test_the_record_of_a_long_run_of_a_deep_model_is_bounded(tmp_path):
     assert len(read(tmp_path).checks) == checks
 
 
+@pytest.mark.slow  # over 5 s: the module's recorded run, trained in-process
 def test_the_reader_skips_a_line_being_written_and_keeps_a_resumed_runs_last_record(recorded, tmp_path):
     store, summary = recorded
     lines = (store.path(summary["run_id"]) / FILE).read_text().splitlines()
@@ -113,6 +117,7 @@ def test_the_reader_skips_a_line_being_written_and_keeps_a_resumed_runs_last_rec
     assert read(tmp_path / "none") is None
 
 
+@pytest.mark.slow  # over 5 s: the module's recorded run, trained in-process
 def test_the_figures_show_the_maps_and_say_when_there_are_none(recorded):
     store, summary = recorded
     inside = read(store.path(summary["run_id"]))
@@ -136,6 +141,7 @@ def _open(run_id: str | None) -> AppTest:
     return at
 
 
+@pytest.mark.slow  # over 5 s: trains a run in-process
 def test_the_page_shows_a_finished_run_and_steps_through_its_checks(runs):
     summary = RunRecorder(runs).start(fast_config(epochs=4))
     at = _open(summary["run_id"])
@@ -149,6 +155,7 @@ def test_the_page_shows_a_finished_run_and_steps_through_its_checks(runs):
     assert not at.exception
 
 
+@pytest.mark.slow  # trains in the live queue's background thread
 def test_the_page_says_so_for_a_run_without_a_record_and_for_a_live_run_before_its_first_check(runs):
     old = write_fake_run(runs, units=6, epochs=3)  # recorded before this view existed: no file
     at = _open(old)
@@ -160,6 +167,7 @@ def test_the_page_says_so_for_a_run_without_a_record_and_for_a_live_run_before_i
     assert not at.error and not at.exception
 
 
+@pytest.mark.slow  # over 5 s: trains a run in-process
 def test_the_train_page_shows_the_latest_maps_of_the_run(runs):
     summary = RunRecorder(runs).start(fast_config(epochs=3))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)

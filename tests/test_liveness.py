@@ -47,6 +47,7 @@ def test_a_run_whose_process_is_gone_is_interrupted_whatever_process_json_says(h
     assert registry.resume_problem(run_id) is not None and "checkpoint" in registry.resume_problem(run_id)
 
 
+@pytest.mark.slow  # a lock-holding subprocess
 def test_a_run_a_live_process_holds_is_running_and_resume_says_who_holds_it(tmp_path, capsys):
     store = RunStore(tmp_path)
     run_id = _killed_mid_run(store)
@@ -78,6 +79,7 @@ def _stopped_after_first_epoch(store: RunStore, epochs: int) -> str:
     return RunRecorder(store).start(config, [stop], control=control)["run_id"]
 
 
+@pytest.mark.slow  # three CLI subprocesses
 def test_three_resumes_of_one_run_at_once_train_it_once(tmp_path):
     """Before: in 3 of 16 tries two processes trained the same run, both exited 0, and one process's event log
     went to an unlinked file. Now the first to take the run's lock trains; the others say so in one line."""

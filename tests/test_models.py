@@ -7,12 +7,13 @@ import re
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import slow_among
 
 from learndrop.errors import LearnDropError
 from learndrop.models import create_model, list_models, model_info
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", slow_among(list_models(), {"resnet152"}))
 def test_model_builds_steps_and_units_cover_parameters(name):
     model = create_model(name, num_classes=7, in_channels=3, image_size=32)
     owners = {}

@@ -5,7 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from helpers import ROOT
+
+pytestmark = pytest.mark.slow  # the example trains in a subprocess
 
 
 def test_the_own_loop_example_drops_units_and_reports_the_flops_saved():

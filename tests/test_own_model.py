@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torchvision
+from helpers import slow_among
 from torch import nn
 
 import learndrop
@@ -80,7 +81,8 @@ def test_pretrained_without_internet_is_one_clear_error(monkeypatch):
     assert info.value.field == "pretrained"
 
 
-@pytest.mark.parametrize("family", sorted(zoo.FAMILIES))
+@pytest.mark.parametrize("family", slow_among(sorted(zoo.FAMILIES), {"convnext", "densenet", "efficientnet",
+                                                                 "mobilenet_v2", "regnet"}))
 def test_every_listed_family_builds_covers_and_trains_with_a_frozen_dropped_prefix(family):
     name = zoo.FAMILIES[family][1]
     torch.manual_seed(0)

@@ -186,6 +186,7 @@ def test_a_whole_run_under_a_timed_policy_drops_its_prefix_on_time(policy):
     assert any(isinstance(e, ev.CacheBuilt) for e in events)  # the shared mechanics: the prefix is cached
 
 
+@pytest.mark.slow  # over 5 s: trains a run in-process
 def test_a_whole_autofreeze_run_freezes_up_to_the_first_unit_at_or_above_the_median():
     _, _, events, _ = _run(PolicyConfig(name="autofreeze"))
     dropped = 0

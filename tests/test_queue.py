@@ -47,6 +47,7 @@ def test_stop_cancels_a_queued_run_and_its_baseline(held, store):
     assert held.state(run_id) is RunState.QUEUED and not store.exists(run_id)
 
 
+@pytest.mark.slow  # trains in the live queue's background thread
 def test_cancelled_runs_end_not_started_when_the_slot_frees(store):
     queue = RunQueue(store)
     first = queue.submit(fast_config(epochs=30))
@@ -99,6 +100,7 @@ def test_a_run_that_fails_before_its_folder_ends_not_started(store):
     assert not store.exists(run_id)
 
 
+@pytest.mark.slow  # trains in the live queue's background thread
 def test_a_trained_run_ends_in_its_stored_state_with_its_events_held(store):
     queue = RunQueue(store)
     run_id = queue.submit(fast_config(epochs=1))
@@ -110,6 +112,7 @@ def test_a_trained_run_ends_in_its_stored_state_with_its_events_held(store):
     assert run.events_after(0)[-1].type == "run_finished"
 
 
+@pytest.mark.slow  # trains in the live queue's background thread
 def test_a_tensorboard_folder_gets_each_runs_log_and_a_bad_one_is_refused(store, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("")

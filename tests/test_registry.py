@@ -21,6 +21,7 @@ def registry(store) -> RunRegistry:
     return RunRegistry(store)
 
 
+@pytest.mark.slow  # trains in the live queue's background thread
 def test_many_readers_while_a_run_writes_lose_and_duplicate_nothing(registry):
     run_id = registry.submit(fast_config(epochs=3, progress_every=1))
     seen: dict[int, list] = {}
@@ -60,6 +61,7 @@ def test_many_readers_while_a_run_writes_lose_and_duplicate_nothing(registry):
     assert view.of_type(*{e.type for e in on_disk}) == on_disk
 
 
+@pytest.mark.slow  # trains in the live queue's background thread
 def test_baseline_is_queued_right_after_with_the_same_setup(registry):
     run_id = registry.submit(fast_config(epochs=2), with_baseline=True)
     base_id = registry.baseline_of(run_id)
@@ -75,6 +77,7 @@ def test_baseline_is_queued_right_after_with_the_same_setup(registry):
     assert ld_end is not None and base_start.stat().st_mtime >= ld_model.stat().st_mtime
 
 
+@pytest.mark.slow  # trains in the live queue's background thread
 def test_stop_cancels_a_queued_baseline_and_queued_runs(registry):
     first = registry.submit(fast_config(epochs=20))
     second = registry.submit(fast_config(epochs=2), with_baseline=True)
@@ -90,6 +93,7 @@ def test_stop_cancels_a_queued_baseline_and_queued_runs(registry):
         registry.stop(first)
 
 
+@pytest.mark.slow  # trains in the live queue's background thread
 def test_the_run_training_and_the_runs_queued_behind_it_are_told_apart(registry):
     first = registry.submit(fast_config(epochs=20))
     registry.pause(first)  # paused, it still holds the one training slot
@@ -103,6 +107,7 @@ def test_the_run_training_and_the_runs_queued_behind_it_are_told_apart(registry)
     assert registry.training_and_queued() == ([], [])
 
 
+@pytest.mark.slow  # trains in the live queue's background thread
 def test_thresholds_and_pause_reach_a_live_run(registry):
     run_id = registry.submit(fast_config(epochs=30, policy=PolicyConfig()))
     registry.pause(run_id)
@@ -174,6 +179,7 @@ def _stopped_after_first_epoch(registry, epochs: int) -> str:
     return run_id
 
 
+@pytest.mark.slow  # trains in the live queue's background thread
 def test_a_stopped_run_resumes_under_its_id_and_finishes(registry, store):
     run_id = _stopped_after_first_epoch(registry, epochs=4)
     done = store.summary(run_id)["epochs_done"]
@@ -198,6 +204,7 @@ def test_a_stopped_run_resumes_under_its_id_and_finishes(registry, store):
         registry.resume_run(run_id)
 
 
+@pytest.mark.slow  # trains in the live queue's background thread
 def test_a_run_without_a_checkpoint_cannot_resume(registry):
     run_id = registry.submit(fast_config(epochs=30))
     registry.pause(run_id)

@@ -37,6 +37,7 @@ def _train_and_stop_after_epoch(store, config, epoch):
     return RunRecorder(store).start(config, [stop], control=control)["run_id"]
 
 
+@pytest.mark.slow  # over 5 s: trains a run in-process
 @pytest.mark.parametrize("augment, stop_after", [(False, 2), (False, 0), (True, 2)],
                          ids=["drop-then-stop", "stop-then-drop", "augmented"])
 def test_resumed_run_ends_with_the_same_weights(store, augment, stop_after):
@@ -59,12 +60,14 @@ def test_resumed_run_ends_with_the_same_weights(store, augment, stop_after):
     assert list(store.path(parts).glob("events.before-resume-*.jsonl"))  # the stopped tail is kept aside
 
 
+@pytest.mark.slow  # over 5 s: trains a run in-process
 def test_completed_run_cannot_resume(store):
     run_id = _train_to_end(store, fast_config(epochs=1))
     with pytest.raises(LearnDropError, match="already completed"):
         RunRecorder(store).resume(run_id)
 
 
+@pytest.mark.slow  # the CLI in a subprocess, killed mid-run
 def test_kill_9_mid_run_leaves_an_interrupted_run_that_resumes(tmp_path, capsys):
     """5 epochs of 512 images: killed right after the 2nd epoch ends, 3 epochs (each with a 2,000-image
     evaluation) before the run could finish, so the kill lands mid-run; the resume (the CLI in this

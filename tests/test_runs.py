@@ -16,6 +16,7 @@ from learndrop.runs.store import read_events, validate_run_id
 from learndrop.training.prepare import prepare
 
 
+@pytest.mark.slow  # over 5 s: trains a run in-process
 def test_run_folder_and_round_trip(store):
     config = fast_config(epochs=3)
     seen = []
@@ -46,6 +47,7 @@ def test_run_folder_and_round_trip(store):
     assert store.run_ids() == [run_id]
 
 
+@pytest.mark.slow  # over 5 s: trains a run in-process
 def test_tables_from_events(store):
     config = fast_config(epochs=3)
     run_id = RunRecorder(store).start(config)["run_id"]

@@ -10,6 +10,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 from helpers import ROOT, fast_config
 from PIL import Image
 
@@ -23,6 +24,7 @@ SLOW_LOAD = ("import sys, time; import learndrop.data.decode as d; real = d._dec
              "d._decode = slow; from learndrop.cli import main; sys.exit(main(sys.argv[1:]))")
 
 
+@pytest.mark.slow  # the CLI in a subprocess, sent SIGTERM
 def test_sigterm_while_the_data_load_stops_at_once_and_records_nothing(tmp_path):
     for cls in ("a", "b"):
         (tmp_path / "images" / cls).mkdir(parents=True)

@@ -30,6 +30,7 @@ def test_stream_chunks_by_order_and_by_class():
     assert sorted(torch.cat(by_class).tolist()) == list(range(10))
 
 
+@pytest.mark.slow  # over 5 s: trains a run in-process
 def test_streaming_visits_every_sample_of_a_chunk_once_per_epoch(monkeypatch):
     seen: list[torch.Tensor] = []
     original = ImageBatches.get
@@ -56,6 +57,7 @@ def test_streaming_visits_every_sample_of_a_chunk_once_per_epoch(monkeypatch):
     assert [e.chunk for e in events if isinstance(e, ev.ChunkEnded)] == [0, 1]
 
 
+@pytest.mark.slow  # over 5 s: trains a run in-process
 def test_dropped_prefix_stays_dropped_and_the_cache_grows_by_the_new_chunk_only():
     drop_early = FORCED  # everything droppable drops at check 2
     config = fast_config(stream=3, epochs=3, checks_per_epoch=1, policy=drop_early)
@@ -78,6 +80,7 @@ def test_dropped_prefix_stays_dropped_and_the_cache_grows_by_the_new_chunk_only(
     assert estimate == pytest.approx(summarize(events)["fwd_flops"], rel=1e-6)
 
 
+@pytest.mark.slow  # over 5 s: trains a run in-process
 def test_init_from_loads_the_backbone_and_replaces_the_head(store):
     source = fast_config(epochs=1, classes=(0, 1, 2, 3, 4))
     run_id = RunRecorder(store).start(source)["run_id"]
@@ -90,6 +93,7 @@ def test_init_from_loads_the_backbone_and_replaces_the_head(store):
     assert state["head.2.weight"].shape[0] == 3 and saved["head.2.weight"].shape[0] == 5  # a new head
 
 
+@pytest.mark.slow  # over 5 s: trains a run in-process
 def test_init_from_a_different_architecture_is_refused(store):
     source = fast_config(epochs=1)
     run_id = RunRecorder(store).start(source)["run_id"]
@@ -99,6 +103,7 @@ def test_init_from_a_different_architecture_is_refused(store):
         prepare_run(fast_config(init_from="20990101-000000-nothing-here"), store)
 
 
+@pytest.mark.slow  # over 5 s: trains a run in-process
 def test_fine_tuning_inherits_each_units_peak_from_the_source_run_scaled_to_this_run(store):
     source = fast_config(epochs=2, classes=(0, 1, 2, 3, 4), policy=PolicyConfig(name="none"))
     recorded = []

@@ -22,6 +22,7 @@ def shapes_loader(n: int = 256) -> DataLoader:
                       generator=torch.Generator().manual_seed(0))
 
 
+@pytest.mark.slow  # over 5 s: trains a network in-process
 def test_three_lines_in_a_plain_loop_with_adamw_over_model_parameters_drop_units_for_good():
     torch.manual_seed(0)
     model = learndrop.create_model("tiny", 10, 3, 32, width=0.5)
@@ -54,6 +55,7 @@ def test_three_lines_in_a_plain_loop_with_adamw_over_model_parameters_drop_units
     assert fwd_saved == 0  # without the cache (data in memory) they still run forward on every batch
 
 
+@pytest.mark.slow  # over 5 s: trains a network in-process
 def test_an_uncut_torchvision_cnn_is_cut_and_its_own_forward_keeps_the_dropped_batchnorm_in_eval():
     torch.manual_seed(0)
     model = torchvision.models.resnet18(num_classes=4)

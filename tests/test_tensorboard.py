@@ -12,6 +12,7 @@ from learndrop.training.loop import train
 event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
 
 
+@pytest.mark.slow  # over 5 s: trains a run in-process
 def test_a_tiny_run_logs_its_scores_drops_flops_and_accuracies_to_tensorboard(tmp_path):
     events: list[ev.Event] = []
     train(fast_config(epochs=3), [events.append, TensorBoardSink(tmp_path / "tb")])

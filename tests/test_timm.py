@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import slow_among
 
 import learndrop
 from learndrop import LearnDropError
@@ -14,7 +15,8 @@ from learndrop.models.timm_models import CLASSES
 timm = pytest.importorskip("timm")
 
 
-@pytest.mark.parametrize("name", sorted(CLASSES.values()))
+@pytest.mark.parametrize("name", slow_among(sorted(CLASSES.values()), {"convnext_atto", "efficientnet_b0",
+                                                                    "mobilenetv3_small_100"}))
 def test_each_timm_class_we_cut_trains_with_a_frozen_prefix(name):
     torch.manual_seed(0)
     net = learndrop.create_model(f"timm:{name}", num_classes=4, in_channels=3, image_size=32)  # checked on an example

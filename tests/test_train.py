@@ -26,6 +26,7 @@ def types(events):
     return [e.type for e in events]
 
 
+@pytest.mark.slow  # over 5 s: trains a run in-process
 def test_event_order_of_a_run():
     summary, seen = record(fast_config(epochs=2, checks_per_epoch=1))
     t = types(seen)
@@ -39,6 +40,7 @@ def test_event_order_of_a_run():
     assert summary["epochs_done"] == 2 and summary["status"] == "completed"
 
 
+@pytest.mark.slow  # over 5 s: trains a run in-process
 def test_run_finished_is_last_even_when_training_raises(monkeypatch):
     import learndrop.training.loop as train_module
 
@@ -53,6 +55,7 @@ def test_run_finished_is_last_even_when_training_raises(monkeypatch):
     assert seen[-1].status == "failed" and "boom" in seen[-1].error
 
 
+@pytest.mark.slow  # over 5 s: trains a run in-process
 def test_drops_shrink_the_trained_network_and_its_flops():
     summary, seen = record(fast_config(epochs=4, checks_per_epoch=1))
     drops = [e for e in seen if isinstance(e, ev.UnitDropped)]
@@ -106,6 +109,7 @@ def test_stop_ends_within_a_step_and_reports_stopped(tmp_path):
     assert (store.path(summary["run_id"]) / "model.pt").is_file()  # a stopped run keeps its model
 
 
+@pytest.mark.slow  # over 5 s: trains a run in-process
 def test_threshold_change_mid_run_is_recorded_and_used():
     control = TrainingControl(PolicyConfig(tau=0.01, kappa=0.01))  # nothing can drop
     seen = []
@@ -122,6 +126,7 @@ def test_threshold_change_mid_run_is_recorded_and_used():
     assert first_drop.step >= changed[0].step
 
 
+@pytest.mark.slow  # over 5 s: trains a run in-process
 def test_pause_blocks_training_until_resumed():
     control = TrainingControl(PolicyConfig())
     seen, resumed = [], threading.Event()
@@ -139,6 +144,7 @@ def test_pause_blocks_training_until_resumed():
     assert waited >= 0.25 and epoch.epoch_time_s < epoch.time_s - waited + 1e-6
 
 
+@pytest.mark.slow  # over 5 s: trains a run in-process
 def test_baseline_and_learndrop_see_the_same_batches():
     """Same seed: the same initial weights and data order, so the first checks agree until a drop."""
     _, base = record(fast_config(epochs=1, policy=PolicyConfig(name="none")))
@@ -147,12 +153,14 @@ def test_baseline_and_learndrop_see_the_same_batches():
     assert [s["d"] for s in first(base)] == [s["d"] for s in first(ld)]
 
 
+@pytest.mark.slow  # over 5 s: trains a run in-process
 def test_none_policy_never_drops():
     summary, seen = record(fast_config(epochs=3, policy=PolicyConfig(name="none", tau=1.0, kappa=100.0)))
     assert summary["dropped"] == [] and summary["fwd_flops_reduction_pct"] == 0.0
     assert any(s["state"] == "candidate" for e in seen if isinstance(e, ev.UnitScores) for s in e.scores)
 
 
+@pytest.mark.slow  # over 5 s: trains a run in-process
 def test_diverging_loss_fails_with_a_reason_and_keeps_the_last_good_model(tmp_path):
     import torch
 
@@ -181,6 +189,7 @@ def test_diverging_loss_fails_with_a_reason_and_keeps_the_last_good_model(tmp_pa
     assert all(torch.isfinite(v).all() for v in saved.values() if v.is_floating_point())
 
 
+@pytest.mark.slow  # over 5 s: trains a run in-process
 def test_exploding_learning_rate_is_caught():
     with pytest.raises(LearnDropError, match="diverged"):
         train(fast_config(lr=9.0, momentum=0.99, epochs=3, progress_every=1))

@@ -63,6 +63,7 @@ def cache_runs():
 
 # --- the activation cache ---------------------------------------------------------------------------------
 
+@pytest.mark.slow  # over 5 s: the module's three cache runs, trained in-process
 def test_training_on_the_fp32_cache_is_the_same_run_as_recomputing_the_prefix(cache_runs):
     _, cached, w_cached = cache_runs["cached"]
     _, uncached, w_uncached = cache_runs["uncached"]
@@ -83,6 +84,7 @@ def test_training_on_the_fp32_cache_is_the_same_run_as_recomputing_the_prefix(ca
     assert not torch.equal(w_cached["head.2.weight"], _setup(fast_config(**MID_EPOCH_DROP)).model.head[2].weight)
 
 
+@pytest.mark.slow  # over 5 s: the module's three cache runs, trained in-process
 def test_the_cache_only_changes_the_cost(cache_runs):
     _, cached, _ = cache_runs["cached"]
     _, uncached, _ = cache_runs["uncached"]
@@ -95,6 +97,7 @@ def test_the_cache_only_changes_the_cost(cache_runs):
     assert last_cached.bwd_flops == last_uncached.bwd_flops < last_uncached.baseline_bwd_flops
 
 
+@pytest.mark.slow  # over 5 s: the module's three cache runs, trained in-process
 def test_a_cache_over_its_cap_is_skipped_and_the_prefix_still_costs_its_forward(cache_runs):
     summary, events, weights = cache_runs["over_cap"]
     _, _, w_uncached = cache_runs["uncached"]

@@ -37,6 +37,7 @@ def test_pretrained_lite0_holds_the_packages_imagenet_weights_with_a_new_head():
     assert net.normalization == "inception"  # trained on inputs in [-1, 1]
 
 
+@pytest.mark.slow  # over 5 s: trains a run in-process
 def test_the_cli_trains_the_pretrained_network_offline_and_records_its_normalisation(tmp_path):
     _package_file()
     args = ["train", "--model", "timm:efficientnet_lite0", "--pretrained", "--subset", "128", "--batch-size", "64",
