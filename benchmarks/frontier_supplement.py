@@ -6,6 +6,8 @@ they ran; their seconds do (the .md's FLOPs margins are the ones to read for the
     python benchmarks/frontier_supplement.py benchmarks/results/frontier-X.json --scenario transfer \\
         --seeds 0,1 --variants "measure=function,peak=network,tau=0.3,kappa=1000000"
 
+A leave-one-out report measured the scenario's held-out pairs (``--pairs heldout``).
+
 It also completes a measurement that was cut short: the runs of the plan not in the report yet (by policy,
 variant, epochs and seed), ``--policies`` naming which to train (``none`` for the frontier's budgets):
 
@@ -34,6 +36,8 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("report", type=Path)
     p.add_argument("--scenario", required=True)
+    p.add_argument("--pairs", default="full", help="which of the scenario's lists the report measured: full "
+                   "or heldout (a --leave-one-out report)")
     p.add_argument("--seeds", default="0,1")
     p.add_argument("--variants", default="", help="Learn&Drop variants beyond the plan's default")
     p.add_argument("--policies", default=None, help="comma-separated: train only these policies' runs")
@@ -43,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     report = json.loads(a.report.read_text())
     root = a.data_root or default_root()
     for entry in report["pairs"]:
-        (pair,) = [q for q in SCENARIOS[a.scenario]["full"] if entry["label"].startswith(q.label)]
+        (pair,) = [q for q in SCENARIOS[a.scenario][a.pairs] if entry["label"].split(" [")[0] == q.label]
         done = {(r["policy"], r["variant"], r["epochs"], r["seed"]) for r in entry["runs"]}
         wanted = set(a.policies.split(",")) if a.policies else None
         variants = parse_variants(a.variants) if a.variants else []

@@ -49,6 +49,9 @@ class PolicyConfig:
     # what s = d / peak divides by: own (the unit's own peak change so far, the paper's) | network (the
     # largest change any unit still training made at this check)
     peak: str = "own"
+    # paced: a unit drops no earlier than the linear schedule (schedule_start, schedule_end) would drop it;
+    # the rule decides whether it has stopped learning, the schedule how soon in training it may go
+    paced: bool = False
     # the peers (README: "Policies"); each default is its source's
     # FreezeOut: share of training, in (0, 1], where the first unit's t_i lies before scaling (FreezeOut's
     # --t_0)
@@ -60,10 +63,11 @@ class PolicyConfig:
     # AutoFreeze: percentile, in (0, 100], of the units' gradient-norm change rates (AutoFreeze's
     # --percentile: 50)
     autofreeze_percentile: float = 50.0
-    # schedule: share of training, in [0, 1), where drops begin (Composer's freeze_start)
+    # schedule (and a paced Learn&Drop): share of training, in [0, 1), where drops begin (Composer's
+    # freeze_start)
     schedule_start: float = 0.5
-    # schedule: share of training, in (start, 1], by which all droppable units are dropped (Composer's
-    # freeze_level 1)
+    # schedule (and a paced Learn&Drop): share of training, in (start, 1], by which all droppable units are
+    # dropped (Composer's freeze_level 1)
     schedule_end: float = 1.0
     # freeze-first-k: units dropped before any training, >= 0 (partial fine-tuning's usual first few)
     k: int = 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pandas as pd
@@ -11,6 +12,7 @@ from fake_run import fake_config, fake_events
 
 from learndrop import events as ev
 from learndrop.config import PolicyConfig
+from learndrop.method.pace import schedule_times
 from learndrop.report import plots, tables
 from learndrop.report.compare import compare_table, export_json, find_baseline, flops_speedup, run_label, time_speedup
 from learndrop.report.replay import (
@@ -225,6 +227,21 @@ def test_replaying_a_baseline_is_exact():
     assert never.drops.empty and never.fwd_reduction_pct == 0
     some = replay_run(f["scores"], f["checks"], PolicyConfig(), *args)
     assert len(some.drops) > 0 and some.fwd_reduction_pct > 0
+
+
+def test_a_paced_replay_drops_no_unit_before_its_time_on_the_schedule():
+    base = make_view(policy="none")
+    f = frames(base)
+    started = base.started
+    args = (started.units, data_chunks(started, f["chunks"]), True)
+    eager = PolicyConfig(tau=1.0, kappa=1e9, warmup=0)  # every unit meets the rule from its second check on
+    paced = dataclasses.replace(eager, paced=True, schedule_start=0.5)
+    free = replay_run(f["scores"], f["checks"], eager, *args, None, started.total_steps)
+    held = replay_run(f["scores"], f["checks"], paced, *args, None, started.total_steps)
+    times = schedule_times(len(started.units) - 1, paced)  # the units without the head
+    assert len(held.drops) > 0 and free.drops["step"].min() < held.drops["step"].min()
+    for drop in held.drops.itertuples():
+        assert drop.step / started.total_steps >= times[drop.index] - 1e-9, drop.unit
 
 
 # --- comparing runs ------------------------------------------------------------------------------------

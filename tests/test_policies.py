@@ -13,7 +13,8 @@ import learndrop
 from learndrop import events as ev
 from learndrop.config import PolicyConfig
 from learndrop.errors import LearnDropError
-from learndrop.method.peers import freezeout_times, percentile, schedule_times
+from learndrop.method.pace import schedule_times
+from learndrop.method.peers import freezeout_times, percentile
 from learndrop.method.policy import DROPPED, TRAINING, Observations, initial_state, step
 from learndrop.method.registry import get_policy, policy_names, register_policy
 from learndrop.training.loop import train
@@ -175,12 +176,14 @@ def _run(policy):
     return setup, initial, events, drops
 
 
-@pytest.mark.parametrize("policy", [PolicyConfig(name="freezeout"), PolicyConfig(name="schedule")])
+@pytest.mark.parametrize("policy", [PolicyConfig(name="freezeout"), PolicyConfig(name="schedule"),
+                                    PolicyConfig(tau=1.0, kappa=1e9, warmup=0, paced=True)])
 def test_a_whole_run_under_a_timed_policy_drops_its_prefix_on_time(policy):
     _, _, events, drops = _run(policy)
     # 24 steps, checks every 4: progress 1/6 .. 1. FreezeOut's t_i (6 units): 0.512, 0.593, 0.681, 0.779, 0.885;
-    # the schedule's: 0.6, 0.7, 0.8, 0.9, 1.0. Each drops at the first check at or after its t_i.
-    expected = {"freezeout": [4, 4, 5, 5, 6], "schedule": [4, 5, 5, 6, 6]}[policy.name]
+    # the schedule's: 0.6, 0.7, 0.8, 0.9, 1.0. Each drops at the first check at or after its t_i (a paced
+    # Learn&Drop whose rule every unit meets, tau 1, on the schedule's).
+    expected = {"freezeout": [4, 4, 5, 5, 6], "schedule": [4, 5, 5, 6, 6], "learndrop": [4, 5, 5, 6, 6]}[policy.name]
     assert [e.check for e in drops] == expected
     assert all(e.reason.startswith(f"{e.unit} dropped: ") for e in drops)
     assert any(isinstance(e, ev.CacheBuilt) for e in events)  # the shared mechanics: the prefix is cached

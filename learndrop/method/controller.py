@@ -158,7 +158,7 @@ class LearnDrop:
         if self.total_steps:
             self._progress = min(1.0, self.steps / self.total_steps)
         self._measure.add_lr(self._head["lr"])
-        if "grad_norm" in self.policy.observes:
+        if "grad_norm" in self.policy.needs(self.config):
             self._measure.add_grad_norms(self._active(), len(self.names))
         self.account.add_step(self._images)
 
@@ -192,7 +192,7 @@ class LearnDrop:
         if progress is not None:
             self._progress = float(progress)
             self._told_progress = True
-        if "progress" in self.policy.observes and not self._told_progress:
+        if "progress" in self.policy.needs(self.config) and not self._told_progress:
             raise LearnDropError(f"the {self.config.name} policy acts on the share of training done: give "
                                  "LearnDrop total_steps=... (or check(progress=...))", field="policy")
         events, self._pending = self._pending, []
@@ -202,8 +202,8 @@ class LearnDrop:
         active = self._active()
         # per unit of learning rate
         d, lr_factor = self._measure.interval(self.config, active, len(self.names))
-        grad_norms = (self._measure.grad_norms(active, len(self.names)) if "grad_norm" in self.policy.observes
-                      else None)
+        needs = self.policy.needs(self.config)
+        grad_norms = self._measure.grad_norms(active, len(self.names)) if "grad_norm" in needs else None
         observations = Observations(tuple(d), min(1.0, max(0.0, self._progress)), grad_norms)
         state, decision = self.policy.step(self.state, observations, self.config)
         if decision.untested:  # the rewind gate: test the units that would drop, then decide again

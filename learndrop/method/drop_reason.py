@@ -1,5 +1,6 @@
 """Why a unit drops under Learn&Drop's rule, as the sentence its ``unit_dropped`` event carries: its scores
-against the thresholds, its annealing, or the freeze it came from, and the rewind test it passed."""
+against the thresholds, its annealing, or the freeze it came from; the pace it waited for and the rewind test
+it passed."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ def drop_reason(unit: str, s: float | None, c: float | None, cfg: PolicyConfig, 
         wait = f" for {cfg.patience} checks" if cfg.patience > 1 else ""
         reason = (f"{unit} dropped: change {s:.2f} of its peak (tau {cfg.tau:g}), continuation {c:.2f} "
                   f"(kappa {cfg.kappa:g}), {slowing}{wait}")
+    if "due" in observed:
+        reason += f"; paced: the schedule allowed it from {100 * observed['due']:.0f} % of training"
     if "rewind" in observed:
         reason += f"; rewinding its last interval changed the probe loss by {100 * observed['rewind']:.2g} %"
     return reason

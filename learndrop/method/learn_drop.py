@@ -37,6 +37,9 @@ class LearnDropPolicy(BasePolicy):
 
     name = "learndrop"
 
+    def needs(self, config: PolicyConfig) -> frozenset[str]:
+        return frozenset({"progress"}) if config.paced else self.observes
+
     def step(self, state: PolicyState, observations: Observations | Sequence[float | None],
              config: PolicyConfig) -> tuple[PolicyState, Decision]:
         if isinstance(observations, Observations):

@@ -27,6 +27,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..config import PolicyConfig
+from .pace import schedule_times
 from .policy import DROPPED, TRAINING, Decision, Drop, Observations, PolicyState, UnitScore, score
 from .registry import BasePolicy, register_policy
 
@@ -141,12 +142,6 @@ class AutoFreeze(BasePolicy):
                     f"below the {config.autofreeze_percentile:g}th percentile {cut:.3f} of the units still "
                     f"training, and {state.units[first]} is the first at or above it")
         return _advance(state, observations, config, until, reason, observed, last_g=last_g)
-
-
-def schedule_times(n: int, cfg: PolicyConfig) -> list[float]:
-    """When each of the ``m = n - 1`` droppable units drops: ``start + (end - start) * (i + 1) / m``."""
-    m = n - 1
-    return [cfg.schedule_start + (cfg.schedule_end - cfg.schedule_start) * (i + 1) / m for i in range(m)]
 
 
 @register_policy

@@ -17,17 +17,19 @@ Learn&Drop's ``step``: the paper's ``rule`` (unit l is a candidate when the chec
 change score ``s = d / peak(d) <= tau`` and its continuation score ``c = d(t) / d(t - window) <= kappa``,
 for ``patience`` checks in a row), then the prefix rule (``frontier_chain``: only candidates at the frontier
 drop, and the last unit before the head always trains) and the frontier's ``advance`` through its gates
-(rewinding, annealing). ``replay`` folds ``step`` over a recorded history (the threshold explorer).
+(pacing, rewinding, annealing). ``replay`` folds ``step`` over a recorded history (the threshold explorer).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from ..config import PolicyConfig
 from .drop_reason import drop_reason
+from .pace import due, schedule_times
 from .scores import change_score, continuation_score
 
 TRAINING = "training"
@@ -180,9 +182,15 @@ class Advance:
 def advance(state: PolicyState, chain: Sequence[int], cfg: PolicyConfig, t: int, progress: float,
             rewind: Sequence[float | None] | None, annealing: list[tuple], s_now: Sequence[float | None],
             c_now: Sequence[float | None]) -> Advance:
-    """The frontier's advance over ``chain``: a candidate first passes the rewind gate (if any), then, with
-    ``anneal``, has its learning rate annealed to 0 for that many checks (``annealing`` is updated)."""
+    """The frontier's advance over ``chain``: with ``paced``, only as far as the schedule's times allow at
+    ``progress``; a candidate then passes the rewind gate (if any), then, with ``anneal``, has its learning
+    rate annealed to 0 for that many checks (``annealing`` is updated)."""
     moved = Advance(state.dropped, [], [], [{} for _ in state.units])
+    if cfg.paced:  # the pace gate: the frontier waits for the schedule's time of its next unit
+        n = len(state.units)
+        chain = list(itertools.takewhile(lambda i: due(i, n, cfg, progress), chain))
+        for i in chain:
+            moved.observed[i]["due"] = round(schedule_times(n, cfg)[i], 6)
     gated = [i for i in chain if cfg.rewind_eps > 0 and not annealing[i] and i not in state.frozen]
     for i in gated:
         if rewind is None or rewind[i] is None:
@@ -254,20 +262,24 @@ def score(state: PolicyState, d: Sequence[float | None], cfg: PolicyConfig
 
 def replay(units: Sequence[str], d_rows: Sequence[Sequence[float | None]], cfg: PolicyConfig,
            inherited: Sequence[float] | None = None,
-           rewind_rows: Sequence[Sequence[float | None]] | None = None) -> list[Decision]:
+           rewind_rows: Sequence[Sequence[float | None]] | None = None,
+           progress: Sequence[float] | None = None) -> list[Decision]:
     """Run a recorded history of changes through ``step`` with other thresholds (and the run's
     ``inherited`` peaks, when it was fine-tuned from a recorded run).
 
     A unit that the recorded run dropped has no changes after its drop (``None``); the replay treats it
     as still meeting the rule from then on, since a dropped unit's parameters no longer move. The rewind
     gate uses the tests the run made (``rewind_rows``); a test it never made cannot be made now, and
-    counts as passed. Annealing is replayed in checks (a candidate drops ``anneal`` checks later).
+    counts as passed. Annealing is replayed in checks (a candidate drops ``anneal`` checks later). The pace
+    gate uses ``progress``, the share of training done at each check (default: checks evenly spaced over a
+    finished run).
     """
     state, decisions = initial_state(units, inherited), []
     for t, row in enumerate(d_rows):
         recorded = rewind_rows[t] if rewind_rows is not None and t < len(rewind_rows) else [None] * len(units)
         tests = [0.0 if r is None else r for r in recorded]
-        state, decision = step(state, _fill_dropped(state, row), cfg, rewind=tests)
+        done = progress[t] if progress is not None else (t + 1) / len(d_rows)
+        state, decision = step(state, _fill_dropped(state, row), cfg, progress=done, rewind=tests)
         decisions.append(decision)
     return decisions
 

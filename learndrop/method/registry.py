@@ -28,6 +28,9 @@ class Policy(Protocol):
     def step(self, state: PolicyState, observations: Observations, config: PolicyConfig
              ) -> tuple[PolicyState, Decision]: ...
 
+    def needs(self, config: PolicyConfig) -> frozenset[str]:
+        """What it observes beyond d under ``config`` (``observes``, and what a setting adds)."""
+
     def start(self, state: PolicyState, config: PolicyConfig) -> tuple[PolicyState, tuple[Drop, ...]]:
         """Drops before any training (freeze-first-k); none for the others."""
 
@@ -40,6 +43,9 @@ class BasePolicy:
 
     name = ""
     observes: frozenset[str] = frozenset()
+
+    def needs(self, config: PolicyConfig) -> frozenset[str]:
+        return self.observes
 
     def start(self, state: PolicyState, config: PolicyConfig) -> tuple[PolicyState, tuple[Drop, ...]]:
         return state, ()

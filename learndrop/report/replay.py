@@ -131,18 +131,20 @@ def estimate_fwd_flops(unit_fwd: Sequence[int], head_fwd: int, prefix: Sequence[
 
 def replay_run(scores: pd.DataFrame, checks: pd.DataFrame, policy: PolicyConfig, units: Sequence[dict],
                data: Sequence[DataChunk], cached: bool,
-               inherited_peaks: Mapping[str, float] | None = None) -> WhatIf:
+               inherited_peaks: Mapping[str, float] | None = None, total_steps: int = 0) -> WhatIf:
     """Replay a run's recorded changes under ``policy``; ``units`` as in run_started (the head last),
     ``data`` as ``data_chunks`` gives it, ``inherited_peaks`` as in run_started (the peaks a fine-tuned run
-    inherited; empty for the others)."""
+    inherited; empty for the others), ``total_steps`` as in run_started (0: checks taken as evenly spaced)."""
     names = [u["name"] for u in units[:-1]]
     check_ids, rows = d_rows(scores, names)
     rewind = (d_rows(scores, names, "rewind")[1] if "rewind" in scores and scores["rewind"].notna().any()
               else None)
-    decisions = replay(names, rows, policy, [inherited_peaks[n] for n in names] if inherited_peaks else None,
-                       rewind)
     epoch_of = dict(zip(checks["check"], checks["epoch"])) if not checks.empty else {}
     step_of = dict(zip(checks["check"], checks["step"])) if not checks.empty else {}
+    known = total_steps > 0 and all(c in step_of for c in check_ids)
+    progress = [step_of[c] / total_steps for c in check_ids] if known else None
+    decisions = replay(names, rows, policy, [inherited_peaks[n] for n in names] if inherited_peaks else None,
+                       rewind, progress)
     score_rows, drop_rows = _frames(decisions, check_ids, epoch_of, step_of)
     prefix = [0] + [sum(1 for s in d.scores if s.state == "dropped") for d in decisions[:-1]]
     fwd, base = _schedule_flops(units, prefix, [step_of.get(c, 0) for c in check_ids], data, cached)
