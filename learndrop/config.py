@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -228,6 +229,14 @@ class RunConfig:
                                  field="weights" if self.weights else "init_from")
         if not isinstance(self.seed, int) or not (0 <= self.seed < 2**63):
             raise LearnDropError(f"seed must be a non-negative integer, got {self.seed}", field="seed")
+
+    def __post_init__(self) -> None:
+        """An image folder is recorded by its absolute path, so that runs started from different folders
+        (``../shared/data/cifar10`` beside ``/work/shared/data/cifar10``) count as the same set-up."""
+        prefix = "folder:"
+        if isinstance(self.dataset, str) and self.dataset.startswith(prefix) and self.dataset[len(prefix):]:
+            folder = os.path.abspath(os.path.expanduser(self.dataset[len(prefix):]))
+            object.__setattr__(self, "dataset", prefix + folder)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

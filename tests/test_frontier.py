@@ -14,7 +14,7 @@ from learndrop.bench import frontier as runner
 from learndrop.bench import report
 from learndrop.bench.pairs import Pair
 from learndrop.cli import main
-from learndrop.config import PolicyConfig
+from learndrop.config import PolicyConfig, RunConfig
 from learndrop.errors import LearnDropError
 from learndrop.method.registry import policy_names
 from learndrop.report.compare import same_setup
@@ -275,6 +275,16 @@ def test_runs_of_one_set_up_may_differ_in_epochs_policy_and_seed():
     configs = {"a": a, "b": {**a, "epochs": 2, "seed": 1, "policy": {"name": "learndrop"}},
                "c": {**a, "lr": 0.1}, "d": None, "e": {**a, "classes": (0, 1)}}
     assert same_setup("b", configs) == ["b", "a", "e"] and same_setup("d", configs) == []
+
+
+def test_an_image_folder_named_relative_or_absolute_is_one_set_up(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path / "..")
+    relative = RunConfig(dataset=f"folder:{tmp_path.name}/cifar10", epochs=2)
+    absolute = RunConfig(dataset=f"folder:{tmp_path}/cifar10", epochs=8, policy=PolicyConfig(name="none"))
+    assert relative.dataset == absolute.dataset == f"folder:{tmp_path}/cifar10"
+    assert RunConfig.from_dict(relative.to_dict()) == relative  # recorded absolute, read back the same
+    configs = {"a": absolute.to_dict(), "b": relative.to_dict(), "c": RunConfig(dataset="folder:other").to_dict()}
+    assert same_setup("b", configs) == ["b", "a"]
 
 
 def test_the_compare_page_draws_the_frontier_chart(runs):
