@@ -94,7 +94,7 @@ def epoch_latency(browser, url: str, runs: Path, epochs: int) -> list[float]:
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.goto(url)
     page.get_by_role("button", name="Start", exact=True).wait_for(timeout=60_000)
-    page.get_by_text("Also train the baseline for comparison").click()  # off: time the Learn&Drop run alone
+    page.get_by_text("With a baseline").click()  # off: time the Learn&Drop run alone
     page.get_by_label("Epochs").fill(str(epochs))
     page.get_by_label("Epochs").press("Enter")
     time.sleep(1)

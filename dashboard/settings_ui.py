@@ -150,7 +150,7 @@ def settings(run_id: str | None) -> None:
              ("seed", lambda k: st.number_input("Seed", min_value=0, step=1, key=k)),
              ("world_size", lambda k: st.number_input("Processes", min_value=1, max_value=64, step=1, key=k,
                                                       help=HELP["world_size"])),
-             ("baseline", lambda k: st.checkbox("Also train the baseline for comparison", key=k))],
+             ("baseline", lambda k: st.checkbox("With a baseline", key=k))],
         ]
         for col, fields in zip(cols, layout):
             _draw(col, fields, error)
