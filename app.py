@@ -18,8 +18,8 @@ navigation = st.navigation([
 
 st.sidebar.markdown("**Learn&Drop** trains CNNs faster by dropping the layers that have stopped learning.")
 if problem := state.runs_dir_problem():  # the pages go on, showing what they can read; nothing can start
-    st.error(f"{problem}. No run can be started or recorded until that is fixed (or {RUNS_DIR_ENV} names another "
-             "folder; the server reads it when it starts).", icon=":material/folder_off:")
+    st.error(f"{problem}. No run can be started or recorded until that is fixed (or {RUNS_DIR_ENV} names "
+             "another folder; the server reads it when it starts).", icon=":material/folder_off:")
 run_id = state.url_run()  # validated ?run=, kept across pages; a bad id stops here with an error
 state.run_picker(run_id)
 training, queued = state.registry().training_and_queued()  # one trains at a time; the others wait apart

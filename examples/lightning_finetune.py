@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--scratch", action="store_true", help="random weights instead of ImageNet's")
     p.add_argument("--logger", choices=("csv", "tensorboard"), default="csv")
     p.add_argument("--tau", type=float, default=learndrop.PolicyConfig().tau, help="change-score threshold")
-    p.add_argument("--kappa", type=float, default=learndrop.PolicyConfig().kappa, help="continuation threshold")
+    p.add_argument("--kappa", type=float, default=learndrop.PolicyConfig().kappa,
+                   help="continuation threshold")
     args = p.parse_args(argv)
 
     pl.seed_everything(0, verbose=False)

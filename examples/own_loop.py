@@ -34,8 +34,8 @@ def loaders(args: argparse.Namespace) -> tuple[DataLoader, DataLoader, int]:
     def tensors(data):
         return TensorDataset((data.images.float() - mean) / std, data.labels)
 
-    return (DataLoader(tensors(train), batch_size=64, shuffle=True), DataLoader(tensors(test), batch_size=500),
-            len(train.classes))
+    return (DataLoader(tensors(train), batch_size=64, shuffle=True),
+            DataLoader(tensors(test), batch_size=500), len(train.classes))
 
 
 def accuracy(model: torch.nn.Module, loader: DataLoader) -> float:
@@ -47,14 +47,17 @@ def accuracy(model: torch.nn.Module, loader: DataLoader) -> float:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--dataset", default="shapes", help="shapes (embedded), mnist, fashion-mnist, cifar10, ...")
+    p.add_argument("--dataset", default="shapes",
+                   help="shapes (embedded), mnist, fashion-mnist, cifar10, ...")
     p.add_argument("--data-root", default="data")
-    p.add_argument("--model", default="tiny", help="tiny (a learndrop model) or resnet18 (torchvision's, uncut)")
+    p.add_argument("--model", default="tiny",
+                   help="tiny (a learndrop model) or resnet18 (torchvision's, uncut)")
     p.add_argument("--subset", type=int, default=3000)
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--checks-per-epoch", type=int, default=2, help="how often ld.check() runs")
     p.add_argument("--tau", type=float, default=learndrop.PolicyConfig().tau, help="change-score threshold")
-    p.add_argument("--kappa", type=float, default=learndrop.PolicyConfig().kappa, help="continuation threshold")
+    p.add_argument("--kappa", type=float, default=learndrop.PolicyConfig().kappa,
+                   help="continuation threshold")
     args = p.parse_args(argv)
     torch.manual_seed(0)
     train, test, classes = loaders(args)

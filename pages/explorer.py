@@ -14,8 +14,9 @@ from learndrop.status import REPLAYABLE
 
 state.require_app()
 st.title("Threshold explorer")
-st.caption("The sliders replay a finished run's recorded changes through the same policy code the training loop "
-           "uses, and show which units would have dropped when, and the forward FLOPs that would have saved.")
+st.caption("The sliders replay a finished run's recorded changes through the same policy code the training "
+           "loop uses, and show which units would have dropped when, and the forward FLOPs that would have "
+           "saved.")
 
 registry = state.registry()
 finished = [r for r in registry.run_ids() if registry.status(r) in REPLAYABLE]
@@ -25,7 +26,8 @@ if not finished:
 current = state.selected()
 run_id = st.selectbox("Finished run", finished, index=finished.index(current) if current in finished else 0,
                       format_func=lambda r: run_label(registry.summary(r)),
-                      help="A baseline run (policy none) recorded every unit at every check: replaying it is exact.")
+                      help="A baseline run (policy none) recorded every unit at every check: replaying it is "
+                      "exact.")
 if run_id != current:  # the URL (and the sidebar) name the run shown
     state.select(run_id)
     st.rerun()
@@ -39,19 +41,22 @@ c = st.columns(4)
 tau = c[0].slider("tau", 0.01, 1.0, float(recorded["tau"]), 0.01, key=f"x_tau_{run_id}")
 kappa = c[1].slider("kappa", 0.05, max(3.0, float(recorded["kappa"])), float(recorded["kappa"]), 0.05,
                     key=f"x_kappa_{run_id}", help="How far a unit's change may still grow and the unit drop: "
-                    "its continuation score c = d(t)/d(t−w), the change now over the change w checks ago, at most "
-                    "kappa.")
+                    "its continuation score c = d(t)/d(t−w), the change now over the change w checks ago, "
+                    "at most kappa.")
 warmup = c[2].slider("warm-up (checks)", 0, max(20, int(recorded["warmup"])), int(recorded["warmup"]),
                      key=f"x_warmup_{run_id}")
 patience = c[3].slider("patience (checks)", 1, max(10, int(recorded["patience"])), int(recorded["patience"]),
                        key=f"x_patience_{run_id}")
 known = {f.name for f in dataclasses.fields(PolicyConfig)}
 recorded_policy = PolicyConfig(**{k: v for k, v in view.config.get("policy", {}).items() if k in known})
-policy = dataclasses.replace(recorded_policy, name="learndrop", tau=tau, kappa=kappa, warmup=warmup, patience=patience)
+policy = dataclasses.replace(recorded_policy, name="learndrop", tau=tau, kappa=kappa, warmup=warmup,
+                             patience=patience)
 
-scores, checks, drops, units, chunks = (view.table(n) for n in ("scores", "checks", "drops", "units", "chunks"))
+scores, checks, drops, units, chunks = (view.table(n)
+                                        for n in ("scores", "checks", "drops", "units", "chunks"))
 started, summary = view.started, view.summary()
-# the cache also serves augmented runs (a fixed set of exact views per image): off only when turned off or too big
+# the cache also serves augmented runs (a fixed set of exact views per image): off only when turned off
+# or too big
 cached = bool(view.config.get("cache", True)) and not view.of_type("cache_skipped")
 args = (started.units, data_chunks(started, chunks), cached)
 whatif = replay_run(scores, checks, policy, *args, started.inherited_peaks)
@@ -65,21 +70,22 @@ m[2].metric("First drop", f"check {int(whatif.drops['check'].min())}" if len(wha
             f"recorded: check {int(drops['check'].min())}" if len(drops) else "recorded: none", **quiet)
 
 st.caption("Left, what the run did; right, the same recorded changes replayed under the sliders' thresholds: "
-           "training (blue), candidates (orange), dropped (grey) units at each check. After a unit's recorded drop "
-           "its change is unknown and the replay counts it as not moving, so replay a baseline run to explore "
-           "thresholds stricter than the recorded ones.")
+           "training (blue), candidates (orange), dropped (grey) units at each check. After a unit's "
+           "recorded drop its change is unknown and the replay counts it as not moving, so replay a baseline "
+           "run to explore thresholds stricter than the recorded ones.")
 left, right = st.columns(2)
 with left:
     widgets.chart("What happened", None, plots.active_network(scores, drops, chunks), "recorded_network")
 with right:
-    widgets.chart("With these thresholds", None, plots.active_network(whatif.scores, whatif.drops, chunks), "replayed")
-widgets.chart("Forward FLOPs of training", "Measured for the recorded run, and estimated from each unit's FLOPs for "
-              "the recorded and the replayed drop schedules (the estimate's error shows in the first two bars). "
-              "Conv/matmul FLOPs = 2·MAC.",
+    widgets.chart("With these thresholds", None, plots.active_network(whatif.scores, whatif.drops, chunks),
+                  "replayed")
+widgets.chart("Forward FLOPs of training", "Measured for the recorded run, and estimated from each unit's "
+              "FLOPs for the recorded and the replayed drop schedules (the estimate's error shows in the "
+              "first two bars). Conv/matmul FLOPs = 2·MAC.",
               plots.flops_bars({"recorded run (measured)": summary.get("fwd_flops"),
                                 "recorded drops (estimated)": estimate,
                                 "these thresholds (estimated)": whatif.fwd_flops},
                                summary.get("baseline_fwd_flops") or full), "whatif_flops")
 st.markdown("**Drops with these thresholds**")
-st.table(whatif.drops[["unit", "epoch", "check", "reason"]].assign(epoch=lambda d: d["epoch"] + 1), hide_index=True,
-         border="horizontal")
+st.table(whatif.drops[["unit", "epoch", "check", "reason"]].assign(epoch=lambda d: d["epoch"] + 1),
+         hide_index=True, border="horizontal")

@@ -9,9 +9,9 @@ from learndrop.status import LIVE, RECORDED
 
 state.require_app()
 st.title("Look inside")
-st.caption("What the network computes, as it trains: the first unit's filters and each unit's strongest feature "
-           "maps for a few test images, at every check. Watch the front units settle first, turn grey as they drop, "
-           "and stop changing from then on.")
+st.caption("What the network computes, as it trains: the first unit's filters and each unit's strongest "
+           "feature maps for a few test images, at every check. Watch the front units settle first, turn "
+           "grey as they drop, and stop changing from then on.")
 
 registry = state.registry()
 runs = [r for r in registry.run_ids() if registry.status(r) in RECORDED]
@@ -25,8 +25,8 @@ if run_id != current:  # the URL (and the sidebar) name the run shown
     state.select(run_id)
     st.rerun()
 live = registry.status(run_id) in LIVE
-playing = st.toggle("Play", key=f"inside_play_{run_id}", help="Step through the checks on their own, round again at "
-                    "the end.")
+playing = st.toggle("Play", key=f"inside_play_{run_id}", help="Step through the checks on their own, round "
+                    "again at the end.")
 every = inside_ui.PLAY_S if playing else state.REFRESH_S if live else None
 
 

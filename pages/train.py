@@ -26,7 +26,8 @@ refresh = state.REFRESH_S * (5 if paused else 1)  # a paused run is polled less 
 @st.fragment(run_every=refresh if live else None)
 def live_panel() -> None:
     if run_id is None:
-        st.info("No run selected: choose a preset above and press **Start**, or pick a recorded run in the sidebar.")
+        st.info("No run selected: choose a preset above and press **Start**, or pick a recorded run in the "
+                "sidebar.")
         return
     train_ui.sync_thresholds(run_id)  # a slider move whose callback was skipped reaches the run here
     try:
