@@ -24,3 +24,9 @@ def first_line(exc: BaseException) -> str:
     """An exception's message as one line (its type's name when it has none, as an EOFError may not)."""
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
+
+
+def check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
+    """A setting that must be one of ``choices``: one line naming them, about the field ``name``."""
+    if value not in choices:
+        raise LearnDropError(f"unknown {name} {value!r}; choose one of: {', '.join(choices)}", field=name)

@@ -59,7 +59,7 @@ started, summary = view.started, view.summary()
 # or too big
 cached = bool(view.config.get("cache", True)) and not view.of_type("cache_skipped")
 args = (started.units, data_chunks(started, chunks), cached)
-whatif = replay_run(scores, checks, policy, *args, started.inherited_peaks)
+whatif = replay_run(scores, checks, policy, *args, started.inherited_peaks, started.total_steps)
 estimate, full = recorded_schedule_flops(scores, checks, *args)
 
 m, quiet = st.columns(3), dict(delta_color="off", delta_arrow="off")

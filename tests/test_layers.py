@@ -15,7 +15,7 @@ PACKAGE = ROOT / "learndrop"
 # bottom to top: a module may import from its own layer and the ones before it, nothing above
 LAYERS = (
     {"errors", "status", "typecheck", "files"},  # plain helpers, no learndrop imports of note
-    {"config", "events"},  # what a run is and what it says
+    {"policy_config", "config", "events"},  # what a run is and what it says
     {"summary"},  # a run's figures, summed from its events
     {"models", "data"},  # networks cut into units; data sets in memory
     {"method"},  # Learn&Drop and its peers: scores, policies, dropping, the cache, FLOPs
