@@ -123,6 +123,7 @@ def _train(a: argparse.Namespace, world: World) -> int:
     signal.signal(signal.SIGTERM, sigterm)
     world.start(resolve_device(config.device))
     sinks = [sigterm.started, ProgressBar(), *tensorboard_sinks(a)] if world.main else [sigterm.started]
+    finished = False
     try:
         if a.resume and world.main:
             sinks.insert(0, _announce(a.resume))
@@ -143,13 +144,14 @@ def _train(a: argparse.Namespace, world: World) -> int:
             from ..training.loop import train
 
             summary = train(config, sinks, control=control, setup=prepare_run(config, store), world=world)
+        finished = True
     except Exception as exc:  # another process died or stalled: one line (the run recorded why), no traceback
         if not is_peer_failure(exc):
             raise
         print(f"error: another process of this run ended or stalled: {first_line(exc)}", file=sys.stderr)
         return 1
     finally:
-        world.close()
+        world.close(finished)
     if world.main:
         print(format_summary(summary))
     return 0

@@ -72,8 +72,16 @@ class World:
                                     timeout=timedelta(seconds=TIMEOUT_S))
         return device
 
-    def close(self) -> None:
+    def close(self, finished: bool = False) -> None:
+        """Leave the process group; a run that ``finished`` waits for every process first, so none tears the
+        group down while another is still in a collective (gloo aborts the process then)."""
         if self.size > 1 and dist.is_initialized():
+            if finished:
+                try:
+                    dist.barrier()
+                except Exception as exc:  # a process that ended after the run had finished: none to wait for
+                    if not is_peer_failure(exc):
+                        raise
             dist.destroy_process_group()
 
     # --- the data ------------------------------------------------------------------------------------
