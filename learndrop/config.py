@@ -1,5 +1,5 @@
-"""Run configuration: ``RunConfig``, a small frozen dataclass holding the drop rule's (``policy_config``),
-validated, saved whole next to the results."""
+"""Run configuration: ``RunConfig``, everything that defines a training run (its drop rule, ``PolicyConfig``,
+lives in ``policy_config``), validated, saved whole next to the results."""
 
 from __future__ import annotations
 
