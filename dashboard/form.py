@@ -200,3 +200,10 @@ def thresholds_from_config(config: dict[str, Any]) -> dict[str, Any]:
     policy = config.get("policy") or {}
     default = PolicyConfig().thresholds()
     return {k: policy.get(k, default[k]) for k in THRESHOLDS}
+
+
+# the Threshold explorer's pace (the paced rule, ``PolicyConfig.paced``)
+PACED = ("The paced rule (--paced): a unit that meets the rule still waits for the linear schedule's time "
+         "for it. The rule decides whether a unit has stopped learning, the schedule how soon it may go.")
+PACE_FROM = ("Where the schedule starts (--schedule-start): unit i of the m droppable units may drop from "
+             "start + (end − start)·(i + 1)/m of training on.")

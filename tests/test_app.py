@@ -465,3 +465,25 @@ def test_the_fine_tuning_preset_starts_from_the_packaged_imagenet_weights_and_a_
     assert config.pretrained and config.subset and config.model == "timm:efficientnet_lite0"
     at.button(key="stop").click().run()
     assert registry.wait(at.query_params["run"], 120)
+
+
+def test_the_explorer_replays_a_baseline_under_the_paced_rule(runs):
+    base = write_fake_run(runs, units=8, epochs=6, checks_per_epoch=2, policy="none")  # 12 checks
+    at = open_page(PAGES[2], base)
+    at.slider(key=f"x_tau_{base}").set_value(1.0).run()  # every unit meets the change score
+    at.slider(key=f"x_kappa_{base}").set_value(3.0).run()
+    at.slider(key=f"x_warmup_{base}").set_value(0).run()
+
+    def first_drop() -> int:
+        metric = next(m for m in at.metric if m.label == "First drop")
+        return int(metric.value.removeprefix("check "))
+
+    free = first_drop()
+    assert at.slider(key=f"x_start_{base}").disabled
+    at.toggle(key=f"x_paced_{base}").set_value(True).run()
+    at.slider(key=f"x_start_{base}").set_value(0.5).run()
+    assert not at.exception and not at.slider(key=f"x_start_{base}").disabled
+    # 7 droppable units: the first may go from 0.5 + 0.5 / 7 = 57 % of training, check 7 of 12
+    assert first_drop() >= 7 > free
+    (drops,) = [t.value for t in at.table if "reason" in t.value.columns]
+    assert "paced: the schedule allowed it from 57 %" in drops["reason"].iloc[0]
