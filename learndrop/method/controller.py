@@ -225,8 +225,10 @@ class LearnDrop:
         return CheckResult(decision, lr_factor, [replace(e, step=self.steps) for e in events])
 
     def close(self) -> None:
-        """Take the controller's forward hooks off the model (the dropped units' parameters stay frozen)."""
+        """Take the controller's forward hooks off the model (the dropped units' parameters stay frozen) and
+        let a data-parallel wrapper go."""
         self._hooks.close()
+        self._path.release()
 
     # --- saved and restored whole ---------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -59,6 +59,11 @@ class DataPath:
             return self.model.forward_from(x, dropped)
         return self._wrapped(x, dropped, tuple(frozen))
 
+    def release(self) -> None:
+        """Training is over: the data-parallel wrapper goes now, while its process group is alive."""
+        if self._wrapped is not None:
+            self._wrapped.release()
+
     def prefix_changed(self) -> None:
         """A drop: the next ``update`` looks at the cache again."""
         self.cache.rows = None

@@ -42,10 +42,15 @@ class WrappedSuffix:
 
     def __call__(self, x: torch.Tensor, dropped: int, frozen: tuple[int, ...]) -> torch.Tensor:
         if self._key != (dropped, frozen):  # after a drop: wrapped anew, around what trains
-            # the old wrapper and its gradient hooks go first (it may sit in a cycle)
-            if self._wrapper is not None:
-                self._wrapper = None
-                gc.collect()
+            self.release()
             self._wrapper = self.wrap(Suffix(self.model, dropped))
             self._key = (dropped, frozen)
         return self._wrapper(x)
+
+    def release(self) -> None:
+        """Let the wrapper and its gradient hooks go now (it may sit in a cycle): a DistributedDataParallel
+        wrapper left to the interpreter's exit ends with the process group already gone, and gloo aborts."""
+        if self._wrapper is not None:
+            self._wrapper = None
+            self._key = None
+            gc.collect()

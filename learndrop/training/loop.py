@@ -162,6 +162,7 @@ def train(config: RunConfig, sinks: Sequence[ev.Sink] = (), control: TrainingCon
         status, error = _failure(exc)
         raise
     finally:
+        ld.close()  # its hooks off the model, a data-parallel wrapper gone while the process group lives
         emit(ev.RunFinished, status=status, error=error)
     return summarize(recorded)
 
