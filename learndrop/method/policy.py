@@ -189,8 +189,9 @@ def advance(state: PolicyState, chain: Sequence[int], cfg: PolicyConfig, t: int,
     if cfg.paced:  # the pace gate: the frontier waits for the schedule's time of its next unit
         n = len(state.units)
         chain = list(itertools.takewhile(lambda i: due(i, n, cfg, progress), chain))
+        times = schedule_times(n, cfg)
         for i in chain:
-            moved.observed[i]["due"] = round(schedule_times(n, cfg)[i], 6)
+            moved.observed[i]["due"] = round(times[i], 6)
     gated = [i for i in chain if cfg.rewind_eps > 0 and not annealing[i] and i not in state.frozen]
     for i in gated:
         if rewind is None or rewind[i] is None:
