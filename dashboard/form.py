@@ -33,7 +33,7 @@ INPUT_SHAPES = {"shapes": (3, 32), "mnist": (1, 28), "fashion-mnist": (1, 28), "
 QUICK_DEMO: dict[str, Any] = {
     "model": "tiny", "width": 1.0, "dataset": "shapes", "data_root": "data", "download": False, "epochs": 8,
     "batch_size": 128, "lr": 0.05, "augment": False, "device": "auto", "seed": 0, "policy": "learndrop",
-    "checks_per_epoch": 2, "baseline": True, "init": SCRATCH, "classes": "", "stream": 1,
+    "paced": True, "checks_per_epoch": 2, "baseline": True, "init": SCRATCH, "classes": "", "stream": 1,
     "stream_by": "order", "val_split": 0, "tensorboard": "", "world_size": 1, "weights": "", "subset": 0,
 }
 # and the networks with offline weights
@@ -85,7 +85,8 @@ def config_from_fields(fields: dict[str, Any], thresholds: dict[str, Any], store
         if not root:
             raise LearnDropError("data root: type the image folder to train on", field="data_root")
         dataset = f"folder:{root}"
-    policy = PolicyConfig(name=fields["policy"], **{k: thresholds[k] for k in THRESHOLDS})
+    policy = PolicyConfig(name=fields["policy"], paced=bool(fields.get("paced", True)),
+                          **{k: thresholds[k] for k in THRESHOLDS})
     config = RunConfig(model=fields["model"], width=float(fields["width"]), dataset=dataset,
                        data_root=root or "data",
                        download=bool(fields["download"]), epochs=int(fields["epochs"]),
@@ -190,6 +191,7 @@ def fields_from_config(config: dict[str, Any]) -> dict[str, Any]:
     fields.update(dataset="folder" if folder else dataset,
                   data_root=dataset[len("folder:"):] if folder else config.get("data_root", "data"),
                   policy=(config.get("policy") or {}).get("name", "learndrop"),
+                  paced=(config.get("policy") or {}).get("paced", False),  # recorded before the pace: unpaced
                   init=config.get("init_from") or (PRETRAINED if config.get("pretrained") else SCRATCH),
                   classes=format_classes(config.get("classes")), weights=config.get("weights") or "",
                   subset=config.get("subset") or 0)
@@ -203,7 +205,8 @@ def thresholds_from_config(config: dict[str, Any]) -> dict[str, Any]:
 
 
 # the Threshold explorer's pace (the paced rule, ``PolicyConfig.paced``)
-PACED = ("The paced rule (--paced): a unit that meets the rule still waits for the linear schedule's time "
-         "for it. The rule decides whether a unit has stopped learning, the schedule how soon it may go.")
-PACE_FROM = ("Where the schedule starts (--schedule-start): unit i of the m droppable units may drop from "
-             "start + (end − start)·(i + 1)/m of training on.")
+PACED = ("The paced rule (the default; --no-paced turns it off): a unit that meets the rule still waits for "
+         "a linear schedule's time for it. The rule decides whether a unit has stopped learning, the pace "
+         "how soon it may go.")
+PACE_FROM = ("Where the pace starts (--pace-start): unit i of the m droppable units may drop from "
+             "start + (1 − start)·(i + 1)/m of training on.")

@@ -57,6 +57,8 @@ HELP = {
     "world_size": "Data-parallel training on this many processes (torchrun, PyTorch's "
                   "DistributedDataParallel): one per GPU, or CPU processes. Batch size is the global batch, "
                   "split among them. Such a run can be stopped but not paused or retuned while it trains.",
+    "paced": "Learn&Drop's pace (the default): a unit that has stopped learning still waits for its time on "
+             "a linear schedule from 25 % of training to the end. Off: it drops as soon as the rule says.",
     "val_split": "Training images held out as a validation split (the same ones for every run on these "
                  "data), evaluated each epoch beside the test set. 0: none.",
 }
@@ -135,7 +137,8 @@ def settings(run_id: str | None) -> None:
              ("width", lambda k: st.number_input("Width", min_value=0.0, step=0.25, key=k)),
              ("policy", lambda k: st.selectbox("Policy", POLICY_CHOICES, key=k,
                                                help="'none' is the baseline: full training, nothing "
-                                                    "dropped."))],
+                                                    "dropped.")),
+             ("paced", lambda k: st.checkbox("Paced", key=k, help=HELP["paced"]))],
             [("dataset", lambda k: st.selectbox("Data set", DATASET_CHOICES, key=k)),
              ("data_root", lambda k: st.text_input("Data root", key=k)),
              ("download", lambda k: st.checkbox("Download if missing", key=k)),

@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> None:
     else:
         model = learndrop.create_model(args.model, classes, train.dataset[0][0].shape[0], width=0.5)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    ld = learndrop.LearnDrop(model, optimizer, learndrop.PolicyConfig(tau=args.tau, kappa=args.kappa))  # LD
+    policy = learndrop.PolicyConfig(tau=args.tau, kappa=args.kappa)
+    ld = learndrop.LearnDrop(model, optimizer, policy, total_steps=args.epochs * len(train))  # LD
     start = time.perf_counter()
     check_every = max(1, len(train) // args.checks_per_epoch)
     for epoch in range(args.epochs):

@@ -159,7 +159,7 @@ class RunConfig:
                                  f"\"tau\": 0.4, ...}}), got {json.dumps(policy)[:40]}", field="policy")
         if isinstance(data.get("classes"), list):
             data["classes"] = tuple(data["classes"])
-        return cls(policy=PolicyConfig(**_known(PolicyConfig, policy)), **_known(cls, data))
+        return cls(policy=PolicyConfig.from_record(_known(PolicyConfig, policy)), **_known(cls, data))
 
 
 def parse_classes(text: str | None) -> tuple[int, ...] | None:

@@ -3,8 +3,11 @@ config (``config.RunConfig.policy``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import LearnDropError, check_choice
 
@@ -41,9 +44,13 @@ class PolicyConfig:
     # what s = d / peak divides by: own (the unit's own peak change so far, the paper's) | network (the
     # largest change any unit still training made at this check)
     peak: str = "own"
-    # paced: a unit drops no earlier than the linear schedule (schedule_start, schedule_end) would drop it;
-    # the rule decides whether it has stopped learning, the schedule how soon in training it may go
-    paced: bool = False
+    # paced: a unit drops no earlier than a linear schedule from pace_start to the end of training would
+    # drop it; the rule decides whether it has stopped learning, the pace how soon in training it may go
+    # (the default since leave-one-pair-out chose it: docs/benchmarks/leave-one-out.md)
+    paced: bool = True
+    # the pace: share of training, in [0, 1), where the first droppable unit's time lies before spreading
+    # (unit i of m may go from pace_start + (1 - pace_start) * (i + 1) / m)
+    pace_start: float = 0.25
     # the peers (README: "Policies"); each default is its source's
     # FreezeOut: share of training, in (0, 1], where the first unit's t_i lies before scaling (FreezeOut's
     # --t_0)
@@ -55,11 +62,10 @@ class PolicyConfig:
     # AutoFreeze: percentile, in (0, 100], of the units' gradient-norm change rates (AutoFreeze's
     # --percentile: 50)
     autofreeze_percentile: float = 50.0
-    # schedule (and a paced Learn&Drop): share of training, in [0, 1), where drops begin (Composer's
-    # freeze_start)
+    # schedule: share of training, in [0, 1), where drops begin (Composer's freeze_start)
     schedule_start: float = 0.5
-    # schedule (and a paced Learn&Drop): share of training, in (start, 1], by which all droppable units are
-    # dropped (Composer's freeze_level 1)
+    # schedule: share of training, in (start, 1], by which all droppable units are dropped (Composer's
+    # freeze_level 1)
     schedule_end: float = 1.0
     # freeze-first-k: units dropped before any training, >= 0 (partial fine-tuning's usual first few)
     k: int = 1
@@ -88,7 +94,8 @@ class PolicyConfig:
 
     def _validate_peers(self) -> None:
         bounds = (("freezeout_t0", 0.0, 1.0, "(]"), ("autofreeze_percentile", 0.0, 100.0, "(]"),
-                  ("schedule_start", 0.0, 1.0, "[)"), ("schedule_end", 0.0, 1.0, "(]"))
+                  ("schedule_start", 0.0, 1.0, "[)"), ("schedule_end", 0.0, 1.0, "(]"),
+                  ("pace_start", 0.0, 1.0, "[)"))
         for name, low, high, ends in bounds:
             value = getattr(self, name)
             number = isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -102,6 +109,18 @@ class PolicyConfig:
         check_choice("freezeout_scale", self.freezeout_scale, FREEZEOUT_SCALES)
         if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 0:
             raise LearnDropError(f"k must be an integer >= 0, got {self.k}", field="k")
+
+    @classmethod
+    def from_record(cls, data: Mapping[str, Any]) -> PolicyConfig:
+        """The policy a run recorded (its config.json, a checkpoint): fields it does not know are left out,
+        and one recorded before the pace was the default says nothing of it and was unpaced; one paced
+        before ``pace_start`` existed paced from ``schedule_start``."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        given = {k: v for k, v in data.items() if k in known}
+        given.setdefault("paced", False)
+        if given["paced"] is True and "pace_start" not in given:
+            given["pace_start"] = given.get("schedule_start", cls.schedule_start)
+        return cls(**given)
 
     def thresholds(self) -> dict[str, float | int]:
         """The live-tunable part, as recorded in ``thresholds_changed`` events."""

@@ -37,8 +37,9 @@ if view.started is None or view.table("scores").empty:
     st.stop()
 
 recorded = thresholds_from_config(view.config)
-known = {f.name for f in dataclasses.fields(PolicyConfig)}
-recorded_policy = PolicyConfig(**{k: v for k, v in view.config.get("policy", {}).items() if k in known})
+recorded_policy = PolicyConfig.from_record(view.config.get("policy", {}))
+# a run of another policy (a baseline) replays under today's pace
+paced_policy = recorded_policy if recorded_policy.name == "learndrop" else PolicyConfig()
 c = st.columns(4)
 tau = c[0].slider("tau", 0.01, 1.0, float(recorded["tau"]), 0.01, key=f"x_tau_{run_id}")
 kappa = c[1].slider("kappa", 0.05, max(3.0, float(recorded["kappa"])), float(recorded["kappa"]), 0.05,
@@ -50,13 +51,11 @@ warmup = c[2].slider("warm-up (checks)", 0, max(20, int(recorded["warmup"])), in
 patience = c[3].slider("patience (checks)", 1, max(10, int(recorded["patience"])), int(recorded["patience"]),
                        key=f"x_patience_{run_id}")
 p = st.columns([1, 3])
-paced = p[0].toggle("Paced", recorded_policy.paced, key=f"x_paced_{run_id}", help=PACED)
-end = recorded_policy.schedule_end
-start = p[1].slider("pace from (share of training)", 0.0, end - 0.05,
-                    min(recorded_policy.schedule_start, end - 0.05), 0.05, key=f"x_start_{run_id}",
-                    disabled=not paced, help=PACE_FROM)
+paced = p[0].toggle("Paced", paced_policy.paced, key=f"x_paced_{run_id}", help=PACED)
+start = p[1].slider("pace from (share of training)", 0.0, 0.95, min(paced_policy.pace_start, 0.95), 0.05,
+                    key=f"x_start_{run_id}", disabled=not paced, help=PACE_FROM)
 policy = dataclasses.replace(recorded_policy, name="learndrop", tau=tau, kappa=kappa, warmup=warmup,
-                             patience=patience, paced=paced, schedule_start=start)
+                             patience=patience, paced=paced, pace_start=start)
 
 scores, checks, drops, units, chunks = (view.table(n)
                                         for n in ("scores", "checks", "drops", "units", "chunks"))

@@ -43,9 +43,10 @@ def fake_events(run_id: str, config: RunConfig, units: int = 50, train_size: int
     t, step_no, check = 0.0, 0, 0
     state = initial_state(names)
     policy = config.policy
+    total_steps = steps * config.epochs * chunks
     yield ev.RunStarted(run_id=run_id, epoch=0, step=0, time_s=0.0, config=config.to_dict(), units=[*per_unit, head],
                         device="cpu", train_size=train_size, test_size=2_000, classes=[str(c) for c in range(10)],
-                        steps_per_epoch=steps, input_shape=[3, 32, 32], total_steps=steps * config.epochs * chunks,
+                        steps_per_epoch=steps, input_shape=[3, 32, 32], total_steps=total_steps,
                         val_size=config.val_split)
     for epoch in range(config.epochs * chunks):
         chunk, of_chunk = divmod(epoch, config.epochs)
@@ -72,7 +73,8 @@ def fake_events(run_id: str, config: RunConfig, units: int = 50, train_size: int
             check += 1
             d = [None if i < state.dropped else
                  (0.3 * math.exp(-check / (2 + 0.15 * i)) + 0.02 + 0.01 * rng.random()) for i in range(units)]
-            state, decision = step(state, d, policy, allow_drop=policy.name == "learndrop")
+            state, decision = step(state, d, policy, allow_drop=policy.name == "learndrop",
+                                   progress=step_no / total_steps)
             yield ev.UnitScores(run_id=run_id, epoch=epoch, step=step_no, time_s=round(t, 3), check=check,
                                  thresholds=policy.thresholds(), scores=[vars(s) for s in decision.scores])
             for drop in decision.drops:

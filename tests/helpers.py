@@ -31,7 +31,7 @@ def two_conv_net() -> UnitNetwork:
 # warm-up, as far as the prefix rule lets it. A tau of 0.9 waited for a score that one CPU's rounding put
 # at 0.9039 (AMD EPYC, AVX-512): the drop never came there. Tests that need a drop force it like this (or
 # with a schedule, fixed scores, a stub policy); none waits for a measured score to cross a threshold.
-FORCED = PolicyConfig(tau=1.0, kappa=1e9, warmup=1, patience=1)
+FORCED = PolicyConfig(tau=1.0, kappa=1e9, warmup=1, patience=1, paced=False)
 
 
 def fast_config(**overrides) -> RunConfig:

@@ -478,6 +478,8 @@ def test_the_explorer_replays_a_baseline_under_the_paced_rule(runs):
         metric = next(m for m in at.metric if m.label == "First drop")
         return int(metric.value.removeprefix("check "))
 
+    assert at.toggle(key=f"x_paced_{base}").value  # a baseline replays under today's default: paced
+    at.toggle(key=f"x_paced_{base}").set_value(False).run()
     free = first_drop()
     assert at.slider(key=f"x_start_{base}").disabled
     at.toggle(key=f"x_paced_{base}").set_value(True).run()
@@ -486,4 +488,4 @@ def test_the_explorer_replays_a_baseline_under_the_paced_rule(runs):
     # 7 droppable units: the first may go from 0.5 + 0.5 / 7 = 57 % of training, check 7 of 12
     assert first_drop() >= 7 > free
     (drops,) = [t.value for t in at.table if "reason" in t.value.columns]
-    assert "paced: the schedule allowed it from 57 %" in drops["reason"].iloc[0]
+    assert "paced: the pace allowed it from 57 %" in drops["reason"].iloc[0]

@@ -22,7 +22,7 @@ from learndrop.method.registry import get_policy
 from learndrop.training.loop import train
 
 UNITS = ("u0", "u1", "u2", "u3")
-EAGER = dict(tau=0.5, kappa=10.0, warmup=0)
+EAGER = dict(tau=0.5, kappa=10.0, warmup=0, paced=False)
 
 
 def _controller(policy: PolicyConfig, seed: int = 0) -> tuple[LearnDrop, torch.optim.Optimizer, Probe]:
@@ -139,7 +139,8 @@ def test_the_controller_anneals_the_units_param_group():
 
 
 def test_a_run_with_every_criterion_trains_records_them_and_replays_them(tmp_path):
-    policy = PolicyConfig(tau=1.0, kappa=1e9, warmup=1, measure="function", rewind_eps=0.5, anneal=1)
+    policy = PolicyConfig(tau=1.0, kappa=1e9, warmup=1, measure="function", rewind_eps=0.5, anneal=1,
+                          paced=False)
     events = []
     train(fast_config(policy=policy, val_split=64, epochs=4), [events.append])
     scores = [e for e in events if isinstance(e, ev.UnitScores)]

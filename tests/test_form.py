@@ -71,6 +71,16 @@ def test_processes_reach_the_config_and_come_back():
     assert config.world_size == 2 and form.fields_from_config(config.to_dict())["world_size"] == 2
 
 
+def test_the_pace_reaches_the_config_and_comes_back_and_an_older_run_reads_unpaced():
+    paced = form.config_from_fields(_fields(), PolicyConfig().thresholds())
+    assert paced.policy.paced and form.fields_from_config(paced.to_dict())["paced"] is True  # the default
+    config = form.config_from_fields(_fields(paced=False), PolicyConfig().thresholds())
+    assert not config.policy.paced and form.fields_from_config(config.to_dict())["paced"] is False
+    older = paced.to_dict()
+    older["policy"] = {k: v for k, v in older["policy"].items() if k not in ("paced", "pace_start")}
+    assert form.fields_from_config(older)["paced"] is False  # recorded before the pace was the default
+
+
 def test_a_bad_threshold_names_its_slider():
     exc = _error(_fields(), {**PolicyConfig().thresholds(), "tau": 1.5})
     assert exc.field == "tau" and form.widget_of(exc, _fields()) == "tau"

@@ -89,7 +89,7 @@ def test_every_listed_family_builds_covers_and_trains_with_a_frozen_dropped_pref
     x, y = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
     net = zoo.create_torchvision(f"torchvision:{name}", 4, 3, example=x)  # exactly covered, the same function
     optimizer = torch.optim.SGD(learndrop.param_groups(net), lr=0.01)
-    eager = learndrop.PolicyConfig(tau=1.0, kappa=1e9, warmup=0, patience=1, window=1)
+    eager = learndrop.PolicyConfig(tau=1.0, kappa=1e9, warmup=0, patience=1, window=1, paced=False)
     ld = learndrop.LearnDrop(net, optimizer, eager, input_shape=(3, 32, 32))
     for _ in range(3):  # one step per check until the eager policy drops a prefix
         ld.train_mode()

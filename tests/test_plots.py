@@ -12,7 +12,7 @@ from fake_run import fake_config, fake_events
 
 from learndrop import events as ev
 from learndrop.config import PolicyConfig
-from learndrop.method.pace import schedule_times
+from learndrop.method.pace import pace_times
 from learndrop.report import plots, tables
 from learndrop.report.compare import compare_table, export_json, find_baseline, flops_speedup, run_label, time_speedup
 from learndrop.report.replay import (
@@ -207,13 +207,14 @@ def test_replay_with_the_recorded_thresholds_reproduces_the_run(small):
     f = frames(small)
     started = small.started
     args = (started.units, data_chunks(started, f["chunks"]), True)
-    same = replay_run(f["scores"], f["checks"], PolicyConfig(), *args)
+    timed = (*args, None, started.total_steps)  # the pace's progress: the checks' steps of the run's
+    same = replay_run(f["scores"], f["checks"], PolicyConfig(), *timed)
     assert same.drops[["unit", "check"]].values.tolist() == f["drops"][["unit", "check"]].values.tolist()
     assert same.fwd_flops == recorded_schedule_flops(f["scores"], f["checks"], *args)[0]
-    eager = replay_run(f["scores"], f["checks"], PolicyConfig(tau=1.0, kappa=3.0), *args)
+    eager = replay_run(f["scores"], f["checks"], PolicyConfig(tau=1.0, kappa=3.0), *timed)
     assert len(eager.drops) >= len(same.drops) and eager.fwd_flops <= same.fwd_flops
     # after its recorded drop a unit's change is unknown and counts as zero: it drops one check later at most
-    strict = replay_run(f["scores"], f["checks"], PolicyConfig(tau=0.01, kappa=0.05), *args)
+    strict = replay_run(f["scores"], f["checks"], PolicyConfig(tau=0.01, kappa=0.05), *timed)
     assert (strict.drops["check"].values <= f["drops"]["check"].values + 1).all()
 
 
@@ -234,11 +235,12 @@ def test_a_paced_replay_drops_no_unit_before_its_time_on_the_schedule():
     f = frames(base)
     started = base.started
     args = (started.units, data_chunks(started, f["chunks"]), True)
-    eager = PolicyConfig(tau=1.0, kappa=1e9, warmup=0)  # every unit meets the rule from its second check on
-    paced = dataclasses.replace(eager, paced=True, schedule_start=0.5)
+    # every unit meets the rule from its second check on
+    eager = PolicyConfig(tau=1.0, kappa=1e9, warmup=0, paced=False)
+    paced = dataclasses.replace(eager, paced=True, pace_start=0.5)
     free = replay_run(f["scores"], f["checks"], eager, *args, None, started.total_steps)
     held = replay_run(f["scores"], f["checks"], paced, *args, None, started.total_steps)
-    times = schedule_times(len(started.units) - 1, paced)  # the units without the head
+    times = pace_times(len(started.units) - 1, paced)  # the units without the head
     assert len(held.drops) > 0 and free.drops["step"].min() < held.drops["step"].min()
     for drop in held.drops.itertuples():
         assert drop.step / started.total_steps >= times[drop.index] - 1e-9, drop.unit

@@ -13,7 +13,7 @@ import learndrop
 from learndrop import events as ev
 from learndrop.config import PolicyConfig
 from learndrop.errors import LearnDropError
-from learndrop.method.pace import schedule_times
+from learndrop.method.pace import peer_times
 from learndrop.method.peers import freezeout_times, percentile
 from learndrop.method.policy import DROPPED, TRAINING, Observations, initial_state, step
 from learndrop.method.registry import get_policy, policy_names, register_policy
@@ -109,7 +109,7 @@ def test_autofreeze_freezes_up_to_the_first_unit_at_or_above_the_median_change_r
 def test_the_fixed_schedule_drops_unit_i_at_its_share_of_training():
     cfg, policy = PolicyConfig(name="schedule"), get_policy("schedule")  # start 0.5, end 1.0
     # 3 droppable units: t_i = 0.5 + 0.5 (i + 1) / 3 = 0.6667, 0.8333, 1.0
-    assert schedule_times(4, cfg) == pytest.approx([2 / 3, 5 / 6, 1.0])
+    assert peer_times(4, cfg) == pytest.approx([2 / 3, 5 / 6, 1.0])
     state, decision = policy.step(initial_state(UNITS), _obs(0.6), cfg)
     assert not decision.drops
     state, decision = policy.step(state, _obs(0.7), cfg)
@@ -177,12 +177,12 @@ def _run(policy):
 
 
 @pytest.mark.parametrize("policy", [PolicyConfig(name="freezeout"), PolicyConfig(name="schedule"),
-                                    PolicyConfig(tau=1.0, kappa=1e9, warmup=0, paced=True)])
+                                    PolicyConfig(tau=1.0, kappa=1e9, warmup=0, pace_start=0.5)])
 def test_a_whole_run_under_a_timed_policy_drops_its_prefix_on_time(policy):
     _, _, events, drops = _run(policy)
     # 24 steps, checks every 4: progress 1/6 .. 1. FreezeOut's t_i (6 units): 0.512, 0.593, 0.681, 0.779, 0.885;
     # the schedule's: 0.6, 0.7, 0.8, 0.9, 1.0. Each drops at the first check at or after its t_i (a paced
-    # Learn&Drop whose rule every unit meets, tau 1, on the schedule's).
+    # Learn&Drop whose rule every unit meets, tau 1, paced from the schedule's start, on the schedule's).
     expected = {"freezeout": [4, 4, 5, 5, 6], "schedule": [4, 5, 5, 6, 6], "learndrop": [4, 5, 5, 6, 6]}[policy.name]
     assert [e.check for e in drops] == expected
     assert all(e.reason.startswith(f"{e.unit} dropped: ") for e in drops)

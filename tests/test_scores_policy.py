@@ -43,7 +43,7 @@ def run(rows, cfg, units=UNITS):
 
 
 def test_prefix_rule_drops_only_from_the_front():
-    cfg = PolicyConfig(tau=0.5, kappa=1.0, warmup=1, patience=1)
+    cfg = PolicyConfig(tau=0.5, kappa=1.0, warmup=1, patience=1, paced=False)
     rows = [[1.0, 1.0, 1.0, 1.0], [0.9, 0.1, 0.1, 0.1], [0.1, 0.05, 0.05, 0.05]]
     d = run(rows, cfg)
     # check 2: u1..u3 meet the rule but u0 (s=0.9) still trains -> candidates, nothing dropped; u3, the last
@@ -58,14 +58,14 @@ def test_prefix_rule_drops_only_from_the_front():
 
 def test_warmup_blocks_early_drops():
     rows = [[1.0, 1.0], [0.01, 0.01], [0.005, 0.005]]
-    early = run(rows, PolicyConfig(tau=0.5, warmup=1), ["a", "b"])
+    early = run(rows, PolicyConfig(tau=0.5, warmup=1, paced=False), ["a", "b"])
     assert [x.unit for x in early[1].drops] == ["a"]  # check 2 > warmup 1
-    late = run(rows, PolicyConfig(tau=0.5, warmup=2), ["a", "b"])
+    late = run(rows, PolicyConfig(tau=0.5, warmup=2, paced=False), ["a", "b"])
     assert late[1].drops == () and [x.unit for x in late[2].drops] == ["a"]
 
 
 def test_patience_needs_consecutive_checks():
-    cfg = PolicyConfig(tau=0.5, kappa=1.0, patience=2)
+    cfg = PolicyConfig(tau=0.5, kappa=1.0, patience=2, paced=False)
     # check 2 meets the rule, check 3 bounces back above tau (streak resets), checks 4 and 5 meet it
     rows = [[1.0, 1.0], [0.2, 1.0], [0.9, 1.0], [0.2, 1.0], [0.1, 1.0]]
     d = run(rows, cfg, ["a", "b"])
@@ -75,31 +75,31 @@ def test_patience_needs_consecutive_checks():
 def test_kappa_keeps_a_unit_that_learns_again():
     # at check 3 the change is low (0.3 of the peak) but it grew since the last check: c = 0.3 / 0.1 = 3
     rows = [[1.0, 1.0], [0.1, 1.0], [0.3, 1.0]]
-    strict = run(rows, PolicyConfig(tau=0.5, kappa=1.0, warmup=2, window=1), ["a", "b"])
+    strict = run(rows, PolicyConfig(tau=0.5, kappa=1.0, warmup=2, window=1, paced=False), ["a", "b"])
     assert strict[2].drops == () and strict[2].scores[0].c == pytest.approx(3.0)
     assert strict[2].scores[0].state == TRAINING
-    loose = run(rows, PolicyConfig(tau=0.5, kappa=4.0, warmup=2, window=1), ["a", "b"])
+    loose = run(rows, PolicyConfig(tau=0.5, kappa=4.0, warmup=2, window=1, paced=False), ["a", "b"])
     assert [x.unit for x in loose[2].drops] == ["a"]
 
 
 def test_thresholds_changed_mid_run():
     state = initial_state(["a", "b", "c"])
-    state, d1 = step(state, [1.0, 1.0, 1.0], PolicyConfig(tau=0.1))
-    state, d2 = step(state, [0.3, 0.3, 0.3], PolicyConfig(tau=0.1))  # s = 0.3 > 0.1: nothing
+    state, d1 = step(state, [1.0, 1.0, 1.0], PolicyConfig(tau=0.1, paced=False))
+    state, d2 = step(state, [0.3, 0.3, 0.3], PolicyConfig(tau=0.1, paced=False))  # s = 0.3 > 0.1: nothing
     assert d2.drops == ()
-    state, d3 = step(state, [0.3, 0.3, 0.3], PolicyConfig(tau=0.5))  # the user raised tau
+    state, d3 = step(state, [0.3, 0.3, 0.3], PolicyConfig(tau=0.5, paced=False))  # the user raised tau
     assert [x.unit for x in d3.drops] == ["a", "b"] and state.dropped == 2
 
 
 def test_none_policy_scores_but_never_drops():
     state = initial_state(["a", "b"])
     for row in ([1.0, 1.0], [0.01, 0.01], [0.001, 0.001]):
-        state, decision = step(state, row, PolicyConfig(tau=0.5), allow_drop=False)
+        state, decision = step(state, row, PolicyConfig(tau=0.5, paced=False), allow_drop=False)
     assert state.dropped == 0 and decision.scores[0].state == CANDIDATE
 
 
 def test_freeze_candidates_behind_the_frontier():
-    cfg = PolicyConfig(tau=0.5, freeze_candidates=True)
+    cfg = PolicyConfig(tau=0.5, freeze_candidates=True, paced=False)
     rows = [[1.0, 1.0, 1.0, 1.0], [0.9, 0.1, 0.9, 0.9], [0.1, None, 0.9, 0.9]]
     d = run(rows, cfg)
     assert d[1].frozen == ("u1",) and d[1].scores[1].state == FROZEN
@@ -108,7 +108,7 @@ def test_freeze_candidates_behind_the_frontier():
 
 
 def test_replay_is_the_live_decision():
-    cfg = PolicyConfig(tau=0.3)
+    cfg = PolicyConfig(tau=0.3, paced=False)
     rows = [[1.0, 1.0, 1.0], [0.5, 0.6, 0.7], [0.2, 0.6, 0.7], [None, 0.2, 0.1]]
     state, live = initial_state(["a", "b", "c"]), []
     for row in rows:
@@ -118,7 +118,7 @@ def test_replay_is_the_live_decision():
 
 
 def test_inherited_peaks_measure_a_fine_tuned_unit_against_how_fast_it_once_learned():
-    cfg = PolicyConfig(tau=0.4, warmup=1)
+    cfg = PolicyConfig(tau=0.4, warmup=1, paced=False)
     rows = [[0.10, 0.10, 0.10], [0.06, 0.06, 0.06], [0.05, 0.05, 0.05]]
     own = replay(["a", "b", "c"], rows, cfg)
     assert not any(d.drops for d in own)  # against its own peak (0.10), 0.06 is s = 0.6
@@ -134,10 +134,11 @@ def test_inherited_peaks_measure_a_fine_tuned_unit_against_how_fast_it_once_lear
 def test_a_change_score_against_the_network_needs_no_history_of_the_unit():
     """peak="network": s is d over the largest d of any unit still training at this check: a downloaded network's
     front barely moves next to its deep units from the first check on (here at check 2, c ignored)."""
-    cfg = PolicyConfig(peak="network", tau=0.3, kappa=1e9, warmup=1)
+    cfg = PolicyConfig(peak="network", tau=0.3, kappa=1e9, warmup=1, paced=False)
     rows = [[0.02, 0.1, 0.5, 1.0], [0.01, 0.05, 0.4, 0.5]]  # at check 2, s = 0.02, 0.1, 0.8, 1.0 (0.5 the largest)
     decisions = run(rows, cfg)
     assert [round(s.s, 3) for s in decisions[1].scores] == [0.02, 0.1, 0.8, 1.0]
     assert [x.unit for x in decisions[1].drops] == ["u0", "u1"]
-    own = run(rows, PolicyConfig(tau=0.3, kappa=1e9, warmup=1))  # against its own peak: 0.5, 0.5, 0.8, 0.5
+    # against its own peak: 0.5, 0.5, 0.8, 0.5
+    own = run(rows, PolicyConfig(tau=0.3, kappa=1e9, warmup=1, paced=False))
     assert own[1].drops == ()

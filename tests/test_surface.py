@@ -13,7 +13,8 @@ import learndrop
 from learndrop import events as ev
 from learndrop.data.shapes import make_shapes
 
-EVERY_UNIT = learndrop.PolicyConfig(tau=1.0, kappa=1e9, warmup=0, window=1)  # s <= 1 always: all drop at check 2
+# s <= 1 always: all drop at check 2 (unpaced: the pace's times are test_pace's)
+EVERY_UNIT = learndrop.PolicyConfig(tau=1.0, kappa=1e9, warmup=0, window=1, paced=False)
 
 
 def shapes_loader(n: int = 256) -> DataLoader:

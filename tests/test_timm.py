@@ -22,7 +22,7 @@ def test_each_timm_class_we_cut_trains_with_a_frozen_prefix(name):
     net = learndrop.create_model(f"timm:{name}", num_classes=4, in_channels=3, image_size=32)  # checked on an example
     x, y = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
     optimizer = torch.optim.SGD(learndrop.param_groups(net), lr=0.01)
-    ld = learndrop.LearnDrop(net, optimizer, learndrop.PolicyConfig(tau=1.0, kappa=1e9, warmup=0, window=1),
+    ld = learndrop.LearnDrop(net, optimizer, learndrop.PolicyConfig(tau=1.0, kappa=1e9, warmup=0, window=1, paced=False),
                              input_shape=(3, 32, 32))
     for _ in range(3):
         ld.train_mode()

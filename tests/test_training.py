@@ -28,7 +28,7 @@ from learndrop.training.schedule import lr_at
 # droppable unit (features.0-4 of tiny's 6) drops at check 2 (tau 1 and kappa 100 accept any unit past
 # the warm-up), i.e. in the middle of epoch 0; epoch 1 then trains the last unit and the head alone.
 MID_EPOCH_DROP = {"epochs": 2, "checks_per_epoch": 3, "cache_dtype": "float32",
-                  "policy": PolicyConfig(tau=1.0, kappa=100.0, warmup=1)}
+                  "policy": PolicyConfig(tau=1.0, kappa=100.0, warmup=1, paced=False)}
 DROPPED = [f"features.{i}" for i in range(5)]
 
 
@@ -127,7 +127,8 @@ def test_candidates_behind_a_training_unit_are_frozen_then_drop_when_the_frontie
     them still learn (tau 0.02 of their own peak). After check 2 the live tau goes to 1: at check 3 the
     front units are candidates too, and the frontier advances over the frozen units."""
     config = fast_config(epochs=2, checks_per_epoch=3,
-                         policy=PolicyConfig(tau=0.02, kappa=10.0, warmup=1, freeze_candidates=True))
+                         policy=PolicyConfig(tau=0.02, kappa=10.0, warmup=1, freeze_candidates=True,
+                                             paced=False))
     setup = _setup(config)
     model = setup.model
     setup.inherited_peaks = {n: 1e6 if n in ("features.2", "features.3") else 0.0 for n in model.unit_names}

@@ -86,8 +86,11 @@ def train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--anneal", type=int, default=dp.anneal,
                    help="checks to anneal a candidate's lr before it drops")
     p.add_argument("--paced", action=argparse.BooleanOptionalAction, default=dp.paced,
-                   help="a unit drops no earlier than the linear schedule (--schedule-start, --schedule-end) "
-                   "would drop it (default %(default)s)")
+                   help="a unit drops no earlier than a linear schedule from --pace-start to the end of "
+                   "training would drop it (default %(default)s)")
+    p.add_argument("--pace-start", type=float, default=dp.pace_start,
+                   help="the pace's start: the share of training before the first unit may drop (default "
+                   "%(default)s)")
     p.add_argument("--lr-normalized", action=argparse.BooleanOptionalAction, default=dp.lr_normalized,
                    help="measure d per unit of learning rate (default %(default)s)")
     p.add_argument("--inherit-peaks", action=argparse.BooleanOptionalAction, default=dp.inherit_peaks,

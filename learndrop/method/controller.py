@@ -5,10 +5,13 @@ state, dropping (freeze, optimizer surgery, BatchNorm in eval mode), the activat
 of the network as it is now. It knows nothing of run folders, dashboards or command lines; what it has to
 say comes back as typed events for the caller to emit. Three lines put it in a plain loop::
 
-    ld = learndrop.LearnDrop(model, optimizer)   # any optimizer over model.parameters()
-    ...                                          # the loop as it was: model(x), backward, optimizer.step()
-    ld.step()                                    # after optimizer.step()
-    ld.check()                                   # at the end of an epoch (or every N steps)
+    ld = learndrop.LearnDrop(model, optimizer, total_steps=epochs * len(loader))  # any optimizer
+    ...                        # the loop as it was: model(x), backward, optimizer.step()
+    ld.step()                  # after optimizer.step()
+    ld.check()                 # at the end of an epoch (or every N steps)
+
+``total_steps`` (the run's optimizer steps) serves the default rule's pace: no unit drops before its time on
+a linear schedule from a quarter of training (``PolicyConfig.paced``).
 
 The model's own forward runs a dropped unit in eval mode, with no gradient (``method.hooks``). For a training
 set held in memory, ``update_cache``, ``batch`` and ``forward`` serve the steps from the activation cache
@@ -193,8 +196,9 @@ class LearnDrop:
             self._progress = float(progress)
             self._told_progress = True
         if "progress" in self.policy.needs(self.config) and not self._told_progress:
-            raise LearnDropError(f"the {self.config.name} policy acts on the share of training done: give "
-                                 "LearnDrop total_steps=... (or check(progress=...))", field="policy")
+            rule = "the paced rule" if self.config.name == "learndrop" else f"the {self.config.name} policy"
+            raise LearnDropError(f"{rule} acts on the share of training done: give LearnDrop total_steps=... "
+                                 "(or check(progress=...))", field="policy")
         events, self._pending = self._pending, []
         if policy is not None and policy != self.config:
             events.append(ev.ThresholdsChanged(old=self.config.thresholds(), new=policy.thresholds()))
@@ -248,7 +252,7 @@ class LearnDrop:
         training set), so a resumed run trains on the same features; returns that rebuild. ``optimizer``
         False: its state is loaded by someone else (Lightning), after the drops took the parameters out.
         """
-        self.config = PolicyConfig(**state["policy"])
+        self.config = PolicyConfig.from_record(state["policy"])
         self.policy = get_policy(self.config.name)
         self.state = PolicyState.from_dict(state["policy_state"])
         self._freeze([*self.names[:self.dropped], *self.frozen])

@@ -24,7 +24,7 @@ def drop_reason(unit: str, s: float | None, c: float | None, cfg: PolicyConfig, 
         reason = (f"{unit} dropped: change {s:.2f} of its peak (tau {cfg.tau:g}), continuation {c:.2f} "
                   f"(kappa {cfg.kappa:g}), {slowing}{wait}")
     if "due" in observed:
-        reason += f"; paced: the schedule allowed it from {100 * observed['due']:.0f} % of training"
+        reason += f"; paced: the pace allowed it from {100 * observed['due']:.0f} % of training"
     if "rewind" in observed:
         reason += f"; rewinding its last interval changed the probe loss by {100 * observed['rewind']:.2g} %"
     return reason

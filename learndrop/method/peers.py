@@ -27,7 +27,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..config import PolicyConfig
-from .pace import due, schedule_times
+from .pace import due, peer_times
 from .policy import DROPPED, TRAINING, Decision, Drop, Observations, PolicyState, UnitScore, score
 from .registry import BasePolicy, register_policy
 
@@ -153,8 +153,8 @@ class Schedule(BasePolicy):
 
     def step(self, state: PolicyState, observations: Observations, config: PolicyConfig
              ) -> tuple[PolicyState, Decision]:
-        times, p = schedule_times(len(state.units), config), observations.progress
-        until = sum(1 for _ in _leading(due(i, len(state.units), config, p) for i in range(len(times))))
+        times, p = peer_times(len(state.units), config), observations.progress
+        until = sum(1 for _ in _leading(due(i, times, p) for i in range(len(times))))
         observed = [{"t_i": round(t, 6)} for t in times] + [{}]
         return _advance(state, observations, config, until,
                         lambda i: (f"{state.units[i]} dropped: the fixed schedule drops unit {i + 1} of "

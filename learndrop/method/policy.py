@@ -29,7 +29,7 @@ from typing import Any
 
 from ..config import PolicyConfig
 from .drop_reason import drop_reason
-from .pace import due, schedule_times
+from .pace import due, pace_times
 from .scores import change_score, continuation_score
 
 TRAINING = "training"
@@ -182,14 +182,13 @@ class Advance:
 def advance(state: PolicyState, chain: Sequence[int], cfg: PolicyConfig, t: int, progress: float,
             rewind: Sequence[float | None] | None, annealing: list[tuple], s_now: Sequence[float | None],
             c_now: Sequence[float | None]) -> Advance:
-    """The frontier's advance over ``chain``: with ``paced``, only as far as the schedule's times allow at
+    """The frontier's advance over ``chain``: with ``paced``, only as far as the pace's times allow at
     ``progress``; a candidate then passes the rewind gate (if any), then, with ``anneal``, has its learning
     rate annealed to 0 for that many checks (``annealing`` is updated)."""
     moved = Advance(state.dropped, [], [], [{} for _ in state.units])
-    if cfg.paced:  # the pace gate: the frontier waits for the schedule's time of its next unit
-        n = len(state.units)
-        chain = list(itertools.takewhile(lambda i: due(i, n, cfg, progress), chain))
-        times = schedule_times(n, cfg)
+    if cfg.paced:  # the pace gate: the frontier waits for the pace's time of its next unit
+        times = pace_times(len(state.units), cfg)
+        chain = list(itertools.takewhile(lambda i: due(i, times, progress), chain))
         for i in chain:
             moved.observed[i]["due"] = round(times[i], 6)
     gated = [i for i in chain if cfg.rewind_eps > 0 and not annealing[i] and i not in state.frozen]
