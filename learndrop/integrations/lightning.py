@@ -18,6 +18,7 @@ Needs ``pip install 'learndrop[lightning]'`` (pytorch-lightning).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 try:
@@ -59,8 +60,9 @@ class LearnDropCallback(Callback):
         if len(trainer.optimizers) != 1:
             raise LearnDropError(f"LearnDropCallback drives one optimizer; configure_optimizers gave "
                                  f"{len(trainer.optimizers)}")
+        steps = trainer.estimated_stepping_batches  # inf: no max_epochs or max_steps to count by
         self.ld = LearnDrop(network, trainer.optimizers[0], self.policy,
-                            total_steps=int(trainer.estimated_stepping_batches))
+                            total_steps=int(steps) if math.isfinite(steps) else None)
         # a resume: the same units dropped, before Lightning loads the optimizer
         if self._restored is not None:
             self.ld.load_state_dict(self._restored, optimizer=False)
