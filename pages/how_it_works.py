@@ -61,9 +61,9 @@ st.markdown(
     "The frontier also keeps a **pace** (the default): unit i of the m droppable ones drops no earlier than "
     "`0.25 + 0.75·(i + 1)/m` of training, however settled it looks, so a candidate at the front may be "
     "waiting for its time. Dropping as soon as the scores allowed sometimes took the front too early (on "
-    "MNIST: 41 % of the FLOPs saved for 0.71 points lost); paced, Learn&Drop stayed at or above the line of "
-    "simply training for fewer epochs on every pair measured. The Threshold explorer replays a run with "
-    "the pace on or off.")
+    "MNIST: 41 % of the FLOPs saved for 0.71 points lost); paced, Learn&Drop landed above the line of "
+    "simply training for fewer epochs, or less than half a point under it, on every pair measured. The "
+    "Threshold explorer replays a run with the pace on or off.")
 if view is not None and not view.table("scores").empty:
     widgets.chart("The network, check by check", "Blue units train, orange ones are candidates waiting for "
                   "the front, grey ones are dropped.",
