@@ -85,9 +85,11 @@ def test_the_replay_paces_by_the_share_of_training_at_each_check():
 def test_a_paced_learndrop_in_anyones_loop_asks_for_total_steps_in_one_line():
     model = learndrop.create_model("tiny", 10, 3, 32, width=0.5)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    ld = learndrop.LearnDrop(model, optimizer, PACED, input_shape=(3, 32, 32))
-    with pytest.raises(learndrop.LearnDropError, match="total_steps"):
-        ld.check()
+    default = learndrop.LearnDrop(model, optimizer, input_shape=(3, 32, 32))  # the default rule is paced
+    with pytest.raises(learndrop.LearnDropError, match="the paced rule acts on the share of training done"):
+        default.check()
+    told = learndrop.LearnDrop(model, optimizer, input_shape=(3, 32, 32), total_steps=100)
+    assert told.check().decision.check == 1
     unpaced = learndrop.LearnDrop(model, optimizer, EVERY_UNIT, input_shape=(3, 32, 32))
     assert unpaced.check().decision.check == 1  # no pace, no need to know how far training is
 
