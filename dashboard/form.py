@@ -191,7 +191,7 @@ def fields_from_config(config: dict[str, Any]) -> dict[str, Any]:
     fields.update(dataset="folder" if folder else dataset,
                   data_root=dataset[len("folder:"):] if folder else config.get("data_root", "data"),
                   policy=(config.get("policy") or {}).get("name", "learndrop"),
-                  paced=(config.get("policy") or {}).get("paced", False),  # recorded before the pace: unpaced
+                  paced=PolicyConfig.from_record(config.get("policy") or {}).paced,
                   init=config.get("init_from") or (PRETRAINED if config.get("pretrained") else SCRATCH),
                   classes=format_classes(config.get("classes")), weights=config.get("weights") or "",
                   subset=config.get("subset") or 0)
