@@ -199,9 +199,8 @@ def fields_from_config(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def thresholds_from_config(config: dict[str, Any]) -> dict[str, Any]:
-    policy = config.get("policy") or {}
-    default = PolicyConfig().thresholds()
-    return {k: policy.get(k, default[k]) for k in THRESHOLDS}
+    """The thresholds a stored run's config recorded (today's defaults for any it does not name)."""
+    return PolicyConfig.from_record(config.get("policy") or {}).thresholds()
 
 
 # the Threshold explorer's pace (the paced rule, ``PolicyConfig.paced``)

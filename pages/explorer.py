@@ -5,7 +5,7 @@ import dataclasses
 import streamlit as st
 
 from dashboard import state, widgets
-from dashboard.form import PACE_FROM, PACED, thresholds_from_config
+from dashboard.form import PACE_FROM, PACED
 from learndrop.config import PolicyConfig
 from learndrop.report import plots
 from learndrop.report.compare import run_label
@@ -36,8 +36,8 @@ if view.started is None or view.table("scores").empty:
     st.info("This run recorded no checks, so there is nothing to replay.")
     st.stop()
 
-recorded = thresholds_from_config(view.config)
-recorded_policy = PolicyConfig.from_record(view.config.get("policy", {}))
+recorded_policy = PolicyConfig.from_record(view.config.get("policy") or {})
+recorded = recorded_policy.thresholds()
 # a run of another policy (a baseline) replays under today's pace
 paced_policy = recorded_policy if recorded_policy.name == "learndrop" else PolicyConfig()
 c = st.columns(4)
@@ -67,7 +67,8 @@ args = (started.units, data_chunks(started, chunks), cached)
 whatif = replay_run(scores, checks, policy, *args, started.inherited_peaks, started.total_steps)
 estimate, full = recorded_schedule_flops(scores, checks, *args)
 
-m, quiet = st.columns(3), dict(delta_color="off", delta_arrow="off")
+m = st.columns(3)
+quiet = {"delta_color": "off", "delta_arrow": "off"}
 m[0].metric("Units dropped (these thresholds)", len(whatif.drops), f"recorded: {len(drops)}", **quiet)
 m[1].metric("Forward FLOPs saved (estimate)", f"{whatif.fwd_reduction_pct or 0:.1f} %",
             f"recorded: {summary.get('fwd_flops_reduction_pct') or 0:.1f} % measured", **quiet)
